@@ -1,0 +1,91 @@
+# One build route for everything: maturin builds the wheel with the release profile, and cargo
+# test/clippy run with the same environment, so the C++ boosters and polars compile once into a
+# target directory that outlives the clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+REPO := $(abspath .)
+VENV := $(REPO)/.venv
+PY := $(VENV)/bin/python
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/salesforecast/target
+export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
+
+# XGBoost's C++ library comes prebuilt from the PyPI xgboost-cpu wheel (pinned by hash below):
+# the xgb crate's own default downloads from outside the package registries.
+XGB_VERSION := 3.4.1
+XGB_WHEEL := xgboost_cpu-$(XGB_VERSION)-py3-none-manylinux_2_28_x86_64.whl
+XGB_SHA256 := 1f16331f5c6beb2b40fbd4bf2834333062d93c9eb38b76186a5c206841dc1809
+XGB_ROOT := $(CARGO_TARGET_DIR)/xgboost-$(XGB_VERSION)
+export XGBOOST_LIB_DIR := $(XGB_ROOT)/xgboost/lib
+
+# Same values for maturin and cargo so pyo3's build script (and every polars crate above it)
+# sees one configuration.
+export VIRTUAL_ENV := $(VENV)
+export PYO3_PYTHON := $(PY)
+export PYO3_BUILD_EXTENSION_MODULE := 1
+export PYO3_ENVIRONMENT_SIGNATURE := cpython-3.11-64bit
+export PYTHON_SYS_EXECUTABLE := $(PY)
+# maturin writes this file on its first build; `build` runs before any cargo command.
+export PYO3_CONFIG_FILE := $(CARGO_TARGET_DIR)/maturin/pyo3-config-x86_64-unknown-linux-gnu-3.11-abi3.txt
+# Test executables of crates that link polars need libpython (see rust/salesforecast-core/build.rs).
+export SALESFORECAST_TEST_LIBPYTHON = $(shell python3 -c 'import sysconfig as s; print(s.get_config_var("LIBDIR") + "/" + s.get_config_var("LDLIBRARY"))')
+export CMAKE := $(VENV)/bin/cmake
+export PATH := $(VENV)/bin:$(PATH)
+export LD_LIBRARY_PATH := $(XGBOOST_LIB_DIR)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
+
+STAMP := $(CARGO_TARGET_DIR)/stamps
+WHEEL_DIR := $(CARGO_TARGET_DIR)/wheels
+
+.PHONY: test demo build deps lint rust-test py-test system-deps
+
+system-deps: $(STAMP)/system-deps
+$(STAMP)/system-deps:
+	@mkdir -p $(STAMP)
+	@if ! dpkg -s libclang-dev >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null; \
+	  else echo "install Debian package libclang-dev (bindgen needs it)"; exit 1; fi; fi
+	@touch $@
+
+$(VENV)/.synced: requirements-dev.lock
+	@command -v uv >/dev/null || python3 -m pip install -q uv
+	@[ -x $(PY) ] || uv venv -q --seed --python python3.11 $(VENV)
+	uv pip sync -q --python $(PY) requirements-dev.lock
+	@touch $@
+
+$(XGB_ROOT)/.unpacked:
+	@mkdir -p $(XGB_ROOT)
+	@[ -f $(XGB_ROOT)/$(XGB_WHEEL) ] || python3 -m pip download -q --no-deps --only-binary=:all: \
+	  --python-version 3.12 --platform manylinux_2_28_x86_64 -d $(XGB_ROOT) xgboost-cpu==$(XGB_VERSION)
+	echo "$(XGB_SHA256)  $(XGB_ROOT)/$(XGB_WHEEL)" | sha256sum -c --quiet
+	cd $(XGB_ROOT) && python3 -m zipfile -e $(XGB_WHEEL) unpacked && rm -rf xgboost xgboost_cpu.libs && \
+	  mkdir -p xgboost && mv unpacked/xgboost/lib xgboost/lib && mv unpacked/xgboost_cpu.libs . && rm -rf unpacked
+	cp $(XGBOOST_LIB_DIR)/libxgboost.so $(XGBOOST_LIB_DIR)/libxgboost.so.3
+	@touch $@
+
+deps: system-deps $(VENV)/.synced $(XGB_ROOT)/.unpacked
+
+build: deps
+	rm -rf $(WHEEL_DIR)
+	maturin build --release --compatibility off -o $(WHEEL_DIR)
+	uv pip install -q --python $(PY) --reinstall --no-deps $(WHEEL_DIR)/*.whl
+
+lint: build
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	ruff check python tests benchmarks
+	ruff format --check python tests benchmarks
+	mypy
+	python -m mypy.stubtest salesforecast._native --allowlist stubtest-allowlist.txt
+
+rust-test: build
+	cargo test --release --workspace
+
+py-test: build
+	python -m pytest -q tests
+
+test: build lint rust-test py-test
+
+demo: build
+	python -m salesforecast.cli demo

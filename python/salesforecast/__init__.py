@@ -1,0 +1,23 @@
+"""salesforecast: sales forecasting with a Rust core.
+
+>>> import salesforecast as sf
+>>> df = sf.generate_sales(n_stores=2, n_products=3, start="2023-01-01", end="2023-03-31")
+>>> report = sf.validate(df)
+>>> train, test = sf.time_split(df, test_periods=28)
+"""
+
+from salesforecast import errors
+from salesforecast._native import __version__
+from salesforecast.data import Issue, ValidationReport, generate_sales, time_split, validate
+from salesforecast.errors import SalesForecastError
+
+__all__ = [
+    "Issue",
+    "SalesForecastError",
+    "ValidationReport",
+    "__version__",
+    "errors",
+    "generate_sales",
+    "time_split",
+    "validate",
+]

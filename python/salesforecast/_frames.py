@@ -1,0 +1,50 @@
+"""Accepting polars or pandas frames, and resolving the key columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from salesforecast.errors import InvalidArgumentError, MissingColumnError
+
+IdCol = str | Sequence[str] | None
+
+GENERATED_KEYS = ("store_id", "product_id")
+
+
+def to_polars(df: Any, name: str = "df") -> pl.DataFrame:
+    """Returns ``df`` as a polars DataFrame; pandas frames go through Arrow."""
+    if isinstance(df, pl.DataFrame):
+        return df
+    if isinstance(df, pl.LazyFrame):
+        return df.collect()
+    module = type(df).__module__
+    if module.startswith("pandas"):
+        converted: pl.DataFrame = pl.from_pandas(df)
+        return converted
+    raise InvalidArgumentError(
+        f"invalid argument `{name}`: expected a polars or pandas DataFrame, got {type(df).__name__}"
+    )
+
+
+def resolve_id_cols(df: pl.DataFrame, id_col: IdCol) -> list[str]:
+    """The key columns: as given, else ``series_id``, else the generator's store and product."""
+    if isinstance(id_col, str):
+        return [id_col]
+    if id_col is not None:
+        cols = list(id_col)
+        if not cols or not all(isinstance(c, str) for c in cols):
+            raise InvalidArgumentError(
+                "invalid argument `id_col`: give a column name or a non-empty list of names"
+            )
+        return cols
+    if "series_id" in df.columns:
+        return ["series_id"]
+    if all(c in df.columns for c in GENERATED_KEYS):
+        return list(GENERATED_KEYS)
+    raise MissingColumnError(
+        "column `series_id` not found and no id_col given; the frame has columns "
+        f"[{', '.join(df.columns)}]"
+    )

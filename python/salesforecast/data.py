@@ -1,0 +1,232 @@
+"""Synthetic sales, validation and time splits: thin typed wrappers over the native core."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, overload
+
+import polars as pl
+
+from salesforecast import _native
+from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast.errors import InvalidArgumentError
+
+__all__ = ["Issue", "ValidationReport", "generate_sales", "time_split", "validate"]
+
+DateLike = str | dt.date
+
+
+def _iso_date(name: str, value: DateLike) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise InvalidArgumentError(
+        f"invalid argument `{name}`: expected a date or a YYYY-MM-DD string, got {value!r}"
+    )
+
+
+def generate_sales(
+    n_stores: int = 10,
+    n_products: int = 20,
+    start: DateLike = "2021-01-01",
+    end: DateLike = "2023-12-31",
+    freq: str = "1d",
+    seed: int = 42,
+    n_threads: int | None = None,
+) -> pl.DataFrame:
+    """Generates a synthetic stores x products sales panel.
+
+    Demand is simulated daily (level from store size and product popularity, a trend that can
+    change sign, weekly and product-specific yearly seasonality, US holidays with pre-holiday
+    uplift, promotions with price elasticity and a post-promotion dip, price changes, store
+    closures, stockouts, negative binomial noise and rare outliers) and summed into periods of
+    ``freq`` (``"1d"``, ``"1w"``, ``"1mo"``, ...). The same ``seed`` gives the same frame, bit
+    for bit, whatever ``n_threads`` is. Columns are documented in the README.
+    """
+    for name, value in (("n_stores", n_stores), ("n_products", n_products), ("seed", seed)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgumentError(
+                f"invalid argument `{name}`: expected a non-negative int, got {value!r}"
+            )
+    return _native.generate_sales(
+        n_stores,
+        n_products,
+        _iso_date("start", start),
+        _iso_date("end", end),
+        freq,
+        seed,
+        n_threads,
+    )
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding of one validation check."""
+
+    severity: Literal["error", "warning", "info"]
+    check: str
+    column: str | None
+    count: int
+    message: str
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What :func:`validate` found. ``ok`` is False when any issue is an error."""
+
+    ok: bool
+    n_rows: int
+    n_series: int
+    start: str | None
+    end: str | None
+    freq: str | None
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        """Error-level issues."""
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        """Warning-level issues."""
+        return [i for i in self.issues if i.severity == "warning"]
+
+    def checks(self) -> set[str]:
+        """Names of the checks that reported something."""
+        return {i.check for i in self.issues}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain Python values."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The report as JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def __str__(self) -> str:
+        head = (
+            f"{'OK' if self.ok else 'FAILED'}: {self.n_rows} rows, {self.n_series} series, "
+            f"{self.start} .. {self.end}, freq {self.freq}"
+        )
+        lines = [head] + [
+            f"  {i.severity:<7} {i.check:<18} {i.column or '':<14} {i.message}" for i in self.issues
+        ]
+        return "\n".join(lines)
+
+
+def validate(
+    df: Any,
+    reference: Any | None = None,
+    *,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+    freq: str | None = None,
+    min_length: int | None = None,
+    outlier_threshold: float = 5.0,
+    as_of: DateLike | None = None,
+    drift_threshold: float = 0.25,
+    raise_on_error: bool = False,
+) -> ValidationReport:
+    """Checks a long sales frame before it is used.
+
+    Checks: required columns and dtypes, nulls per column, duplicate (series, time) keys,
+    infinite or negative targets, times off the ``freq`` grid and missing periods per series,
+    series shorter than ``min_length``, outliers (robust z-score per series above
+    ``outlier_threshold``), constant series, dates after ``as_of`` (default today) and, with a
+    ``reference`` frame, drift of every numeric column (population stability index; above
+    ``drift_threshold`` is a warning). With ``raise_on_error=True`` a
+    :class:`~salesforecast.errors.ValidationError` lists every error-level issue.
+    """
+    frame = to_polars(df)
+    ref = None if reference is None else to_polars(reference, "reference")
+    as_of_text = _iso_date("as_of", as_of if as_of is not None else dt.date.today())
+    raw = _native.validate(
+        frame,
+        resolve_id_cols(frame, id_col),
+        time_col,
+        target_col,
+        freq,
+        min_length,
+        float(outlier_threshold),
+        as_of_text,
+        ref,
+        float(drift_threshold),
+        raise_on_error,
+    )
+    data = json.loads(raw)
+    issues = [Issue(**issue) for issue in data.pop("issues")]
+    return ValidationReport(issues=issues, **data)
+
+
+@overload
+def time_split(
+    df: Any,
+    test_periods: int,
+    val_periods: Literal[0] = 0,
+    gap: int = 0,
+    *,
+    freq: str | None = None,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+
+
+@overload
+def time_split(
+    df: Any,
+    test_periods: int,
+    val_periods: int,
+    gap: int = 0,
+    *,
+    freq: str | None = None,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+) -> tuple[pl.DataFrame, ...]: ...
+
+
+def time_split(
+    df: Any,
+    test_periods: int,
+    val_periods: int = 0,
+    gap: int = 0,
+    *,
+    freq: str | None = None,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+) -> tuple[pl.DataFrame, ...]:
+    """Splits each series by date: the last ``test_periods`` periods are the test set.
+
+    Periods are counted back from each series' own last date at ``freq`` (inferred when not
+    given), never by row count, so missing rows do not move the boundary. ``val_periods > 0``
+    returns ``(train, val, test)``; ``gap`` periods are left out before each held-out block.
+    A series with no training period left raises
+    :class:`~salesforecast.errors.SeriesTooShortError` naming it.
+    """
+    for name, value in (("test_periods", test_periods), ("val_periods", val_periods), ("gap", gap)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgumentError(
+                f"invalid argument `{name}`: expected a non-negative int, got {value!r}"
+            )
+    frame = to_polars(df)
+    parts = _native.time_split(
+        frame,
+        resolve_id_cols(frame, id_col),
+        time_col,
+        target_col,
+        test_periods,
+        val_periods,
+        gap,
+        freq,
+    )
+    return tuple(parts)

@@ -1,0 +1,50 @@
+"""Exceptions raised by salesforecast.
+
+Every error is a :class:`SalesForecastError`. Errors caused by bad input (arguments, columns,
+data) also subclass :class:`ValueError`, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ColumnTypeError",
+    "DataError",
+    "InternalError",
+    "InvalidArgumentError",
+    "MissingColumnError",
+    "SalesForecastError",
+    "SeriesTooShortError",
+    "ValidationError",
+]
+
+
+class SalesForecastError(Exception):
+    """Base class of every salesforecast error."""
+
+
+class InvalidArgumentError(SalesForecastError, ValueError):
+    """An argument is out of range or malformed; the message names the argument."""
+
+
+class MissingColumnError(SalesForecastError, ValueError):
+    """A column the call needs is not in the frame; the message lists the columns present."""
+
+
+class ColumnTypeError(SalesForecastError, ValueError):
+    """A column has a dtype the call cannot use."""
+
+
+class DataError(SalesForecastError, ValueError):
+    """A value breaks the data contract; the message names the column and row."""
+
+
+class SeriesTooShortError(DataError):
+    """A series has fewer periods than the call needs; the message names the series."""
+
+
+class ValidationError(SalesForecastError, ValueError):
+    """``validate(..., raise_on_error=True)`` found errors; the message lists every one."""
+
+
+class InternalError(SalesForecastError):
+    """A failure inside the native core that is not the caller's fault. Please report it."""

@@ -1,0 +1,312 @@
+//! Fixed calendar steps (`"1d"`, `"1w"`, `"1mo"`, `"1h"`), stepping along a time axis, and
+//! inference of the step from data.
+
+use crate::error::{CoreError, Result};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime};
+use std::collections::HashMap;
+use std::fmt;
+
+/// How times are stored in the frame: polars `Date` (days since 1970-01-01) or `Datetime` with
+/// a unit. Every time value in the core is an `i64` in that storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeAxis {
+    Date,
+    /// `Datetime`; the field is the number of storage ticks in one second.
+    Datetime {
+        ticks_per_second: i64,
+    },
+}
+
+impl TimeAxis {
+    fn ticks_per_day(self) -> i64 {
+        match self {
+            Self::Date => 1,
+            Self::Datetime { ticks_per_second } => ticks_per_second * 86_400,
+        }
+    }
+
+    /// The time as a calendar date-time (midnight for dates).
+    pub fn to_naive(self, t: i64) -> NaiveDateTime {
+        match self {
+            Self::Date => epoch_day_to_date(t)
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+            Self::Datetime { ticks_per_second } => {
+                let secs = t.div_euclid(ticks_per_second);
+                let nanos =
+                    (t.rem_euclid(ticks_per_second) * (1_000_000_000 / ticks_per_second)) as u32;
+                DateTime::from_timestamp(secs, nanos)
+                    .map(|d| d.naive_utc())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The storage value of a calendar date-time.
+    pub fn from_naive(self, d: NaiveDateTime) -> i64 {
+        match self {
+            Self::Date => date_to_epoch_day(d.date()),
+            Self::Datetime { ticks_per_second } => {
+                let utc = d.and_utc();
+                utc.timestamp() * ticks_per_second
+                    + i64::from(utc.timestamp_subsec_nanos()) / (1_000_000_000 / ticks_per_second)
+            }
+        }
+    }
+
+    /// Formats a time for messages: `2023-01-31` or `2023-01-31 13:00:00`.
+    pub fn format(self, t: i64) -> String {
+        match self {
+            Self::Date => epoch_day_to_date(t).to_string(),
+            Self::Datetime { .. } => self.to_naive(t).to_string(),
+        }
+    }
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("1970-01-01 is a valid date"),
+};
+
+pub fn epoch_day_to_date(days: i64) -> NaiveDate {
+    EPOCH + chrono::Duration::days(days)
+}
+
+pub fn date_to_epoch_day(date: NaiveDate) -> i64 {
+    (date - EPOCH).num_days()
+}
+
+/// A fixed calendar step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frequency {
+    /// A whole number of seconds shorter than a day (`"1h"`, `"15m"`); needs a `Datetime` axis.
+    Seconds(i64),
+    /// A whole number of days (`"1d"`, `"1w"` is 7).
+    Days(i64),
+    /// A whole number of calendar months (`"1mo"`, `"1q"` is 3, `"1y"` is 12). A series dated on
+    /// month ends stays on month ends.
+    Months(i64),
+}
+
+impl Frequency {
+    /// Parses `"<n><unit>"` with unit `s`, `m`, `h`, `d`, `w`, `mo`, `q`, `y` (n defaults to 1).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |reason: &str| {
+            CoreError::invalid_argument(
+                "freq",
+                format!("{reason} in {text:?}; expected e.g. \"1d\", \"1w\", \"1mo\", \"1h\""),
+            )
+        };
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| bad("missing unit"))?;
+        let (count, unit) = trimmed.split_at(split);
+        let n: i64 = if count.is_empty() {
+            1
+        } else {
+            count.parse().map_err(|_| bad("count out of range"))?
+        };
+        if n <= 0 {
+            return Err(bad("count must be positive"));
+        }
+        let freq = match unit {
+            "s" => Self::Seconds(n),
+            "m" | "min" => Self::Seconds(n * 60),
+            "h" => Self::Seconds(n * 3600),
+            "d" => Self::Days(n),
+            "w" => Self::Days(n * 7),
+            "mo" => Self::Months(n),
+            "q" => Self::Months(n * 3),
+            "y" => Self::Months(n * 12),
+            _ => return Err(bad(&format!("unknown unit {unit:?}"))),
+        };
+        if let Self::Seconds(s) = freq {
+            if s % 86_400 == 0 {
+                return Ok(Self::Days(s / 86_400));
+            }
+        }
+        Ok(freq)
+    }
+
+    /// Checks the step can be taken on this axis (sub-daily steps need `Datetime`).
+    pub fn check_axis(self, axis: TimeAxis) -> Result<()> {
+        match (self, axis) {
+            (Self::Seconds(_), TimeAxis::Date) => Err(CoreError::invalid_argument(
+                "freq",
+                format!("{self} is shorter than a day but the time column has dtype Date"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `t` moved by `k` steps.
+    pub fn advance(self, t: i64, k: i64, axis: TimeAxis) -> i64 {
+        match self {
+            Self::Seconds(s) => match axis {
+                TimeAxis::Datetime { ticks_per_second } => t + k * s * ticks_per_second,
+                TimeAxis::Date => t + (k * s) / 86_400,
+            },
+            Self::Days(d) => t + k * d * axis.ticks_per_day(),
+            Self::Months(m) => {
+                let start = axis.to_naive(t);
+                axis.from_naive(add_months(start, k * m))
+            }
+        }
+    }
+
+    /// The number of whole steps from `a` to `b`, or `None` when `b` is not on `a`'s grid.
+    pub fn steps_between(self, a: i64, b: i64, axis: TimeAxis) -> Option<i64> {
+        match self {
+            Self::Seconds(_) | Self::Days(_) => {
+                let step = self.advance(0, 1, axis);
+                let diff = b - a;
+                (diff % step == 0).then_some(diff / step)
+            }
+            Self::Months(m) => {
+                let (da, db) = (axis.to_naive(a), axis.to_naive(b));
+                let months = (i64::from(db.year()) * 12 + i64::from(db.month0()))
+                    - (i64::from(da.year()) * 12 + i64::from(da.month0()));
+                (months % m == 0 && self.advance(a, months / m, axis) == b).then_some(months / m)
+            }
+        }
+    }
+
+    /// Infers the step from the most common gap between consecutive times of each series.
+    /// `times` is sorted within each `[offsets[i], offsets[i+1])` block.
+    pub fn infer(times: &[i64], offsets: &[usize], axis: TimeAxis) -> Result<Self> {
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        for w in offsets.windows(2) {
+            for pair in times[w[0]..w[1]].windows(2) {
+                let gap = pair[1] - pair[0];
+                if gap > 0 {
+                    *counts.entry(gap).or_default() += 1;
+                }
+            }
+        }
+        let gap = counts
+            .into_iter()
+            .max_by_key(|&(gap, n)| (n, std::cmp::Reverse(gap)))
+            .map(|(gap, _)| gap)
+            .ok_or_else(|| {
+                CoreError::invalid_argument(
+                    "freq",
+                    "cannot infer the frequency: no series has two distinct times; pass freq",
+                )
+            })?;
+        let per_day = axis.ticks_per_day();
+        if gap % per_day != 0 {
+            let ticks_per_second = per_day / 86_400;
+            return Ok(Self::Seconds((gap / ticks_per_second).max(1)));
+        }
+        let days = gap / per_day;
+        Ok(match days {
+            28..=31 => Self::Months(1),
+            89..=92 => Self::Months(3),
+            365 | 366 => Self::Months(12),
+            d => Self::Days(d),
+        })
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Seconds(s) if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            Self::Seconds(s) if s % 60 == 0 => write!(f, "{}m", s / 60),
+            Self::Seconds(s) => write!(f, "{s}s"),
+            Self::Days(d) if d % 7 == 0 => write!(f, "{}w", d / 7),
+            Self::Days(d) => write!(f, "{d}d"),
+            Self::Months(m) => write!(f, "{m}mo"),
+        }
+    }
+}
+
+fn is_month_end(d: NaiveDate) -> bool {
+    d.succ_opt().is_none_or(|next| next.month() != d.month())
+}
+
+/// Adds calendar months; the day is clamped to the month's length, and a month-end stays a
+/// month-end (Jan 31 + 1 month = Feb 28, Feb 28 + 1 month = Mar 31 when Feb 28 is month end).
+fn add_months(d: NaiveDateTime, k: i64) -> NaiveDateTime {
+    let date = d.date();
+    let month_end = is_month_end(date);
+    let shifted = if k >= 0 {
+        date.checked_add_months(Months::new(k as u32))
+    } else {
+        date.checked_sub_months(Months::new((-k) as u32))
+    }
+    .unwrap_or(date);
+    let shifted = if month_end {
+        last_day_of_month(shifted.year(), shifted.month())
+    } else {
+        shifted
+    };
+    shifted.and_time(d.time())
+}
+
+fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    NaiveDate::from_ymd_opt(ny, nm, 1)
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(NaiveDate::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> i64 {
+        date_to_epoch_day(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(Frequency::parse("1d").unwrap(), Frequency::Days(1));
+        assert_eq!(Frequency::parse("w").unwrap(), Frequency::Days(7));
+        assert_eq!(Frequency::parse("1mo").unwrap(), Frequency::Months(1));
+        assert_eq!(Frequency::parse("1q").unwrap(), Frequency::Months(3));
+        assert_eq!(Frequency::parse("2h").unwrap(), Frequency::Seconds(7200));
+        assert_eq!(Frequency::parse("24h").unwrap(), Frequency::Days(1));
+        assert!(Frequency::parse("0d").is_err());
+        assert!(Frequency::parse("1x").is_err());
+        assert!(Frequency::parse("").is_err());
+    }
+
+    #[test]
+    fn months_keep_month_ends() {
+        let f = Frequency::Months(1);
+        let jan31 = day(2023, 1, 31);
+        assert_eq!(f.advance(jan31, 1, TimeAxis::Date), day(2023, 2, 28));
+        assert_eq!(f.advance(jan31, 2, TimeAxis::Date), day(2023, 3, 31));
+        assert_eq!(
+            f.steps_between(jan31, day(2023, 4, 30), TimeAxis::Date),
+            Some(3)
+        );
+        assert_eq!(
+            f.steps_between(jan31, day(2023, 4, 29), TimeAxis::Date),
+            None
+        );
+    }
+
+    #[test]
+    fn infers_common_steps() {
+        let daily: Vec<i64> = (0..10).collect();
+        assert_eq!(
+            Frequency::infer(&daily, &[0, 10], TimeAxis::Date).unwrap(),
+            Frequency::Days(1)
+        );
+        let monthly: Vec<i64> = (0..6)
+            .map(|k| Frequency::Months(1).advance(day(2022, 1, 1), k, TimeAxis::Date))
+            .collect();
+        assert_eq!(
+            Frequency::infer(&monthly, &[0, 6], TimeAxis::Date).unwrap(),
+            Frequency::Months(1)
+        );
+        assert!(Frequency::infer(&[5], &[0, 1], TimeAxis::Date).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! The pure-Rust core of salesforecast: data contract, synthetic data, validation and splits.
+//! No Python here; `salesforecast-py` converts types and maps [`CoreError`] to exceptions.
+
+pub mod calendar;
+pub mod error;
+pub mod freq;
+pub mod generate;
+pub mod panel;
+pub mod split;
+pub mod validate;
+
+pub use error::{CoreError, Result};
+pub use freq::{Frequency, TimeAxis};
+pub use panel::{ColumnRoles, Panel};
+
+/// Runs `f` on a pool of `n_threads` threads (`None`: one per core), so every parallel loop
+/// inside honours the caller's thread budget.
+pub fn with_threads<T: Send>(n_threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
+    match n_threads {
+        None => Ok(f()),
+        Some(0) => Err(CoreError::InvalidArgument {
+            name: "n_threads".into(),
+            reason: "must be at least 1".into(),
+        }),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| CoreError::InvalidArgument {
+                    name: "n_threads".into(),
+                    reason: e.to_string(),
+                })?;
+            Ok(pool.install(f))
+        }
+    }
+}

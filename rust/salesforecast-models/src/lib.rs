@@ -1,0 +1,2 @@
+use lightgbm3 as _;
+use xgb as _;

@@ -1,0 +1,73 @@
+//! The one mapping from Rust errors to the Python exception classes of `salesforecast.errors`.
+
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use salesforecast_core::CoreError;
+
+/// A failure in a native call: either a typed error of a core crate or a caught panic.
+#[derive(Debug)]
+pub enum NativeError {
+    Core(CoreError),
+    Panic(String),
+}
+
+fn exception_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    Ok(py
+        .import("salesforecast.errors")?
+        .getattr(name)?
+        .cast_into::<PyType>()?)
+}
+
+impl NativeError {
+    /// The exception class name in `salesforecast.errors`. Exhaustive on purpose: a new variant
+    /// does not compile until it has a class.
+    fn class_name(&self) -> &'static str {
+        match self {
+            Self::Core(e) => match e {
+                CoreError::InvalidArgument { .. } => "InvalidArgumentError",
+                CoreError::MissingColumn { .. } => "MissingColumnError",
+                CoreError::ColumnType { .. } => "ColumnTypeError",
+                CoreError::InvalidData { .. } => "DataError",
+                CoreError::SeriesTooShort { .. } => "SeriesTooShortError",
+                CoreError::Validation { .. } => "ValidationError",
+                CoreError::Polars(_) => "InternalError",
+            },
+            Self::Panic(_) => "InternalError",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Core(e) => e.to_string(),
+            Self::Panic(msg) => format!("internal error (please report it): {msg}"),
+        }
+    }
+}
+
+impl From<NativeError> for PyErr {
+    fn from(e: NativeError) -> Self {
+        Python::attach(|py| match exception_class(py, e.class_name()) {
+            Ok(cls) => PyErr::from_type(cls, e.message()),
+            Err(import_error) => import_error,
+        })
+    }
+}
+
+/// Runs a core call without the GIL and turns a panic into `InternalError`.
+pub fn run<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match outcome {
+        Ok(result) => result.map_err(|e| NativeError::Core(e).into()),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a Rust panic".to_owned());
+            Err(NativeError::Panic(msg).into())
+        }
+    }
+}

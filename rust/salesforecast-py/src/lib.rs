@@ -1,0 +1,131 @@
+//! `salesforecast._native`: converts Python values to core types, releases the GIL, calls the
+//! core and maps its errors. No logic lives here.
+
+mod errors;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use errors::run;
+use pyo3::prelude::*;
+use pyo3_polars::PyDataFrame;
+use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
+use salesforecast_core::split::{time_split as core_split, SplitOptions};
+use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
+use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
+
+fn parse_date(name: &str, text: &str) -> Result<NaiveDate, CoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| CoreError::InvalidArgument {
+        name: name.to_owned(),
+        reason: format!("{text:?} is not a YYYY-MM-DD date ({e})"),
+    })
+}
+
+fn parse_datetime(name: &str, text: &str) -> Result<NaiveDateTime, CoreError> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| parse_date(name, text).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
+}
+
+fn parse_freq(freq: Option<&str>) -> Result<Option<Frequency>, CoreError> {
+    freq.map(Frequency::parse).transpose()
+}
+
+#[pyfunction]
+#[pyo3(signature = (n_stores, n_products, start, end, freq, seed, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn generate_sales(
+    py: Python<'_>,
+    n_stores: usize,
+    n_products: usize,
+    start: &str,
+    end: &str,
+    freq: &str,
+    seed: u64,
+    n_threads: Option<usize>,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        let config = GeneratorConfig {
+            n_stores,
+            n_products,
+            start: parse_date("start", start)?,
+            end: parse_date("end", end)?,
+            freq: Frequency::parse(freq)?,
+            seed,
+        };
+        with_threads(n_threads, || core_generate(&config))?
+    })
+    .map(PyDataFrame)
+}
+
+#[pyfunction]
+#[pyo3(signature = (df, id_cols, time_col, target_col, freq, min_length, outlier_threshold, as_of, reference, drift_threshold, raise_on_error))]
+#[allow(clippy::too_many_arguments)]
+fn validate(
+    py: Python<'_>,
+    df: PyDataFrame,
+    id_cols: Vec<String>,
+    time_col: &str,
+    target_col: &str,
+    freq: Option<&str>,
+    min_length: Option<usize>,
+    outlier_threshold: f64,
+    as_of: Option<&str>,
+    reference: Option<PyDataFrame>,
+    drift_threshold: f64,
+    raise_on_error: bool,
+) -> PyResult<String> {
+    run(py, || {
+        let opts = ValidationOptions {
+            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            freq: parse_freq(freq)?,
+            min_length,
+            outlier_threshold,
+            as_of: as_of.map(|t| parse_datetime("as_of", t)).transpose()?,
+            drift_threshold,
+        };
+        let report = core_validate(&df.0, reference.as_ref().map(|r| &r.0), &opts)?;
+        if raise_on_error {
+            if let Some(err) = report.clone().into_error() {
+                return Err(err);
+            }
+        }
+        serde_json::to_string(&report).map_err(|e| CoreError::InvalidArgument {
+            name: "df".into(),
+            reason: format!("report could not be serialised: {e}"),
+        })
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (df, id_cols, time_col, target_col, test_periods, val_periods, gap, freq))]
+#[allow(clippy::too_many_arguments)]
+fn time_split(
+    py: Python<'_>,
+    df: PyDataFrame,
+    id_cols: Vec<String>,
+    time_col: &str,
+    target_col: &str,
+    test_periods: usize,
+    val_periods: usize,
+    gap: usize,
+    freq: Option<&str>,
+) -> PyResult<Vec<PyDataFrame>> {
+    let parts = run(py, || {
+        let opts = SplitOptions {
+            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            test_periods,
+            val_periods,
+            gap,
+            freq: parse_freq(freq)?,
+        };
+        core_split(&df.0, &opts)
+    })?;
+    Ok(parts.into_iter().map(PyDataFrame).collect())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(generate_sales, m)?)?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(time_split, m)?)?;
+    Ok(())
+}

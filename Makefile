@@ -67,8 +67,10 @@ $(XGB_ROOT)/.unpacked:
 deps: system-deps $(VENV)/.synced $(XGB_ROOT)/.unpacked
 
 build: deps
-	rm -rf $(WHEEL_DIR)
-	maturin build --release --compatibility off -o $(WHEEL_DIR)
+	@# maturin patches the linked library in place (hashed names of the bundled libxgboost and
+	@# libgomp), and cargo's copy is a hard link to it: make cargo link a fresh one.
+	rm -rf $(WHEEL_DIR) $(CARGO_TARGET_DIR)/release/deps/lib_native.so $(CARGO_TARGET_DIR)/maturin/lib_native.so
+	maturin build --release --auditwheel repair -o $(WHEEL_DIR)
 	uv pip install -q --python $(PY) --reinstall --no-deps $(WHEEL_DIR)/*.whl
 
 lint: build

@@ -10,9 +10,11 @@ from salesforecast import errors
 from salesforecast._native import __version__
 from salesforecast.data import Issue, ValidationReport, generate_sales, time_split, validate
 from salesforecast.errors import SalesForecastError
+from salesforecast.models import LightGBM, XGBoost
 
 __all__ = [
     "Issue",
+    "LightGBM",
     "SalesForecastError",
     "ValidationReport",
     "__version__",
@@ -20,4 +22,5 @@ __all__ = [
     "generate_sales",
     "time_split",
     "validate",
+    "XGBoost",
 ]

@@ -1,8 +1,10 @@
 """Type stubs of the compiled core. Not a public API: use the functions `salesforecast` exports."""
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-__all__ = ["__version__", "generate_sales", "time_split", "validate"]
+__all__ = ["NativeBooster", "__version__", "generate_sales", "time_split", "validate"]
 
 __version__: str
 
@@ -38,3 +40,23 @@ def time_split(
     gap: int,
     freq: str | None,
 ) -> list[pl.DataFrame]: ...
+
+class NativeBooster:
+    """A trained booster. Build it with `fit` or `from_native`."""
+
+    @staticmethod
+    def fit(
+        library: str,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64],
+        n_rounds: int,
+        params: list[tuple[str, str]],
+    ) -> NativeBooster: ...
+    @staticmethod
+    def from_native(library: str, data: bytes) -> NativeBooster: ...
+    def predict(self, x: npt.NDArray[np.float64]) -> list[float]: ...
+    def to_native(self) -> bytes: ...
+    @property
+    def library(self) -> str: ...
+    @property
+    def n_rounds(self) -> int: ...

@@ -7,11 +7,14 @@ data) also subclass :class:`ValueError`, so ``except ValueError`` keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "BoosterError",
     "ColumnTypeError",
     "DataError",
     "InternalError",
     "InvalidArgumentError",
     "MissingColumnError",
+    "ModelFileError",
+    "NotFittedError",
     "SalesForecastError",
     "SeriesTooShortError",
     "ValidationError",
@@ -48,3 +51,15 @@ class ValidationError(SalesForecastError, ValueError):
 
 class InternalError(SalesForecastError):
     """A failure inside the native core that is not the caller's fault. Please report it."""
+
+
+class BoosterError(SalesForecastError):
+    """XGBoost or LightGBM refused a call; the message is the library's own."""
+
+
+class ModelFileError(SalesForecastError, ValueError):
+    """A model file or buffer is corrupt or belongs to another library."""
+
+
+class NotFittedError(SalesForecastError):
+    """A model was used before ``fit``."""

@@ -3,11 +3,13 @@
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use salesforecast_core::CoreError;
+use salesforecast_models::ModelError;
 
 /// A failure in a native call: either a typed error of a core crate or a caught panic.
 #[derive(Debug)]
 pub enum NativeError {
     Core(CoreError),
+    Model(ModelError),
     Panic(String),
 }
 
@@ -32,6 +34,11 @@ impl NativeError {
                 CoreError::Validation { .. } => "ValidationError",
                 CoreError::Polars(_) => "InternalError",
             },
+            Self::Model(e) => match e {
+                ModelError::InvalidArgument { .. } => "InvalidArgumentError",
+                ModelError::Library { .. } => "BoosterError",
+                ModelError::CorruptModel { .. } => "ModelFileError",
+            },
             Self::Panic(_) => "InternalError",
         }
     }
@@ -39,6 +46,7 @@ impl NativeError {
     fn message(&self) -> String {
         match self {
             Self::Core(e) => e.to_string(),
+            Self::Model(e) => e.to_string(),
             Self::Panic(msg) => format!("internal error (please report it): {msg}"),
         }
     }
@@ -53,14 +61,26 @@ impl From<NativeError> for PyErr {
     }
 }
 
-/// Runs a core call without the GIL and turns a panic into `InternalError`.
-pub fn run<T: Send>(
+impl From<CoreError> for NativeError {
+    fn from(e: CoreError) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl From<ModelError> for NativeError {
+    fn from(e: ModelError) -> Self {
+        Self::Model(e)
+    }
+}
+
+/// Runs a native call without the GIL and turns a panic into `InternalError`.
+pub fn run<T: Send, E: Into<NativeError> + Send>(
     py: Python<'_>,
-    f: impl FnOnce() -> Result<T, CoreError> + Send,
+    f: impl FnOnce() -> Result<T, E> + Send,
 ) -> PyResult<T> {
     let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
     match outcome {
-        Ok(result) => result.map_err(|e| NativeError::Core(e).into()),
+        Ok(result) => result.map_err(|e| e.into().into()),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<&str>()

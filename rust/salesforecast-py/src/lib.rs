@@ -1,6 +1,7 @@
 //! `salesforecast._native`: converts Python values to core types, releases the GIL, calls the
 //! core and maps its errors. No logic lives here.
 
+mod boosters;
 mod errors;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -127,5 +128,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_sales, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(time_split, m)?)?;
+    m.add_class::<boosters::NativeBooster>()?;
     Ok(())
 }

@@ -1,0 +1,245 @@
+"""XGBoost and LightGBM trained by the Rust core, usable alone or inside a Forecaster.
+
+Common parameters have one name for both libraries; anything else is passed to the library
+under its own name (``sf.LightGBM(max_bin=127)``, ``sf.XGBoost(max_bin=127)``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from salesforecast._native import NativeBooster
+from salesforecast.errors import InvalidArgumentError, NotFittedError
+
+__all__ = ["LightGBM", "XGBoost", "available_threads"]
+
+Objective = Literal["squared_error", "poisson", "tweedie", "quantile"]
+
+
+def available_threads() -> int:
+    """Cores this process may run on (the default thread count everywhere)."""
+    return len(os.sched_getaffinity(0))
+
+
+def _as_matrix(x: Any) -> npt.NDArray[np.float64]:
+    if hasattr(x, "to_numpy"):
+        x = x.to_numpy()
+    arr = np.ascontiguousarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise InvalidArgumentError(f"invalid argument `X`: expected 2 dimensions, got {arr.ndim}")
+    return arr
+
+
+def _as_vector(y: Any) -> npt.NDArray[np.float64]:
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    arr = np.ascontiguousarray(y, dtype=np.float64)
+    if arr.ndim != 1:
+        raise InvalidArgumentError(f"invalid argument `y`: expected 1 dimension, got {arr.ndim}")
+    return arr
+
+
+class _Booster:
+    library: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int,
+        learning_rate: float,
+        objective: Objective,
+        tweedie_variance_power: float,
+        alpha: float,
+        seed: int,
+        n_threads: int | None,
+        native: dict[str, Any],
+    ) -> None:
+        if objective not in ("squared_error", "poisson", "tweedie", "quantile"):
+            raise InvalidArgumentError(
+                f"invalid argument `objective`: {objective!r} is not one of squared_error, "
+                "poisson, tweedie, quantile"
+            )
+        if n_threads is not None and n_threads < 1:
+            raise InvalidArgumentError("invalid argument `n_threads`: must be at least 1")
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.objective = objective
+        self.tweedie_variance_power = tweedie_variance_power
+        self.alpha = alpha
+        self.seed = seed
+        self.n_threads = n_threads
+        self.native = native
+        self._booster: NativeBooster | None = None
+
+    def native_params(self) -> list[tuple[str, str]]:
+        """The parameters exactly as the library receives them."""
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any) -> _Booster:  # noqa: N803
+        """Trains on a 2-D feature matrix and a target vector (numpy, polars or pandas)."""
+        self._booster = NativeBooster.fit(
+            self.library, _as_matrix(X), _as_vector(y), self.n_estimators, self.native_params()
+        )
+        return self
+
+    def predict(self, X: Any) -> npt.NDArray[np.float64]:  # noqa: N803
+        """One prediction per row of ``X``."""
+        return np.asarray(self._fitted().predict(_as_matrix(X)), dtype=np.float64)
+
+    def to_native(self) -> bytes:
+        """The trained model in the library's native format."""
+        return self._fitted().to_native()
+
+    def _fitted(self) -> NativeBooster:
+        if self._booster is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit first")
+        return self._booster
+
+    def _threads(self) -> int:
+        return self.n_threads if self.n_threads is not None else available_threads()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.native_params())})"
+
+
+class LightGBM(_Booster):
+    """LightGBM gradient boosting (vendored LightGBM 4.7, trained through its C API)."""
+
+    library = "lightgbm"
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        max_depth: int = -1,
+        min_child_samples: int = 20,
+        subsample: float = 1.0,
+        colsample_bytree: float = 0.8,
+        reg_alpha: float = 0.0,
+        reg_lambda: float = 0.0,
+        objective: Objective = "squared_error",
+        tweedie_variance_power: float = 1.5,
+        alpha: float = 0.5,
+        seed: int = 0,
+        n_threads: int | None = None,
+        **native: Any,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            objective=objective,
+            tweedie_variance_power=tweedie_variance_power,
+            alpha=alpha,
+            seed=seed,
+            n_threads=n_threads,
+            native=native,
+        )
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_alpha = reg_alpha
+        self.reg_lambda = reg_lambda
+
+    def native_params(self) -> list[tuple[str, str]]:
+        """LightGBM parameter names and values."""
+        objective = {"squared_error": "regression"}.get(self.objective, self.objective)
+        params: dict[str, Any] = {
+            "objective": objective,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l1": self.reg_alpha,
+            "lambda_l2": self.reg_lambda,
+            "seed": self.seed,
+            "deterministic": "true",
+            "num_threads": self._threads(),
+            "verbosity": -1,
+        }
+        if self.objective == "tweedie":
+            params["tweedie_variance_power"] = self.tweedie_variance_power
+        if self.objective == "quantile":
+            params["alpha"] = self.alpha
+        params.update(self.native)
+        return [(k, str(v)) for k, v in params.items()]
+
+
+class XGBoost(_Booster):
+    """XGBoost gradient boosting (XGBoost 3.4, trained through its C API)."""
+
+    library = "xgboost"
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        max_depth: int = 8,
+        min_child_weight: float = 1.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_alpha: float = 0.0,
+        reg_lambda: float = 1.0,
+        objective: Objective = "squared_error",
+        tweedie_variance_power: float = 1.5,
+        alpha: float = 0.5,
+        seed: int = 0,
+        n_threads: int | None = None,
+        **native: Any,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            objective=objective,
+            tweedie_variance_power=tweedie_variance_power,
+            alpha=alpha,
+            seed=seed,
+            n_threads=n_threads,
+            native=native,
+        )
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_alpha = reg_alpha
+        self.reg_lambda = reg_lambda
+
+    def native_params(self) -> list[tuple[str, str]]:
+        """XGBoost parameter names and values."""
+        objective = {
+            "squared_error": "reg:squarederror",
+            "poisson": "count:poisson",
+            "tweedie": "reg:tweedie",
+            "quantile": "reg:quantileerror",
+        }[self.objective]
+        params: dict[str, Any] = {
+            "objective": objective,
+            "eta": self.learning_rate,
+            "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "alpha": self.reg_alpha,
+            "lambda": self.reg_lambda,
+            "tree_method": "hist",
+            "seed": self.seed,
+            "nthread": self._threads(),
+            "verbosity": 0,
+        }
+        if self.objective == "tweedie":
+            params["tweedie_variance_power"] = self.tweedie_variance_power
+        if self.objective == "quantile":
+            params["quantile_alpha"] = self.alpha
+        params.update(self.native)
+        return [(k, str(v)) for k, v in params.items()]

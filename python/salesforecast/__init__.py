@@ -17,10 +17,10 @@ __all__ = [
     "LightGBM",
     "SalesForecastError",
     "ValidationReport",
+    "XGBoost",
     "__version__",
     "errors",
     "generate_sales",
     "time_split",
     "validate",
-    "XGBoost",
 ]

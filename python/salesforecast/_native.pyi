@@ -1,5 +1,7 @@
 """Type stubs of the compiled core. Not a public API: use the functions `salesforecast` exports."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -41,6 +43,7 @@ def time_split(
     freq: str | None,
 ) -> list[pl.DataFrame]: ...
 
+@final
 class NativeBooster:
     """A trained booster. Build it with `fit` or `from_native`."""
 

@@ -26,8 +26,9 @@ export PYO3_PYTHON := $(PY)
 export PYO3_BUILD_EXTENSION_MODULE := 1
 export PYO3_ENVIRONMENT_SIGNATURE := cpython-3.11-64bit
 export PYTHON_SYS_EXECUTABLE := $(PY)
-# maturin writes this file on its first build; `build` runs before any cargo command.
-export PYO3_CONFIG_FILE := $(CARGO_TARGET_DIR)/maturin/pyo3-config-x86_64-unknown-linux-gnu-3.11-abi3.txt
+# maturin writes this file on its first build and passes it to cargo itself; cargo commands get
+# the same path (`build` runs before any of them).
+CARGO := PYO3_CONFIG_FILE=$(CARGO_TARGET_DIR)/maturin/pyo3-config-x86_64-unknown-linux-gnu-3.11-abi3.txt cargo
 # Test executables of crates that link polars need libpython (see rust/salesforecast-core/build.rs).
 export SALESFORECAST_TEST_LIBPYTHON = $(shell python3 -c 'import sysconfig as s; print(s.get_config_var("LIBDIR") + "/" + s.get_config_var("LDLIBRARY"))')
 export CMAKE := $(VENV)/bin/cmake
@@ -74,15 +75,15 @@ build: deps
 	uv pip install -q --python $(PY) --reinstall --no-deps $(WHEEL_DIR)/*.whl
 
 lint: build
-	cargo fmt --all --check
-	cargo clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	ruff check python tests benchmarks
 	ruff format --check python tests benchmarks
 	mypy
 	python -m mypy.stubtest salesforecast._native --allowlist stubtest-allowlist.txt
 
 rust-test: build
-	cargo test --release --workspace
+	$(CARGO) test --release --workspace
 
 py-test: build
 	python -m pytest -q tests

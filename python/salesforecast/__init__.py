@@ -10,15 +10,31 @@ from salesforecast import errors
 from salesforecast._native import __version__
 from salesforecast.data import Issue, ValidationReport, generate_sales, time_split, validate
 from salesforecast.errors import SalesForecastError
+from salesforecast.features import (
+    EWM,
+    Expanding,
+    FeatureSpec,
+    GroupRolling,
+    Rolling,
+    SeasonalRolling,
+    build_features,
+)
 from salesforecast.models import LightGBM, XGBoost
 
 __all__ = [
+    "EWM",
+    "Expanding",
+    "FeatureSpec",
+    "GroupRolling",
     "Issue",
     "LightGBM",
+    "Rolling",
     "SalesForecastError",
+    "SeasonalRolling",
     "ValidationReport",
     "XGBoost",
     "__version__",
+    "build_features",
     "errors",
     "generate_sales",
     "time_split",

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-__all__ = ["NativeBooster", "__version__", "generate_sales", "time_split", "validate"]
+__all__ = ["NativeBooster", "__version__", "build_features", "generate_sales", "time_split", "validate"]
 
 __version__: str
 
@@ -42,7 +42,20 @@ def time_split(
     gap: int,
     freq: str | None,
 ) -> list[pl.DataFrame]: ...
-
+def build_features(
+    df: pl.DataFrame,
+    spec_json: str,
+    id_cols: list[str],
+    time_col: str,
+    target_col: str,
+    static_features: list[str],
+    known_future: list[str],
+    past_only: list[str],
+    freq: str | None,
+    holidays: list[str] | None,
+    float32: bool,
+    n_threads: int | None,
+) -> pl.DataFrame: ...
 @final
 class NativeBooster:
     """A trained booster. Build it with `fit` or `from_native`."""

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod error;
+pub mod features;
 pub mod freq;
 pub mod generate;
 pub mod panel;

@@ -8,6 +8,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
+use salesforecast_core::features::spec::FeatureSpec;
+use salesforecast_core::features::{
+    build_features as core_features, ExogenousRoles, FeatureOptions,
+};
+use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
@@ -122,12 +127,56 @@ fn time_split(
     Ok(parts.into_iter().map(PyDataFrame).collect())
 }
 
+#[pyfunction]
+#[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays, float32, n_threads))]
+#[allow(clippy::too_many_arguments)]
+fn build_features(
+    py: Python<'_>,
+    df: PyDataFrame,
+    spec_json: &str,
+    id_cols: Vec<String>,
+    time_col: &str,
+    target_col: &str,
+    static_features: Vec<String>,
+    known_future: Vec<String>,
+    past_only: Vec<String>,
+    freq: Option<&str>,
+    holidays: Option<Vec<String>>,
+    float32: bool,
+    n_threads: Option<usize>,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        let spec = FeatureSpec::from_json(spec_json)?;
+        let holidays = holidays
+            .map(|days| {
+                days.iter()
+                    .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let options = FeatureOptions {
+            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            exogenous: ExogenousRoles {
+                static_features,
+                known_future,
+                past_only,
+            },
+            freq: parse_freq(freq)?,
+            holidays,
+            float32,
+        };
+        with_threads(n_threads, || core_features(&df.0, &spec, &options))?
+    })
+    .map(PyDataFrame)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(generate_sales, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(time_split, m)?)?;
+    m.add_function(wrap_pyfunction!(build_features, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     Ok(())
 }

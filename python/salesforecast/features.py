@@ -1,0 +1,179 @@
+"""Leak-free time-series features, built by the Rust engine.
+
+Every target-derived feature at period ``t`` reads only targets at or before ``t - lag``
+(``lag >= 1``), on each series' regular period grid: a missing period counts as missing, it is
+never skipped over. Names are deterministic (see the README's feature table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from salesforecast import _native
+from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+
+__all__ = [
+    "EWM",
+    "Expanding",
+    "FeatureSpec",
+    "GroupRolling",
+    "Rolling",
+    "SeasonalRolling",
+    "build_features",
+]
+
+CalendarName = Literal[
+    "dayofweek",
+    "dayofmonth",
+    "dayofyear",
+    "weekofyear",
+    "month",
+    "quarter",
+    "year",
+    "is_weekend",
+    "is_month_start",
+    "is_month_end",
+    "dayofweek_sin",
+    "dayofweek_cos",
+    "dayofyear_sin",
+    "dayofyear_cos",
+    "month_sin",
+    "month_cos",
+    "holiday",
+    "days_to_holiday",
+    "days_since_holiday",
+    "hour",
+]
+
+
+@dataclass(frozen=True)
+class Rolling:
+    """Statistics over the ``window`` periods ending ``lag`` periods before each row.
+
+    ``stats``: mean, std (ddof=1), min, max, sum, median, ``"quantile(0.9)"``. A value needs at
+    least ``min_samples`` non-missing periods in its window (default: the whole window, as in
+    mlforecast). Name: ``rolling_{stat}_lag{lag}_window{window}``.
+    """
+
+    window: int
+    stats: Sequence[str] = ("mean",)
+    lag: int = 1
+    min_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class SeasonalRolling:
+    """Statistics over every ``season_length``-th period: e.g. the same weekday over the last
+    ``window`` weeks. Name: ``seasonal_rolling_{stat}_lag{lag}_season{s}_window{window}``."""
+
+    season_length: int
+    window: int
+    stats: Sequence[str] = ("mean",)
+    lag: int = 1
+    min_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class Expanding:
+    """Statistics (mean, std, sum, min, max) over all periods up to ``lag`` before each row.
+    Name: ``expanding_{stat}_lag{lag}``."""
+
+    stats: Sequence[str] = ("mean",)
+    lag: int = 1
+
+
+@dataclass(frozen=True)
+class EWM:
+    """Exponentially weighted mean (pandas ``adjust=False``) of the target lagged by ``lag``.
+    Name: ``ewm_mean_lag{lag}_alpha{alpha}``."""
+
+    alpha: float
+    lag: int = 1
+
+
+@dataclass(frozen=True)
+class GroupRolling:
+    """Rolling statistics of the target summed over every series sharing ``group_col`` (a store
+    total, a category total). Name: ``{group_col}_rolling_{stat}_lag{lag}_window{window}``."""
+
+    group_col: str
+    window: int
+    stats: Sequence[str] = ("mean",)
+    lag: int = 1
+    min_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to build.
+
+    ``target_transforms`` (applied in order before the features, undone on predictions):
+    ``"log1p"``, ``"standardize"`` (per series), ``"diff"`` / ``"diff7"`` (differences at lag k).
+    Past-only covariates enter through ``past_only_lags`` (default: ``lags``).
+    """
+
+    lags: Sequence[int] = ()
+    rolling: Sequence[Rolling] = ()
+    seasonal_rolling: Sequence[SeasonalRolling] = ()
+    expanding: Sequence[Expanding] = ()
+    ewm: Sequence[EWM] = ()
+    group_rolling: Sequence[GroupRolling] = ()
+    calendar: Sequence[CalendarName] = ()
+    target_transforms: Sequence[str] = ()
+    past_only_lags: Sequence[int] | None = None
+    holidays: Sequence[dt.date] | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain values (what is stored in model manifests)."""
+        data = asdict(self)
+        data.pop("holidays")
+        return json.loads(json.dumps(data, default=list))  # type: ignore[no-any-return]
+
+    def to_json(self) -> str:
+        """The spec as JSON."""
+        return json.dumps(self.to_dict())
+
+
+def build_features(
+    df: Any,
+    spec: FeatureSpec,
+    *,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+    static_features: Sequence[str] = (),
+    known_future: Sequence[str] = (),
+    past_only: Sequence[str] = (),
+    freq: str | None = None,
+    dtype: Literal["float64", "float32"] = "float64",
+    n_threads: int | None = None,
+) -> pl.DataFrame:
+    """Builds the features of ``spec`` for every row of a long frame.
+
+    Returns the key columns, the time column, the target after ``spec.target_transforms``
+    (under its own name) and one column per feature, sorted by series and time. Static features
+    (strings become integer codes) and known-future covariates appear at their own row;
+    past-only covariates only as ``{col}_lag{k}``.
+    """
+    frame = to_polars(df)
+    holidays = None if spec.holidays is None else [d.isoformat() for d in spec.holidays]
+    return _native.build_features(
+        frame,
+        spec.to_json(),
+        resolve_id_cols(frame, id_col),
+        time_col,
+        target_col,
+        list(static_features),
+        list(known_future),
+        list(past_only),
+        freq,
+        holidays,
+        dtype == "float32",
+        n_threads,
+    )

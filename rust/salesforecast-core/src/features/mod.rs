@@ -1,0 +1,634 @@
+//! The feature engine: target-derived, calendar and exogenous features for a long panel, built
+//! per series on its regular period grid (missing periods are NaN, never skipped over), in
+//! parallel over blocks of series, into one output column per feature.
+
+pub mod kernels;
+pub mod spec;
+
+use crate::calendar::HolidayCalendar;
+use crate::error::{CoreError, Result};
+use crate::freq::{Frequency, TimeAxis};
+use crate::panel::{column, numeric_values, ColumnRoles, Panel};
+use chrono::{Datelike, Timelike};
+use polars::prelude::*;
+use rayon::prelude::*;
+use spec::{CalendarFeature, FeatureSpec, Stat, TargetTransform};
+use std::collections::HashMap;
+use std::f64::consts::TAU;
+
+pub use spec::target_feature_names;
+
+/// Which columns play which role besides keys, time and target.
+#[derive(Debug, Clone, Default)]
+pub struct ExogenousRoles {
+    /// Constant per series (store size, category); strings become integer codes.
+    pub static_features: Vec<String>,
+    /// Known for every period ahead (calendar, planned price, promotion): used at their own date.
+    pub known_future: Vec<String>,
+    /// Observed only up to the forecast origin (traffic, stock level): used only through lags.
+    pub past_only: Vec<String>,
+}
+
+/// Settings of `build_features`.
+#[derive(Debug, Clone)]
+pub struct FeatureOptions {
+    pub roles: ColumnRoles,
+    pub exogenous: ExogenousRoles,
+    pub freq: Option<Frequency>,
+    /// Holiday dates as epoch days; the US federal calendar when `None`.
+    pub holidays: Option<Vec<i64>>,
+    /// Write features as Float32 (half the memory) instead of Float64.
+    pub float32: bool,
+}
+
+/// The panel laid on its period grid.
+struct Grid {
+    panel: Panel,
+    freq: Frequency,
+    /// Grid position of each row (panel order) within its series.
+    positions: Vec<usize>,
+    /// Grid length of each series.
+    lengths: Vec<usize>,
+}
+
+impl Grid {
+    fn build(df: &DataFrame, roles: &ColumnRoles, freq: Option<Frequency>) -> Result<Self> {
+        let panel = Panel::build(df, roles)?;
+        let freq = match freq {
+            Some(f) => {
+                f.check_axis(panel.axis)?;
+                f
+            }
+            None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
+        };
+        let mut positions = vec![0usize; panel.times.len()];
+        let mut lengths = Vec::with_capacity(panel.n_series());
+        for s in 0..panel.n_series() {
+            let r = panel.range(s);
+            let first = panel.times[r.start];
+            let regular = panel.times[r.clone()]
+                .windows(2)
+                .all(|w| freq.steps_between(w[0], w[1], panel.axis) == Some(1));
+            if regular {
+                for (k, p) in positions[r.clone()].iter_mut().enumerate() {
+                    *p = k;
+                }
+            } else {
+                let mut previous = None;
+                for pos in r.clone() {
+                    let step = freq
+                        .steps_between(first, panel.times[pos], panel.axis)
+                        .ok_or_else(|| {
+                            CoreError::invalid_data(
+                                &roles.time_col,
+                                format!(
+                                    "series {} has {} at row {}, off its {freq} grid",
+                                    panel.label(s),
+                                    panel.axis.format(panel.times[pos]),
+                                    panel.order[pos]
+                                ),
+                            )
+                        })? as usize;
+                    if previous == Some(step) {
+                        return Err(CoreError::invalid_data(
+                            &roles.time_col,
+                            format!(
+                                "series {} repeats {} at row {}",
+                                panel.label(s),
+                                panel.axis.format(panel.times[pos]),
+                                panel.order[pos]
+                            ),
+                        ));
+                    }
+                    previous = Some(step);
+                    positions[pos] = step;
+                }
+            }
+            lengths.push(if r.is_empty() {
+                0
+            } else {
+                positions[r.end - 1] + 1
+            });
+        }
+        Ok(Self {
+            panel,
+            freq,
+            positions,
+            lengths,
+        })
+    }
+
+    fn is_regular(&self, s: usize) -> bool {
+        self.lengths[s] == self.panel.range(s).len()
+    }
+
+    /// Values of series `s` (panel-ordered `values`) on its grid, NaN in missing periods.
+    fn dense<'a>(&self, s: usize, values: &'a [f64], scratch: &'a mut Vec<f64>) -> &'a [f64] {
+        let r = self.panel.range(s);
+        if self.is_regular(s) {
+            return &values[r];
+        }
+        scratch.clear();
+        scratch.resize(self.lengths[s], f64::NAN);
+        for pos in r {
+            scratch[self.positions[pos]] = values[pos];
+        }
+        scratch
+    }
+}
+
+/// The output columns of one block of consecutive series.
+struct Block<'a> {
+    series: std::ops::Range<usize>,
+    row_start: usize,
+    columns: Vec<&'a mut [f64]>,
+}
+
+/// Splits every column at the block boundaries, so blocks can be filled in parallel.
+fn split_blocks<'a>(
+    columns: &'a mut [Vec<f64>],
+    panel: &Panel,
+    rows_per_block: usize,
+) -> Vec<Block<'a>> {
+    let mut bounds = vec![0usize];
+    for s in 0..panel.n_series() {
+        if panel.offsets[s + 1] - panel.offsets[*bounds.last().unwrap_or(&0)] >= rows_per_block {
+            bounds.push(s + 1);
+        }
+    }
+    if *bounds.last().unwrap_or(&0) != panel.n_series() {
+        bounds.push(panel.n_series());
+    }
+    let mut blocks: Vec<Block<'a>> = bounds
+        .windows(2)
+        .map(|w| Block {
+            series: w[0]..w[1],
+            row_start: panel.offsets[w[0]],
+            columns: Vec::with_capacity(columns.len()),
+        })
+        .collect();
+    for col in columns.iter_mut() {
+        let mut rest: &mut [f64] = col.as_mut_slice();
+        for block in blocks.iter_mut() {
+            let len = panel.offsets[block.series.end] - panel.offsets[block.series.start];
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            block.columns.push(head);
+            rest = tail;
+        }
+    }
+    blocks
+}
+
+/// Per-series state of the target transforms, kept to undo them on predictions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScaleState {
+    pub mean: f64,
+    pub std: f64,
+}
+
+fn transform_series(
+    y: &mut [f64],
+    transforms: &[TargetTransform],
+    label: &dyn Fn() -> String,
+    target_col: &str,
+) -> Result<Vec<ScaleState>> {
+    let mut states = Vec::new();
+    for t in transforms {
+        match *t {
+            TargetTransform::Log1p => {
+                if let Some(v) = y.iter().find(|v| **v <= -1.0) {
+                    return Err(CoreError::invalid_data(
+                        target_col,
+                        format!("log1p needs values above -1; series {} has {v}", label()),
+                    ));
+                }
+                for v in y.iter_mut() {
+                    *v = v.ln_1p();
+                }
+            }
+            TargetTransform::Standardize => {
+                let mut finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
+                let mean = kernels::stat_of(&mut finite, Stat::Mean);
+                let std = kernels::stat_of(&mut finite, Stat::Std);
+                let std = if std.is_finite() && std > 0.0 {
+                    std
+                } else {
+                    1.0
+                };
+                let mean = if mean.is_finite() { mean } else { 0.0 };
+                for v in y.iter_mut() {
+                    *v = (*v - mean) / std;
+                }
+                states.push(ScaleState { mean, std });
+            }
+            TargetTransform::Difference(k) => {
+                for q in (0..y.len()).rev() {
+                    y[q] = if q >= k { y[q] - y[q - k] } else { f64::NAN };
+                }
+            }
+        }
+    }
+    Ok(states)
+}
+
+/// Computes the target features of one series on its grid into `outs` (one slice per feature,
+/// each as long as the grid).
+fn target_features(y: &[f64], spec: &FeatureSpec, outs: &mut [&mut [f64]]) {
+    let mut k = 0;
+    for &l in &spec.lags {
+        kernels::lag(y, l, outs[k]);
+        k += 1;
+    }
+    for r in &spec.rolling {
+        let n = r.stats.len();
+        kernels::rolling(
+            y,
+            r.window,
+            r.lag,
+            r.min_samples,
+            &r.stats,
+            &mut outs[k..k + n],
+        );
+        k += n;
+    }
+    for r in &spec.seasonal_rolling {
+        let n = r.stats.len();
+        kernels::seasonal_rolling(
+            y,
+            r.season_length,
+            r.window,
+            r.lag,
+            r.min_samples,
+            &r.stats,
+            &mut outs[k..k + n],
+        );
+        k += n;
+    }
+    for e in &spec.expanding {
+        let n = e.stats.len();
+        kernels::expanding(y, e.lag, &e.stats, &mut outs[k..k + n]);
+        k += n;
+    }
+    for e in &spec.ewm {
+        kernels::ewm(y, e.alpha, e.lag, outs[k]);
+        k += 1;
+    }
+}
+
+/// Values of a column for the features: numbers as f64, strings and categories as codes of
+/// their sorted distinct values.
+fn exogenous_values(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let col = column(df, name)?;
+    let dtype = col.dtype();
+    if dtype.is_primitive_numeric() || dtype.is_bool() {
+        return numeric_values(col);
+    }
+    if dtype.is_string() || dtype.is_categorical() || dtype.is_enum() {
+        let as_str = col.cast(&DataType::String)?;
+        let ca = as_str.str()?;
+        let mut distinct: Vec<&str> = ca.iter().flatten().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let code: HashMap<&str, f64> = distinct
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (*v, i as f64))
+            .collect();
+        return Ok(ca.iter().map(|v| v.map_or(f64::NAN, |v| code[v])).collect());
+    }
+    Err(CoreError::ColumnType {
+        column: name.to_owned(),
+        expected: "a numeric, boolean, string or categorical type".into(),
+        found: dtype.to_string(),
+    })
+}
+
+fn calendar_value(
+    feature: CalendarFeature,
+    axis: TimeAxis,
+    t: i64,
+    holidays: &HolidayCalendar,
+) -> f64 {
+    let dt = axis.to_naive(t);
+    let d = dt.date();
+    let day = crate::freq::date_to_epoch_day(d);
+    let dow = f64::from(d.weekday().num_days_from_monday());
+    let doy = f64::from(d.ordinal());
+    let month = f64::from(d.month());
+    let days_in_year = if d.leap_year() { 366.0 } else { 365.0 };
+    let is_month_end = d.succ_opt().is_none_or(|n| n.month() != d.month());
+    let next = holidays.days().partition_point(|&h| h < day);
+    let prev = holidays.days().partition_point(|&h| h <= day);
+    match feature {
+        CalendarFeature::DayOfWeek => dow,
+        CalendarFeature::DayOfMonth => f64::from(d.day()),
+        CalendarFeature::DayOfYear => doy,
+        CalendarFeature::WeekOfYear => f64::from(d.iso_week().week()),
+        CalendarFeature::Month => month,
+        CalendarFeature::Quarter => f64::from((d.month() - 1) / 3 + 1),
+        CalendarFeature::Year => f64::from(d.year()),
+        CalendarFeature::IsWeekend => f64::from(u8::from(dow >= 5.0)),
+        CalendarFeature::IsMonthStart => f64::from(u8::from(d.day() == 1)),
+        CalendarFeature::IsMonthEnd => f64::from(u8::from(is_month_end)),
+        CalendarFeature::DayOfWeekSin => (TAU * dow / 7.0).sin(),
+        CalendarFeature::DayOfWeekCos => (TAU * dow / 7.0).cos(),
+        CalendarFeature::DayOfYearSin => (TAU * (doy - 1.0) / days_in_year).sin(),
+        CalendarFeature::DayOfYearCos => (TAU * (doy - 1.0) / days_in_year).cos(),
+        CalendarFeature::MonthSin => (TAU * (month - 1.0) / 12.0).sin(),
+        CalendarFeature::MonthCos => (TAU * (month - 1.0) / 12.0).cos(),
+        CalendarFeature::Holiday => f64::from(u8::from(holidays.contains(day))),
+        CalendarFeature::DaysToHoliday => holidays
+            .days()
+            .get(next)
+            .map_or(f64::NAN, |&h| (h - day) as f64),
+        CalendarFeature::DaysSinceHoliday => prev
+            .checked_sub(1)
+            .and_then(|i| holidays.days().get(i))
+            .map_or(f64::NAN, |&h| (day - h) as f64),
+        CalendarFeature::Hour => f64::from(dt.hour()),
+    }
+}
+
+/// Rows per parallel block: big enough to amortise scheduling, small enough to balance.
+const ROWS_PER_BLOCK: usize = 1 << 16;
+
+/// Builds every feature of `spec` for every row of `df`. Returns the keys, the time, the
+/// transformed target (named as the target column) and one column per feature, rows sorted by
+/// series and time.
+pub fn build_features(
+    df: &DataFrame,
+    spec: &FeatureSpec,
+    options: &FeatureOptions,
+) -> Result<DataFrame> {
+    let roles = &options.roles;
+    let grid = Grid::build(df, roles, options.freq)?;
+    let panel = &grid.panel;
+    let n_rows = panel.times.len();
+    let raw_target = panel.gather_f64(&numeric_values(column(df, &roles.target_col)?)?);
+
+    let target_names = target_feature_names(spec);
+    let past_lags = spec
+        .past_only_lags
+        .clone()
+        .unwrap_or_else(|| spec.lags.clone());
+    let past_values: Vec<(String, Vec<f64>)> = options
+        .exogenous
+        .past_only
+        .iter()
+        .map(|c| Ok((c.clone(), panel.gather_f64(&exogenous_values(df, c)?))))
+        .collect::<Result<_>>()?;
+    let past_names: Vec<String> = past_values
+        .iter()
+        .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}")))
+        .collect();
+
+    // Column 0 is the transformed target, then target features, then past-only lags.
+    let n_cols = 1 + target_names.len() + past_names.len();
+    let mut columns: Vec<Vec<f64>> = (0..n_cols).map(|_| vec![f64::NAN; n_rows]).collect();
+    let blocks = split_blocks(&mut columns, panel, ROWS_PER_BLOCK);
+    blocks
+        .into_par_iter()
+        .try_for_each(|mut block| -> Result<()> {
+            let mut dense_buf = Vec::new();
+            let mut scratch: Vec<Vec<f64>> = Vec::new();
+            for s in block.series.clone() {
+                let r = panel.range(s);
+                let local = r.start - block.row_start..r.end - block.row_start;
+                let grid_len = grid.lengths[s];
+                let mut y = grid.dense(s, &raw_target, &mut dense_buf).to_vec();
+                transform_series(
+                    &mut y,
+                    &spec.target_transforms,
+                    &|| panel.label(s),
+                    &roles.target_col,
+                )?;
+                let n_features = n_cols - 1;
+                if grid.is_regular(s) {
+                    let (target_col, features) = block.columns.split_at_mut(1);
+                    target_col[0][local.clone()].copy_from_slice(&y);
+                    let mut outs: Vec<&mut [f64]> =
+                        features.iter_mut().map(|c| &mut c[local.clone()]).collect();
+                    target_features(&y, spec, &mut outs[..target_names.len()]);
+                    let mut k = target_names.len();
+                    for (_, values) in &past_values {
+                        let x = &values[r.clone()];
+                        for &l in &past_lags {
+                            kernels::lag(x, l, outs[k]);
+                            k += 1;
+                        }
+                    }
+                } else {
+                    scratch.resize_with(n_features, Vec::new);
+                    for buf in scratch.iter_mut() {
+                        buf.clear();
+                        buf.resize(grid_len, f64::NAN);
+                    }
+                    let mut outs: Vec<&mut [f64]> =
+                        scratch.iter_mut().map(|b| b.as_mut_slice()).collect();
+                    target_features(&y, spec, &mut outs[..target_names.len()]);
+                    let mut k = target_names.len();
+                    let mut exo_buf = Vec::new();
+                    for (_, values) in &past_values {
+                        let x = grid.dense(s, values, &mut exo_buf);
+                        for &l in &past_lags {
+                            kernels::lag(x, l, outs[k]);
+                            k += 1;
+                        }
+                    }
+                    for (i, pos) in r.clone().enumerate() {
+                        let g = grid.positions[pos];
+                        block.columns[0][local.start + i] = y[g];
+                        for (f, buf) in scratch.iter().enumerate() {
+                            block.columns[f + 1][local.start + i] = buf[g];
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+
+    let mut group_columns = group_features(df, spec, &grid, &raw_target)?;
+
+    // Calendar features from the time of each row.
+    let holidays = match &options.holidays {
+        Some(days) => HolidayCalendar::from_days(days.iter().copied()),
+        None => {
+            let years = |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
+            HolidayCalendar::us(
+                years(panel.times.iter().min()) - 1,
+                years(panel.times.iter().max()) + 1,
+            )
+        }
+    };
+    let calendar_columns: Vec<(String, Vec<f64>)> = spec
+        .calendar
+        .par_iter()
+        .map(|&f| {
+            (
+                f.name().to_owned(),
+                panel
+                    .times
+                    .iter()
+                    .map(|&t| calendar_value(f, panel.axis, t, &holidays))
+                    .collect(),
+            )
+        })
+        .collect();
+
+    // Static and known-future covariates at their own row.
+    let mut exo_columns: Vec<(String, Vec<f64>)> = Vec::new();
+    for name in &options.exogenous.static_features {
+        let values = panel.gather_f64(&exogenous_values(df, name)?);
+        for s in 0..panel.n_series() {
+            let r = panel.range(s);
+            let first = values[r.start];
+            if let Some(pos) = r
+                .clone()
+                .find(|&p| !(values[p] == first || (values[p].is_nan() && first.is_nan())))
+            {
+                return Err(CoreError::invalid_data(
+                    name,
+                    format!(
+                        "static feature changes within series {} at row {}",
+                        panel.label(s),
+                        panel.order[pos]
+                    ),
+                ));
+            }
+        }
+        exo_columns.push((name.clone(), values));
+    }
+    for name in &options.exogenous.known_future {
+        exo_columns.push((name.clone(), panel.gather_f64(&exogenous_values(df, name)?)));
+    }
+
+    // Assemble: keys and time in panel order, then every feature.
+    let mut key_cols: Vec<PlSmallStr> = roles.id_cols.iter().map(|c| c.as_str().into()).collect();
+    key_cols.push(roles.time_col.as_str().into());
+    let keys = df.select(key_cols)?;
+    let idx = IdxCa::from_vec("idx".into(), panel.order.clone());
+    let mut out_columns: Vec<Column> = keys.take(&idx)?.columns().to_vec();
+    let mut names: Vec<String> = Vec::with_capacity(n_cols);
+    names.push(roles.target_col.clone());
+    names.extend(target_names);
+    names.extend(past_names);
+    let to_column = |name: &str, values: Vec<f64>, float32: bool| -> Column {
+        if float32 {
+            Float32Chunked::from_vec(name.into(), values.into_iter().map(|v| v as f32).collect())
+                .into_column()
+        } else {
+            Float64Chunked::from_vec(name.into(), values).into_column()
+        }
+    };
+    let mut columns = columns.into_iter();
+    if let Some(target) = columns.next() {
+        out_columns.push(to_column(&roles.target_col, target, false));
+    }
+    for (name, values) in names.iter().skip(1).zip(columns) {
+        out_columns.push(to_column(name, values, options.float32));
+    }
+    for (name, values) in group_columns
+        .drain(..)
+        .chain(calendar_columns)
+        .chain(exo_columns)
+    {
+        out_columns.push(to_column(&name, values, options.float32));
+    }
+    check_unique_names(&out_columns)?;
+    Ok(DataFrame::new(n_rows, out_columns)?)
+}
+
+fn check_unique_names(columns: &[Column]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for c in columns {
+        if !seen.insert(c.name().as_str()) {
+            return Err(CoreError::invalid_argument(
+                "features",
+                format!(
+                    "two outputs are named `{}`; rename the column or drop the duplicate feature",
+                    c.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Group-level rolling features: the raw target summed over the series of each group at each
+/// period, rolled on the group's own grid, and read back at every member row.
+fn group_features(
+    df: &DataFrame,
+    spec: &FeatureSpec,
+    grid: &Grid,
+    raw_target: &[f64],
+) -> Result<Vec<(String, Vec<f64>)>> {
+    let panel = &grid.panel;
+    let mut out = Vec::new();
+    for g in &spec.group_rolling {
+        let group_values = panel.gather_f64(&exogenous_values(df, &g.group_col)?);
+        // Group code of each series (must be constant within the series).
+        let mut series_group = Vec::with_capacity(panel.n_series());
+        for s in 0..panel.n_series() {
+            let r = panel.range(s);
+            let code = group_values[r.start];
+            if let Some(pos) = r.clone().find(|&p| group_values[p] != code) {
+                return Err(CoreError::invalid_data(
+                    &g.group_col,
+                    format!(
+                        "group column changes within series {} at row {}",
+                        panel.label(s),
+                        panel.order[pos]
+                    ),
+                ));
+            }
+            series_group.push(code);
+        }
+        // Sum per (group, time).
+        let mut sums: HashMap<(u64, i64), f64> = HashMap::new();
+        for s in 0..panel.n_series() {
+            for pos in panel.range(s) {
+                let v = raw_target[pos];
+                let e = sums
+                    .entry((series_group[s].to_bits(), panel.times[pos]))
+                    .or_insert(0.0);
+                if v.is_finite() {
+                    *e += v;
+                }
+            }
+        }
+        let mut by_group: HashMap<u64, Vec<(i64, f64)>> = HashMap::new();
+        for (&(code, t), &v) in &sums {
+            by_group.entry(code).or_default().push((t, v));
+        }
+        let mut lookup: HashMap<(u64, i64), Vec<f64>> = HashMap::new();
+        for (code, mut points) in by_group {
+            points.sort_unstable_by_key(|p| p.0);
+            let first = points[0].0;
+            let len = grid
+                .freq
+                .steps_between(first, points[points.len() - 1].0, panel.axis)
+                .map_or(points.len(), |k| k as usize + 1);
+            let mut dense = vec![f64::NAN; len];
+            let mut pos_of = Vec::with_capacity(points.len());
+            for &(t, v) in &points {
+                let p = grid.freq.steps_between(first, t, panel.axis).unwrap_or(0) as usize;
+                dense[p] = v;
+                pos_of.push(p);
+            }
+            let mut bufs: Vec<Vec<f64>> = g.stats.iter().map(|_| vec![f64::NAN; len]).collect();
+            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+            kernels::rolling(&dense, g.window, g.lag, g.min_samples, &g.stats, &mut outs);
+            for (&(t, _), &p) in points.iter().zip(&pos_of) {
+                lookup.insert((code, t), bufs.iter().map(|b| b[p]).collect());
+            }
+        }
+        for (k, name) in g.feature_names().into_iter().enumerate() {
+            let values = (0..panel.n_series())
+                .flat_map(|s| panel.range(s).map(move |pos| (s, pos)))
+                .map(|(s, pos)| lookup[&(series_group[s].to_bits(), panel.times[pos])][k])
+                .collect();
+            out.push((name, values));
+        }
+    }
+    Ok(out)
+}

@@ -38,7 +38,7 @@ export LD_LIBRARY_PATH := $(XGBOOST_LIB_DIR)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRAR
 STAMP := $(CARGO_TARGET_DIR)/stamps
 WHEEL_DIR := $(CARGO_TARGET_DIR)/wheels
 
-.PHONY: test demo build deps lint rust-test py-test system-deps
+.PHONY: test demo build deps bench-venv lint rust-test py-test system-deps
 
 system-deps: $(STAMP)/system-deps
 $(STAMP)/system-deps:
@@ -92,3 +92,10 @@ test: build lint rust-test py-test
 
 demo: build
 	python -m salesforecast.cli demo
+
+# Benchmarks compare against the anchors (mlforecast, pandas < 3, the Python boosters) in their
+# own venv, never in the project lock.
+bench-venv: build
+	@[ -x benchmarks/.venv/bin/python ] || uv venv -q --python python3.11 benchmarks/.venv
+	uv pip install -q --python benchmarks/.venv/bin/python -r benchmarks/requirements.in
+	uv pip install -q --python benchmarks/.venv/bin/python --reinstall --no-deps $(WHEEL_DIR)/*.whl

@@ -6,7 +6,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-__all__ = ["NativeBooster", "__version__", "build_features", "generate_sales", "time_split", "validate"]
+__all__ = [
+    "NativeBooster",
+    "__version__",
+    "build_features",
+    "generate_sales",
+    "time_split",
+    "validate",
+]
 
 __version__: str
 

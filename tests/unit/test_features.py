@@ -211,7 +211,9 @@ def test_calendar_matches_pandas() -> None:
             out[name].to_numpy(), np.asarray(values, dtype=float), atol=1e-12, err_msg=name
         )
     row = out.filter(pl.col("date") == dt.date(2022, 7, 1)).row(0, named=True)
-    assert row["holiday"] == 0 and row["days_to_holiday"] == 3 and row["days_since_holiday"] == 11
+    assert row["holiday"] == 0
+    assert row["days_to_holiday"] == 3
+    assert row["days_since_holiday"] == 11
     assert out.filter(pl.col("date") == dt.date(2022, 7, 4))["holiday"].item() == 1
 
 

@@ -65,6 +65,9 @@ pub fn time_axis(col: &Column) -> Result<TimeAxis> {
 pub fn time_values(col: &Column) -> Result<Vec<i64>> {
     let physical = col.to_physical_repr().cast(&DataType::Int64)?;
     let ca = physical.i64()?;
+    if ca.null_count() == 0 {
+        return Ok(ca.into_no_null_iter().collect());
+    }
     let mut out = Vec::with_capacity(ca.len());
     for (row, v) in ca.iter().enumerate() {
         match v {
@@ -135,15 +138,24 @@ impl Panel {
             let mut dict: HashMap<&str, u32> = HashMap::new();
             let mut values: Vec<String> = Vec::new();
             let mut codes = Vec::with_capacity(height);
+            // Long frames list each series' rows together: a run of equal keys is coded once.
+            let mut previous: Option<(&str, u32)> = None;
             for (row, v) in ca.iter().enumerate() {
                 let v = v.ok_or_else(|| {
                     CoreError::invalid_data(name, format!("null key at row {row}"))
                 })?;
-                let next = dict.len() as u32;
-                let code = *dict.entry(v).or_insert_with(|| {
-                    values.push(v.to_owned());
-                    next
-                });
+                let code = match previous {
+                    Some((p, c)) if p == v => c,
+                    _ => {
+                        let next = dict.len() as u32;
+                        let c = *dict.entry(v).or_insert_with(|| {
+                            values.push(v.to_owned());
+                            next
+                        });
+                        previous = Some((v, c));
+                        c
+                    }
+                };
                 codes.push(code);
             }
             row_codes.push(codes);
@@ -151,21 +163,35 @@ impl Panel {
         }
 
         // Combine the per-column codes into one series code per row.
-        let mut series_of_key: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut series_keys: Vec<Vec<u32>> = Vec::new();
-        let mut row_series = Vec::with_capacity(height);
-        let mut key = vec![0u32; row_codes.len()];
-        for row in 0..height {
-            for (slot, codes) in key.iter_mut().zip(&row_codes) {
-                *slot = codes[row];
+        let (row_series, series_keys) = if row_codes.len() == 1 {
+            let keys = (0..dictionaries[0].len() as u32).map(|c| vec![c]).collect();
+            (std::mem::take(&mut row_codes[0]), keys)
+        } else {
+            let mut series_of_key: HashMap<Vec<u32>, u32> = HashMap::new();
+            let mut series_keys: Vec<Vec<u32>> = Vec::new();
+            let mut row_series = Vec::with_capacity(height);
+            let mut key = vec![0u32; row_codes.len()];
+            let mut previous: Option<u32> = None;
+            for row in 0..height {
+                let same = row > 0 && row_codes.iter().all(|codes| codes[row] == codes[row - 1]);
+                let id = match previous {
+                    Some(id) if same => id,
+                    _ => {
+                        for (slot, codes) in key.iter_mut().zip(&row_codes) {
+                            *slot = codes[row];
+                        }
+                        let next = series_keys.len() as u32;
+                        *series_of_key.entry(key.clone()).or_insert_with(|| {
+                            series_keys.push(key.clone());
+                            next
+                        })
+                    }
+                };
+                previous = Some(id);
+                row_series.push(id);
             }
-            let next = series_keys.len() as u32;
-            let id = *series_of_key.entry(key.clone()).or_insert_with(|| {
-                series_keys.push(key.clone());
-                next
-            });
-            row_series.push(id);
-        }
+            (row_series, series_keys)
+        };
 
         // Rank series by their key values so output order never depends on input order.
         let key_strings: Vec<Vec<String>> = series_keys
@@ -248,8 +274,16 @@ impl Panel {
         self.order.iter().map(|&i| values[i as usize]).collect()
     }
 
+    /// Whether the frame was already in panel order.
+    pub fn is_identity(&self) -> bool {
+        self.order.iter().enumerate().all(|(i, &o)| o as usize == i)
+    }
+
     /// The frame's rows in panel order.
     pub fn sorted_frame(&self, df: &DataFrame) -> Result<DataFrame> {
+        if self.is_identity() {
+            return Ok(df.clone());
+        }
         let idx = IdxCa::from_vec("idx".into(), self.order.clone());
         Ok(df.take(&idx)?)
     }

@@ -45,8 +45,9 @@ pub struct FeatureOptions {
 struct Grid {
     panel: Panel,
     freq: Frequency,
-    /// Grid position of each row (panel order) within its series.
-    positions: Vec<usize>,
+    /// Grid position of each row (panel order) within its series; only series with missing
+    /// periods need it, so it stays empty when every series is complete.
+    positions: Vec<u32>,
     /// Grid length of each series.
     lengths: Vec<usize>,
 }
@@ -61,7 +62,7 @@ impl Grid {
             }
             None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
         };
-        let mut positions = vec![0usize; panel.times.len()];
+        let mut positions = Vec::new();
         let mut lengths = Vec::with_capacity(panel.n_series());
         for s in 0..panel.n_series() {
             let r = panel.range(s);
@@ -70,45 +71,43 @@ impl Grid {
                 .windows(2)
                 .all(|w| freq.steps_between(w[0], w[1], panel.axis) == Some(1));
             if regular {
-                for (k, p) in positions[r.clone()].iter_mut().enumerate() {
-                    *p = k;
-                }
-            } else {
-                let mut previous = None;
-                for pos in r.clone() {
-                    let step = freq
-                        .steps_between(first, panel.times[pos], panel.axis)
-                        .ok_or_else(|| {
-                            CoreError::invalid_data(
-                                &roles.time_col,
-                                format!(
-                                    "series {} has {} at row {}, off its {freq} grid",
-                                    panel.label(s),
-                                    panel.axis.format(panel.times[pos]),
-                                    panel.order[pos]
-                                ),
-                            )
-                        })? as usize;
-                    if previous == Some(step) {
-                        return Err(CoreError::invalid_data(
+                lengths.push(r.len());
+                continue;
+            }
+            if positions.is_empty() {
+                positions = vec![0u32; panel.times.len()];
+            }
+            let mut previous = None;
+            for pos in r.clone() {
+                let step = freq
+                    .steps_between(first, panel.times[pos], panel.axis)
+                    .and_then(|k| u32::try_from(k).ok())
+                    .ok_or_else(|| {
+                        CoreError::invalid_data(
                             &roles.time_col,
                             format!(
-                                "series {} repeats {} at row {}",
+                                "series {} has {} at row {}, off its {freq} grid",
                                 panel.label(s),
                                 panel.axis.format(panel.times[pos]),
                                 panel.order[pos]
                             ),
-                        ));
-                    }
-                    previous = Some(step);
-                    positions[pos] = step;
+                        )
+                    })?;
+                if previous == Some(step) {
+                    return Err(CoreError::invalid_data(
+                        &roles.time_col,
+                        format!(
+                            "series {} repeats {} at row {}",
+                            panel.label(s),
+                            panel.axis.format(panel.times[pos]),
+                            panel.order[pos]
+                        ),
+                    ));
                 }
+                previous = Some(step);
+                positions[pos] = step;
             }
-            lengths.push(if r.is_empty() {
-                0
-            } else {
-                positions[r.end - 1] + 1
-            });
+            lengths.push(positions[r.end - 1] as usize + 1);
         }
         Ok(Self {
             panel,
@@ -131,7 +130,7 @@ impl Grid {
         scratch.clear();
         scratch.resize(self.lengths[s], f64::NAN);
         for pos in r {
-            scratch[self.positions[pos]] = values[pos];
+            scratch[self.positions[pos] as usize] = values[pos];
         }
         scratch
     }
@@ -436,7 +435,7 @@ pub fn build_features(
                         }
                     }
                     for (i, pos) in r.clone().enumerate() {
-                        let g = grid.positions[pos];
+                        let g = grid.positions[pos] as usize;
                         block.columns[0][local.start + i] = y[g];
                         for (f, buf) in scratch.iter().enumerate() {
                             block.columns[f + 1][local.start + i] = buf[g];
@@ -505,9 +504,8 @@ pub fn build_features(
     // Assemble: keys and time in panel order, then every feature.
     let mut key_cols: Vec<PlSmallStr> = roles.id_cols.iter().map(|c| c.as_str().into()).collect();
     key_cols.push(roles.time_col.as_str().into());
-    let keys = df.select(key_cols)?;
-    let idx = IdxCa::from_vec("idx".into(), panel.order.clone());
-    let mut out_columns: Vec<Column> = keys.take(&idx)?.columns().to_vec();
+    let keys = panel.sorted_frame(&df.select(key_cols)?)?;
+    let mut out_columns: Vec<Column> = keys.columns().to_vec();
     let mut names: Vec<String> = Vec::with_capacity(n_cols);
     names.push(roles.target_col.clone());
     names.extend(target_names);

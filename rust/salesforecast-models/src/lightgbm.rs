@@ -4,17 +4,24 @@
 #![allow(unsafe_code)]
 
 use crate::{
-    c_string, check_labels, check_rounds, DenseMatrix, ModelError, NativeParams, Regressor, Result,
+    after_round, c_string, check_labels, check_options, check_weights, logging, DenseMatrix,
+    EarlyStopping, Importance, Labelled, Layout, ModelError, NativeParams, Regressor, Result,
+    TrainOptions,
 };
 use lightgbm3_sys as ffi;
+use std::collections::HashSet;
 use std::ffi::{c_void, CStr};
 use std::os::raw::c_char;
 use std::ptr;
+use std::sync::OnceLock;
 
 const LIBRARY: &str = "LightGBM";
 const DTYPE_FLOAT32: i32 = 0;
 const DTYPE_FLOAT64: i32 = 1;
 const PREDICT_NORMAL: i32 = 0;
+const PREDICT_CONTRIB: i32 = 3;
+const IMPORTANCE_SPLIT: i32 = 0;
+const IMPORTANCE_GAIN: i32 = 1;
 
 fn last_error() -> String {
     // SAFETY: LightGBM returns a pointer to a thread-local, NUL-terminated message.
@@ -34,13 +41,63 @@ fn check(code: i32) -> Result<()> {
     }
 }
 
-fn param_string(params: &NativeParams) -> Result<std::ffi::CString> {
+/// Every parameter name and alias LightGBM knows, from the library itself.
+fn known_parameters() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut needed: i64 = 0;
+        // SAFETY: a zero-length buffer is allowed; LightGBM writes only the needed size.
+        unsafe { ffi::LGBM_DumpParamAliases(0, &mut needed, ptr::null_mut()) };
+        let mut buf = vec![0u8; needed.max(1) as usize];
+        // SAFETY: `buf` has `needed` bytes.
+        unsafe {
+            ffi::LGBM_DumpParamAliases(
+                buf.len() as i64,
+                &mut needed,
+                buf.as_mut_ptr().cast::<c_char>(),
+            )
+        };
+        let text =
+            String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == 0).unwrap_or(buf.len())])
+                .into_owned();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut names = HashSet::new();
+        if let Some(map) = json.as_object() {
+            for (name, aliases) in map {
+                names.insert(name.clone());
+                for alias in aliases.as_array().into_iter().flatten() {
+                    if let Some(a) = alias.as_str() {
+                        names.insert(a.to_owned());
+                    }
+                }
+            }
+        }
+        names
+    })
+}
+
+fn param_string(params: &NativeParams, extra: &[(String, String)]) -> Result<std::ffi::CString> {
+    let known = known_parameters();
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(k, _)| !known.is_empty() && !known.contains(k))
+    {
+        return Err(ModelError::invalid_argument(
+            "params",
+            format!("LightGBM has no parameter `{name}`"),
+        ));
+    }
     let joined = params
         .iter()
+        .chain(extra)
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");
     c_string("params", &joined)
+}
+
+fn row_major(x: &DenseMatrix<'_>) -> i32 {
+    i32::from(x.layout() == Layout::RowMajor)
 }
 
 struct Dataset(ffi::DatasetHandle);
@@ -52,11 +109,60 @@ impl Drop for Dataset {
     }
 }
 
+impl Dataset {
+    fn new(
+        rows: &Labelled<'_>,
+        params: &std::ffi::CString,
+        reference: Option<&Dataset>,
+        name: &str,
+    ) -> Result<Self> {
+        let labels = check_labels(rows, name)?;
+        let weights = check_weights(rows, name)?;
+        let x = rows.x;
+        let mut handle: ffi::DatasetHandle = ptr::null_mut();
+        // SAFETY: `x` holds n_rows * n_cols f64 values (checked by DenseMatrix::new) and stays
+        // borrowed for the call; `handle` receives a new dataset.
+        check(unsafe {
+            ffi::LGBM_DatasetCreateFromMat(
+                x.values().as_ptr().cast::<c_void>(),
+                DTYPE_FLOAT64,
+                x.n_rows() as i32,
+                x.n_cols() as i32,
+                row_major(&x),
+                params.as_ptr(),
+                reference.map_or(ptr::null_mut(), |r| r.0),
+                &mut handle,
+            )
+        })?;
+        let data = Dataset(handle);
+        data.set_field("label", &labels)?;
+        if let Some(w) = weights {
+            data.set_field("weight", &w)?;
+        }
+        Ok(data)
+    }
+
+    fn set_field(&self, field: &str, values: &[f32]) -> Result<()> {
+        let name = c_string("field", field)?;
+        // SAFETY: `values` has one f32 per row and LightGBM copies it.
+        check(unsafe {
+            ffi::LGBM_DatasetSetField(
+                self.0,
+                name.as_ptr(),
+                values.as_ptr().cast::<c_void>(),
+                values.len() as i32,
+                DTYPE_FLOAT32,
+            )
+        })
+    }
+}
+
 /// A trained LightGBM model.
 #[derive(Debug)]
 pub struct LightGbm {
     handle: ffi::BoosterHandle,
     n_rounds: usize,
+    n_features: usize,
 }
 
 // SAFETY: LightGBM boosters may be used from any thread; prediction is thread-safe and
@@ -73,60 +179,122 @@ impl Drop for LightGbm {
 }
 
 impl LightGbm {
-    /// Trains `n_rounds` rounds with LightGBM's own parameter names.
-    pub fn fit(
-        x: &DenseMatrix<'_>,
-        y: &[f64],
-        n_rounds: usize,
-        params: &NativeParams,
-    ) -> Result<Self> {
-        let labels = check_labels(y, x)?;
-        let rounds = check_rounds(n_rounds)?;
-        let c_params = param_string(params)?;
-        let mut data: ffi::DatasetHandle = ptr::null_mut();
-        // SAFETY: `x` holds n_rows * n_cols f64 values (checked by DenseMatrix::new) and stays
-        // borrowed for the call; `data` receives a new handle.
-        check(unsafe {
-            ffi::LGBM_DatasetCreateFromMat(
-                x.values().as_ptr().cast::<c_void>(),
-                DTYPE_FLOAT64,
-                x.n_rows() as i32,
-                x.n_cols() as i32,
-                1,
-                c_params.as_ptr(),
-                ptr::null_mut(),
-                &mut data,
-            )
-        })?;
-        let data = Dataset(data);
-        let label_name = c_string("field", "label")?;
-        // SAFETY: `labels` has one f32 per row and outlives the call (LightGBM copies it).
-        check(unsafe {
-            ffi::LGBM_DatasetSetField(
-                data.0,
-                label_name.as_ptr(),
-                labels.as_ptr().cast::<c_void>(),
-                labels.len() as i32,
-                DTYPE_FLOAT32,
-            )
-        })?;
+    /// Trains with LightGBM's own parameter names, one round at a time.
+    pub fn fit(train: &Labelled<'_>, options: &mut TrainOptions<'_>) -> Result<Self> {
+        logging::route_library_logs();
+        let rounds = check_options(train, options)?;
+        let categorical: Vec<(String, String)> = if options.categorical.is_empty() {
+            vec![]
+        } else {
+            let list = options
+                .categorical
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            vec![("categorical_feature".to_owned(), list)]
+        };
+        let params = param_string(&options.params, &categorical)?;
+        let data = Dataset::new(train, &params, None, "y")?;
+        let valid: Vec<Dataset> = options
+            .valid
+            .iter()
+            .map(|v| Dataset::new(v, &params, Some(&data), "eval_set"))
+            .collect::<Result<_>>()?;
         let mut handle: ffi::BoosterHandle = ptr::null_mut();
         // SAFETY: `data` is a live dataset; `handle` receives a new booster.
-        check(unsafe { ffi::LGBM_BoosterCreate(data.0, c_params.as_ptr(), &mut handle) })?;
+        check(unsafe { ffi::LGBM_BoosterCreate(data.0, params.as_ptr(), &mut handle) })?;
         let mut model = Self {
             handle,
             n_rounds: 0,
+            n_features: train.x.n_cols(),
         };
-        for _ in 0..rounds {
+        for v in &valid {
+            // SAFETY: both handles are alive; the booster keeps a reference to the dataset,
+            // which outlives training.
+            check(unsafe { ffi::LGBM_BoosterAddValidData(model.handle, v.0) })?;
+        }
+        let metric_names = if valid.is_empty() {
+            vec![]
+        } else {
+            model.eval_names()?
+        };
+        let mut stopping = EarlyStopping::new(options.early_stopping_rounds);
+        for round in 0..rounds as usize {
             let mut finished = 0;
-            // SAFETY: the booster and its training data are alive.
+            // SAFETY: the booster and its datasets are alive.
             check(unsafe { ffi::LGBM_BoosterUpdateOneIter(model.handle, &mut finished) })?;
             if finished != 0 {
                 break;
             }
             model.n_rounds += 1;
+            let mut metrics = Vec::new();
+            for set in 0..valid.len() {
+                for (name, value) in metric_names
+                    .iter()
+                    .zip(model.eval(set + 1, metric_names.len())?)
+                {
+                    metrics.push((format!("valid_{set}-{name}"), value));
+                }
+            }
+            if let Some(keep) = after_round(
+                round,
+                metrics,
+                metric_names.len(),
+                &mut stopping,
+                &mut options.callback,
+            ) {
+                while model.n_rounds > keep {
+                    // SAFETY: live booster with more than `keep` rounds.
+                    check(unsafe { ffi::LGBM_BoosterRollbackOneIter(model.handle) })?;
+                    model.n_rounds -= 1;
+                }
+                break;
+            }
         }
         Ok(model)
+    }
+
+    fn eval_names(&self) -> Result<Vec<String>> {
+        let mut count = 0;
+        // SAFETY: live booster.
+        check(unsafe { ffi::LGBM_BoosterGetEvalCounts(self.handle, &mut count) })?;
+        let n = count.max(0) as usize;
+        let mut storage: Vec<Vec<u8>> = (0..n).map(|_| vec![0u8; 128]).collect();
+        let mut pointers: Vec<*mut c_char> = storage
+            .iter_mut()
+            .map(|b| b.as_mut_ptr().cast::<c_char>())
+            .collect();
+        let (mut out_len, mut needed) = (0, 0usize);
+        // SAFETY: `pointers` holds `n` buffers of 128 bytes each.
+        check(unsafe {
+            ffi::LGBM_BoosterGetEvalNames(
+                self.handle,
+                count,
+                &mut out_len,
+                128,
+                &mut needed,
+                pointers.as_mut_ptr(),
+            )
+        })?;
+        Ok(storage
+            .iter()
+            .map(|b| {
+                String::from_utf8_lossy(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())])
+                    .into_owned()
+            })
+            .collect())
+    }
+
+    fn eval(&self, data_idx: usize, n: usize) -> Result<Vec<f64>> {
+        let mut out = vec![0.0f64; n];
+        let mut len = 0;
+        // SAFETY: `out` has room for every metric.
+        check(unsafe {
+            ffi::LGBM_BoosterGetEval(self.handle, data_idx as i32, &mut len, out.as_mut_ptr())
+        })?;
+        out.truncate(len.max(0) as usize);
+        Ok(out)
     }
 
     /// Loads a model saved in LightGBM's text format.
@@ -137,9 +305,13 @@ impl LightGbm {
         };
         let text =
             std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8 text ({e})")))?;
-        if !text.starts_with("tree\n") {
+        // LightGBM's parser accepts a model cut after its last complete tree, so check both ends.
+        let complete = text.starts_with("tree\n")
+            && text.contains("\nend of trees")
+            && text.trim_end().ends_with("end of parameters");
+        if !complete {
             return Err(corrupt(
-                "missing the `tree` header of a LightGBM text model".into(),
+                "not a complete LightGBM text model (header, trees or parameters missing)".into(),
             ));
         }
         let c_text = c_string("model", text)?;
@@ -152,41 +324,33 @@ impl LightGbm {
         if code != 0 {
             return Err(corrupt(last_error()));
         }
-        Ok(Self {
+        let mut model = Self {
             handle,
             n_rounds: iterations.max(0) as usize,
-        })
-    }
-
-    fn n_features(&self) -> Result<usize> {
+            n_features: 0,
+        };
         let mut n = 0;
-        // SAFETY: live booster handle.
-        check(unsafe { ffi::LGBM_BoosterGetNumFeature(self.handle, &mut n) })?;
-        Ok(n.max(0) as usize)
-    }
-}
-
-impl Regressor for LightGbm {
-    fn library(&self) -> &'static str {
-        LIBRARY
+        // SAFETY: live booster.
+        check(unsafe { ffi::LGBM_BoosterGetNumFeature(model.handle, &mut n) })?;
+        model.n_features = n.max(0) as usize;
+        Ok(model)
     }
 
-    fn predict(&self, x: &DenseMatrix<'_>) -> Result<Vec<f64>> {
-        let expected = self.n_features()?;
-        if x.n_cols() != expected {
+    fn predict_kind(&self, x: &DenseMatrix<'_>, kind: i32, width: usize) -> Result<Vec<f64>> {
+        if x.n_cols() != self.n_features {
             return Err(ModelError::invalid_argument(
                 "X",
                 format!(
-                    "{} columns; the model was trained on {expected}",
-                    x.n_cols()
+                    "{} columns; the model was trained on {}",
+                    x.n_cols(),
+                    self.n_features
                 ),
             ));
         }
-        let mut out = vec![0.0f64; x.n_rows()];
+        let mut out = vec![0.0f64; x.n_rows() * width];
         let mut out_len: i64 = 0;
         let params = c_string("params", "")?;
-        // SAFETY: `x` holds n_rows * n_cols f64 values; `out` has room for one prediction per row
-        // (a regression model predicts one value per row).
+        // SAFETY: `x` holds n_rows * n_cols f64 values; `out` has room for `width` values per row.
         check(unsafe {
             ffi::LGBM_BoosterPredictForMat(
                 self.handle,
@@ -194,8 +358,8 @@ impl Regressor for LightGbm {
                 DTYPE_FLOAT64,
                 x.n_rows() as i32,
                 x.n_cols() as i32,
-                1,
-                PREDICT_NORMAL,
+                row_major(x),
+                kind,
                 0,
                 -1,
                 params.as_ptr(),
@@ -206,11 +370,37 @@ impl Regressor for LightGbm {
         out.truncate(out_len.max(0) as usize);
         Ok(out)
     }
+}
+
+impl Regressor for LightGbm {
+    fn library(&self) -> &'static str {
+        LIBRARY
+    }
+
+    fn predict(&self, x: &DenseMatrix<'_>) -> Result<Vec<f64>> {
+        self.predict_kind(x, PREDICT_NORMAL, 1)
+    }
+
+    fn contributions(&self, x: &DenseMatrix<'_>) -> Result<Vec<f64>> {
+        self.predict_kind(x, PREDICT_CONTRIB, self.n_features + 1)
+    }
+
+    fn importance(&self, kind: Importance) -> Result<Vec<f64>> {
+        let mut out = vec![0.0f64; self.n_features];
+        let kind = match kind {
+            Importance::Gain => IMPORTANCE_GAIN,
+            Importance::Split => IMPORTANCE_SPLIT,
+        };
+        // SAFETY: `out` has one slot per feature.
+        check(unsafe {
+            ffi::LGBM_BoosterFeatureImportance(self.handle, 0, kind, out.as_mut_ptr())
+        })?;
+        Ok(out)
+    }
 
     fn to_native(&self) -> Result<Vec<u8>> {
         let mut needed: i64 = 0;
-        // First call with an empty buffer to learn the size, then fill.
-        // SAFETY: a zero-length buffer is allowed; LightGBM writes only `needed`.
+        // SAFETY: a zero-length buffer is allowed; LightGBM reports the size it needs.
         check(unsafe {
             ffi::LGBM_BoosterSaveModelToString(
                 self.handle,
@@ -235,12 +425,15 @@ impl Regressor for LightGbm {
                 buf.as_mut_ptr().cast::<c_char>(),
             )
         })?;
-        // Drop the trailing NUL.
         buf.truncate((needed.max(1) - 1) as usize);
         Ok(buf)
     }
 
     fn n_rounds(&self) -> usize {
         self.n_rounds
+    }
+
+    fn n_features(&self) -> usize {
+        self.n_features
     }
 }

@@ -172,6 +172,8 @@ fn build_features(
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `log` records (the boosters' own log lines among them) go to Python's `logging`.
+    pyo3_log::init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(generate_sales, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;

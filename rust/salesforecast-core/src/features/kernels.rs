@@ -307,7 +307,8 @@ mod tests {
         // Positions up to 150 + lag - 1 may only see clean values.
         let a = run_rolling(&clean, 14, 7, 1, Stat::Max);
         let b = run_rolling(&poisoned, 14, 7, 1, Stat::Max);
-        assert_eq!(a[..157], b[..157]);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a[..157]), bits(&b[..157]));
         assert_ne!(a[157], b[157]);
     }
 

@@ -3,6 +3,7 @@
 use crate::error::{CoreError, Result};
 use crate::freq::TimeAxis;
 use polars::prelude::*;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Where the keys, times and target live in a long frame.
@@ -63,6 +64,10 @@ pub fn time_axis(col: &Column) -> Result<TimeAxis> {
 
 /// Physical time values (days or datetime ticks); a null is reported with its row.
 pub fn time_values(col: &Column) -> Result<Vec<i64>> {
+    if col.null_count() == 0 && col.dtype() == &DataType::Date {
+        let days = col.to_physical_repr();
+        return Ok(days.i32()?.into_no_null_iter().map(i64::from).collect());
+    }
     let physical = col.to_physical_repr().cast(&DataType::Int64)?;
     let ca = physical.i64()?;
     if ca.null_count() == 0 {
@@ -123,6 +128,8 @@ pub struct Panel {
     /// Key values of each series, one string per key column.
     pub keys: Vec<Vec<String>>,
     pub id_cols: Vec<String>,
+    /// The frame was already sorted by series and time (`order` is `0..n`).
+    pub identity: bool,
 }
 
 impl Panel {
@@ -220,8 +227,9 @@ impl Panel {
             let i = *i as usize;
             (rank[row_series[i] as usize], raw_times[i])
         };
-        if !order.windows(2).all(|w| sort_key(&w[0]) <= sort_key(&w[1])) {
-            order.sort_by_key(sort_key);
+        let identity = order.windows(2).all(|w| sort_key(&w[0]) <= sort_key(&w[1]));
+        if !identity {
+            order.par_sort_by_key(sort_key);
         }
 
         let mut offsets = Vec::with_capacity(by_key.len() + 1);
@@ -235,7 +243,11 @@ impl Panel {
         if height > 0 {
             offsets.push(height);
         }
-        let times = order.iter().map(|&i| raw_times[i as usize]).collect();
+        let times = if identity {
+            raw_times
+        } else {
+            order.iter().map(|&i| raw_times[i as usize]).collect()
+        };
         let keys = by_key
             .iter()
             .map(|&s| key_strings[s as usize].clone())
@@ -247,6 +259,7 @@ impl Panel {
             times,
             keys,
             id_cols: roles.id_cols.clone(),
+            identity,
         })
     }
 
@@ -269,19 +282,17 @@ impl Panel {
             .join(", ")
     }
 
-    /// A column's values in panel order.
-    pub fn gather_f64(&self, values: &[f64]) -> Vec<f64> {
+    /// A column's values in panel order (no copy when the frame was already in order).
+    pub fn gather_f64(&self, values: Vec<f64>) -> Vec<f64> {
+        if self.identity {
+            return values;
+        }
         self.order.iter().map(|&i| values[i as usize]).collect()
-    }
-
-    /// Whether the frame was already in panel order.
-    pub fn is_identity(&self) -> bool {
-        self.order.iter().enumerate().all(|(i, &o)| o as usize == i)
     }
 
     /// The frame's rows in panel order.
     pub fn sorted_frame(&self, df: &DataFrame) -> Result<DataFrame> {
-        if self.is_identity() {
+        if self.identity {
             return Ok(df.clone());
         }
         let idx = IdxCa::from_vec("idx".into(), self.order.clone());

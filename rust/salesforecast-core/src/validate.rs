@@ -171,7 +171,7 @@ pub fn validate(
             report.start = Some(panel.axis.format(*first));
             report.end = Some(panel.axis.format(*last));
         }
-        let target = panel.gather_f64(&numeric_values(column(df, &roles.target_col)?)?);
+        let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
         check_duplicates(&panel, roles, &mut out);
         check_target_values(&panel, &target, roles, &mut out);
         if let Some(freq) = check_periods(&panel, roles, opts.freq, &mut out)? {

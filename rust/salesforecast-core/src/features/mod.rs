@@ -62,15 +62,30 @@ impl Grid {
             }
             None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
         };
+        // Most series are complete: check that in parallel, with one subtraction per row when
+        // the step is a fixed duration.
+        let fixed_step = match freq {
+            Frequency::Months(_) => None,
+            _ => Some(freq.advance(0, 1, panel.axis)),
+        };
+        let regular: Vec<bool> = (0..panel.n_series())
+            .into_par_iter()
+            .map(|s| {
+                let times = &panel.times[panel.range(s)];
+                match fixed_step {
+                    Some(step) => times.windows(2).all(|w| w[1] - w[0] == step),
+                    None => times
+                        .windows(2)
+                        .all(|w| freq.steps_between(w[0], w[1], panel.axis) == Some(1)),
+                }
+            })
+            .collect();
         let mut positions = Vec::new();
         let mut lengths = Vec::with_capacity(panel.n_series());
         for s in 0..panel.n_series() {
             let r = panel.range(s);
             let first = panel.times[r.start];
-            let regular = panel.times[r.clone()]
-                .windows(2)
-                .all(|w| freq.steps_between(w[0], w[1], panel.axis) == Some(1));
-            if regular {
+            if regular[s] {
                 lengths.push(r.len());
                 continue;
             }
@@ -363,7 +378,7 @@ pub fn build_features(
     let grid = Grid::build(df, roles, options.freq)?;
     let panel = &grid.panel;
     let n_rows = panel.times.len();
-    let raw_target = panel.gather_f64(&numeric_values(column(df, &roles.target_col)?)?);
+    let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
 
     let target_names = target_feature_names(spec);
     let past_lags = spec
@@ -374,16 +389,18 @@ pub fn build_features(
         .exogenous
         .past_only
         .iter()
-        .map(|c| Ok((c.clone(), panel.gather_f64(&exogenous_values(df, c)?))))
+        .map(|c| Ok((c.clone(), panel.gather_f64(exogenous_values(df, c)?))))
         .collect::<Result<_>>()?;
     let past_names: Vec<String> = past_values
         .iter()
         .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}")))
         .collect();
 
-    // Column 0 is the transformed target, then target features, then past-only lags.
+    // Column 0 is the transformed target, then target features, then past-only lags. Every
+    // position is written by the kernels, so the buffers start as untouched zero pages and the
+    // workers fault them in, in parallel.
     let n_cols = 1 + target_names.len() + past_names.len();
-    let mut columns: Vec<Vec<f64>> = (0..n_cols).map(|_| vec![f64::NAN; n_rows]).collect();
+    let mut columns: Vec<Vec<f64>> = (0..n_cols).map(|_| vec![0.0; n_rows]).collect();
     let blocks = split_blocks(&mut columns, panel, ROWS_PER_BLOCK);
     blocks
         .into_par_iter()
@@ -477,7 +494,7 @@ pub fn build_features(
     // Static and known-future covariates at their own row.
     let mut exo_columns: Vec<(String, Vec<f64>)> = Vec::new();
     for name in &options.exogenous.static_features {
-        let values = panel.gather_f64(&exogenous_values(df, name)?);
+        let values = panel.gather_f64(exogenous_values(df, name)?);
         for s in 0..panel.n_series() {
             let r = panel.range(s);
             let first = values[r.start];
@@ -498,7 +515,7 @@ pub fn build_features(
         exo_columns.push((name.clone(), values));
     }
     for name in &options.exogenous.known_future {
-        exo_columns.push((name.clone(), panel.gather_f64(&exogenous_values(df, name)?)));
+        exo_columns.push((name.clone(), panel.gather_f64(exogenous_values(df, name)?)));
     }
 
     // Assemble: keys and time in panel order, then every feature.
@@ -563,7 +580,7 @@ fn group_features(
     let panel = &grid.panel;
     let mut out = Vec::new();
     for g in &spec.group_rolling {
-        let group_values = panel.gather_f64(&exogenous_values(df, &g.group_col)?);
+        let group_values = panel.gather_f64(exogenous_values(df, &g.group_col)?);
         // Group code of each series (must be constant within the series).
         let mut series_group = Vec::with_capacity(panel.n_series());
         for s in 0..panel.n_series() {

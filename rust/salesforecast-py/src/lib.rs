@@ -7,7 +7,7 @@ mod errors;
 use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
+use pyo3_polars::{PolarsAllocator, PyDataFrame};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
     build_features as core_features, ExogenousRoles, FeatureOptions,
@@ -17,6 +17,11 @@ use salesforecast_core::generate::{generate_sales as core_generate, GeneratorCon
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
+
+// Allocate through Python polars' allocator (jemalloc): frames handed to polars are freed by
+// the allocator that made them, and large feature buffers reuse already-faulted pages.
+#[global_allocator]
+static ALLOC: PolarsAllocator = PolarsAllocator::new();
 
 fn parse_date(name: &str, text: &str) -> Result<NaiveDate, CoreError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| CoreError::InvalidArgument {

@@ -396,10 +396,12 @@ pub fn build_features(
         .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}")))
         .collect();
 
-    // Column 0 is the transformed target, then target features, then past-only lags. Every
-    // position is written by the kernels, so the buffers start as untouched zero pages and the
-    // workers fault them in, in parallel.
-    let n_cols = 1 + target_names.len() + past_names.len();
+    // Target features, then past-only lags, then (only when transforms change it) the
+    // transformed target. Every position is written by the kernels, so the buffers start as
+    // untouched zero pages and the workers fault them in, in parallel.
+    let transformed = !spec.target_transforms.is_empty();
+    let n_features = target_names.len() + past_names.len();
+    let n_cols = n_features + usize::from(transformed);
     let mut columns: Vec<Vec<f64>> = (0..n_cols).map(|_| vec![0.0; n_rows]).collect();
     let blocks = split_blocks(&mut columns, panel, ROWS_PER_BLOCK);
     blocks
@@ -418,10 +420,11 @@ pub fn build_features(
                     &|| panel.label(s),
                     &roles.target_col,
                 )?;
-                let n_features = n_cols - 1;
                 if grid.is_regular(s) {
-                    let (target_col, features) = block.columns.split_at_mut(1);
-                    target_col[0][local.clone()].copy_from_slice(&y);
+                    let (features, target_col) = block.columns.split_at_mut(n_features);
+                    if transformed {
+                        target_col[0][local.clone()].copy_from_slice(&y);
+                    }
                     let mut outs: Vec<&mut [f64]> =
                         features.iter_mut().map(|c| &mut c[local.clone()]).collect();
                     target_features(&y, spec, &mut outs[..target_names.len()]);
@@ -453,9 +456,11 @@ pub fn build_features(
                     }
                     for (i, pos) in r.clone().enumerate() {
                         let g = grid.positions[pos] as usize;
-                        block.columns[0][local.start + i] = y[g];
                         for (f, buf) in scratch.iter().enumerate() {
-                            block.columns[f + 1][local.start + i] = buf[g];
+                            block.columns[f][local.start + i] = buf[g];
+                        }
+                        if transformed {
+                            block.columns[n_features][local.start + i] = y[g];
                         }
                     }
                 }
@@ -523,8 +528,7 @@ pub fn build_features(
     key_cols.push(roles.time_col.as_str().into());
     let keys = panel.sorted_frame(&df.select(key_cols)?)?;
     let mut out_columns: Vec<Column> = keys.columns().to_vec();
-    let mut names: Vec<String> = Vec::with_capacity(n_cols);
-    names.push(roles.target_col.clone());
+    let mut names: Vec<String> = Vec::with_capacity(n_features);
     names.extend(target_names);
     names.extend(past_names);
     let to_column = |name: &str, values: Vec<f64>, float32: bool| -> Column {
@@ -535,11 +539,15 @@ pub fn build_features(
             Float64Chunked::from_vec(name.into(), values).into_column()
         }
     };
-    let mut columns = columns.into_iter();
-    if let Some(target) = columns.next() {
-        out_columns.push(to_column(&roles.target_col, target, false));
-    }
-    for (name, values) in names.iter().skip(1).zip(columns) {
+    let target = match columns.pop() {
+        Some(values) if transformed => values,
+        other => {
+            columns.extend(other);
+            raw_target
+        }
+    };
+    out_columns.push(to_column(&roles.target_col, target, false));
+    for (name, values) in names.iter().zip(columns) {
         out_columns.push(to_column(name, values, options.float32));
     }
     for (name, values) in group_columns

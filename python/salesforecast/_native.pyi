@@ -1,5 +1,6 @@
 """Type stubs of the compiled core. Not a public API: use the functions `salesforecast` exports."""
 
+from collections.abc import Callable
 from typing import final
 
 import numpy as np
@@ -63,6 +64,7 @@ def build_features(
     float32: bool,
     n_threads: int | None,
 ) -> pl.DataFrame: ...
+
 @final
 class NativeBooster:
     """A trained booster. Build it with `fit` or `from_native`."""
@@ -74,12 +76,23 @@ class NativeBooster:
         y: npt.NDArray[np.float64],
         n_rounds: int,
         params: list[tuple[str, str]],
+        sample_weight: npt.NDArray[np.float64] | None = None,
+        eval_set: list[
+            tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64] | None]
+        ] = ...,
+        early_stopping_rounds: int | None = None,
+        categorical: list[int] = ...,
+        callback: Callable[[int, dict[str, float]], bool | None] | None = None,
     ) -> NativeBooster: ...
     @staticmethod
     def from_native(library: str, data: bytes) -> NativeBooster: ...
     def predict(self, x: npt.NDArray[np.float64]) -> list[float]: ...
+    def contributions(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def importance(self, kind: str) -> list[float]: ...
     def to_native(self) -> bytes: ...
     @property
     def library(self) -> str: ...
     @property
     def n_rounds(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...

@@ -7,7 +7,8 @@ under its own name (``sf.LightGBM(max_bin=127)``, ``sf.XGBoost(max_bin=127)``).
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -25,22 +26,33 @@ def available_threads() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _as_matrix(x: Any) -> npt.NDArray[np.float64]:
+def _as_matrix(x: Any, name: str = "X") -> npt.NDArray[np.float64]:
     if hasattr(x, "to_numpy"):
         x = x.to_numpy()
-    arr = np.ascontiguousarray(x, dtype=np.float64)
+    arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
-        raise InvalidArgumentError(f"invalid argument `X`: expected 2 dimensions, got {arr.ndim}")
+        raise InvalidArgumentError(
+            f"invalid argument `{name}`: expected 2 dimensions, got {arr.ndim}"
+        )
+    # Column-major input (what polars and the feature engine produce) is passed without a copy.
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr)
     return arr
 
 
-def _as_vector(y: Any) -> npt.NDArray[np.float64]:
+def _as_vector(y: Any, name: str = "y") -> npt.NDArray[np.float64]:
     if hasattr(y, "to_numpy"):
         y = y.to_numpy()
     arr = np.ascontiguousarray(y, dtype=np.float64)
     if arr.ndim != 1:
-        raise InvalidArgumentError(f"invalid argument `y`: expected 1 dimension, got {arr.ndim}")
+        raise InvalidArgumentError(
+            f"invalid argument `{name}`: expected 1 dimension, got {arr.ndim}"
+        )
     return arr
+
+
+RoundCallback = Callable[[int, dict[str, float]], bool | None]
+EvalSet = tuple[Any, Any] | tuple[Any, Any, Any]
 
 
 class _Booster:
@@ -73,26 +85,104 @@ class _Booster:
         self.seed = seed
         self.n_threads = n_threads
         self.native = native
+        self.feature_names: list[str] | None = None
         self._booster: NativeBooster | None = None
 
     def native_params(self) -> list[tuple[str, str]]:
         """The parameters exactly as the library receives them."""
         raise NotImplementedError
 
-    def fit(self, X: Any, y: Any) -> _Booster:  # noqa: N803
-        """Trains on a 2-D feature matrix and a target vector (numpy, polars or pandas)."""
+    def fit(
+        self,
+        X: Any,  # noqa: N803
+        y: Any,
+        *,
+        sample_weight: Any | None = None,
+        eval_set: Sequence[EvalSet] = (),
+        early_stopping_rounds: int | None = None,
+        categorical_features: Sequence[int | str] = (),
+        callback: RoundCallback | None = None,
+    ) -> Self:
+        """Trains on a 2-D feature matrix and a target vector (numpy, polars or pandas).
+
+        ``eval_set``: ``[(X_val, y_val)]`` or ``[(X_val, y_val, weight)]``; with
+        ``early_stopping_rounds`` training stops when the first metric of the last set has not
+        improved for that many rounds and the model keeps its best round. ``callback(round,
+        metrics)`` runs after every round: return True to stop; an exception it raises (for
+        example ``optuna.TrialPruned``) stops training and propagates unchanged. The GIL is
+        released while the C++ trains; Ctrl-C interrupts between rounds.
+        """
+        names = list(X.columns) if hasattr(X, "columns") else None
+        categorical = [
+            names.index(c) if isinstance(c, str) and names is not None else int(c)
+            for c in categorical_features
+        ]
+        sets = [
+            (
+                _as_matrix(s[0], "eval_set"),
+                _as_vector(s[1], "eval_set"),
+                _as_vector(s[2], "eval_set") if len(s) == 3 else None,
+            )
+            for s in eval_set
+        ]
         self._booster = NativeBooster.fit(
-            self.library, _as_matrix(X), _as_vector(y), self.n_estimators, self.native_params()
+            self.library,
+            _as_matrix(X),
+            _as_vector(y),
+            self.n_estimators,
+            self.native_params(),
+            None if sample_weight is None else _as_vector(sample_weight, "sample_weight"),
+            sets,
+            early_stopping_rounds,
+            categorical,
+            callback,
         )
+        self.feature_names = [str(n) for n in names] if names is not None else None
         return self
 
     def predict(self, X: Any) -> npt.NDArray[np.float64]:  # noqa: N803
         """One prediction per row of ``X``."""
         return np.asarray(self._fitted().predict(_as_matrix(X)), dtype=np.float64)
 
+    def predict_contributions(self, X: Any) -> npt.NDArray[np.float64]:  # noqa: N803
+        """Native TreeSHAP values, shape ``(n_rows, n_features + 1)``; the last column is the
+        bias and each row sums to the raw prediction."""
+        return self._fitted().contributions(_as_matrix(X))
+
+    def feature_importance(
+        self, importance_type: Literal["gain", "split"] = "gain"
+    ) -> dict[str, float]:
+        """Importance per feature: ``"gain"`` (total gain of its splits) or ``"split"`` (number
+        of splits), keyed by feature name (``f0``, ``f1``, ... without names)."""
+        values = self._fitted().importance(importance_type)
+        names = self.feature_names or [f"f{i}" for i in range(len(values))]
+        return dict(zip(names, values, strict=True))
+
+    @property
+    def n_rounds(self) -> int:
+        """Boosting rounds in the trained model (the best one after early stopping)."""
+        return self._fitted().n_rounds
+
     def to_native(self) -> bytes:
-        """The trained model in the library's native format."""
+        """The trained model in the library's native format (LightGBM text, XGBoost UBJSON)."""
         return self._fitted().to_native()
+
+    def save_model(self, path: str | os.PathLike[str]) -> None:
+        """Writes the native model file (readable by the Python ``lightgbm``/``xgboost``)."""
+        data = self.to_native()
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load_model(cls, path: str | os.PathLike[str], **params: Any) -> Self:
+        """Reads a native model file written by ``save_model`` (or by the Python packages)."""
+        with open(path, "rb") as f:
+            data = f.read()
+        model = cls(**params)
+        model._booster = NativeBooster.from_native(cls.library, data)
+        return model
 
     def _fitted(self) -> NativeBooster:
         if self._booster is None:

@@ -63,7 +63,7 @@ def build_features(
     holidays: list[str] | None,
     float32: bool,
     n_threads: int | None,
-) -> pl.DataFrame: ...
+) -> tuple[pl.DataFrame, pl.Series | None]: ...
 
 @final
 class NativeBooster:

@@ -162,11 +162,12 @@ def build_features(
     past-only covariates only as ``{col}_lag{k}``.
     """
     frame = to_polars(df)
+    keys = resolve_id_cols(frame, id_col)
     holidays = None if spec.holidays is None else [d.isoformat() for d in spec.holidays]
-    return _native.build_features(
+    computed, order = _native.build_features(
         frame,
         spec.to_json(),
-        resolve_id_cols(frame, id_col),
+        keys,
         time_col,
         target_col,
         list(static_features),
@@ -177,3 +178,12 @@ def build_features(
         dtype == "float32",
         n_threads,
     )
+    # Keys, time and an untransformed target come from the input frame (no copy when it is
+    # already sorted); the engine returns only what it computed.
+    passthrough = [*keys, time_col]
+    if target_col not in computed.columns:
+        passthrough.append(target_col)
+    head = frame.select(passthrough)
+    if order is not None:
+        head = head[order]
+    return pl.concat([head, computed], how="horizontal")

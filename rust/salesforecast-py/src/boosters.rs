@@ -182,7 +182,7 @@ impl NativeBooster {
         let width = self.model.n_features() + 1;
         let values = run(py, || self.model.contributions(&m))?;
         let array = values.into_pyarray(py);
-        Ok(array.reshape([n_rows, width])?)
+        array.reshape([n_rows, width])
     }
 
     /// Importance per feature: "gain" (total gain) or "split" (number of splits).

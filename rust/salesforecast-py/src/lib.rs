@@ -6,8 +6,9 @@ mod errors;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
+use polars::prelude::{IdxCa, IntoSeries};
 use pyo3::prelude::*;
-use pyo3_polars::{PolarsAllocator, PyDataFrame};
+use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
     build_features as core_features, ExogenousRoles, FeatureOptions,
@@ -17,11 +18,6 @@ use salesforecast_core::generate::{generate_sales as core_generate, GeneratorCon
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
-
-// Allocate through Python polars' allocator (jemalloc): frames handed to polars are freed by
-// the allocator that made them, and large feature buffers reuse already-faulted pages.
-#[global_allocator]
-static ALLOC: PolarsAllocator = PolarsAllocator::new();
 
 fn parse_date(name: &str, text: &str) -> Result<NaiveDate, CoreError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| CoreError::InvalidArgument {
@@ -149,7 +145,7 @@ fn build_features(
     holidays: Option<Vec<String>>,
     float32: bool,
     n_threads: Option<usize>,
-) -> PyResult<PyDataFrame> {
+) -> PyResult<(PyDataFrame, Option<PySeries>)> {
     run(py, || {
         let spec = FeatureSpec::from_json(spec_json)?;
         let holidays = holidays
@@ -172,7 +168,12 @@ fn build_features(
         };
         with_threads(n_threads, || core_features(&df.0, &spec, &options))?
     })
-    .map(PyDataFrame)
+    .map(|out| {
+        let order = out
+            .order
+            .map(|o| PySeries(IdxCa::from_vec("order".into(), o).into_series()));
+        (PyDataFrame(out.columns), order)
+    })
 }
 
 #[pymodule]

@@ -113,6 +113,10 @@ pub fn rolling(
     for out in outs.iter_mut() {
         out[..lag.min(n)].fill(f64::NAN);
     }
+    if moments_only && y.iter().all(|v| v.is_finite()) {
+        complete_moments(y, window, lag, min_samples, stats, outs);
+        return;
+    }
     if moments_only {
         let shift = first_finite(y);
         let mut m = Moments::default();
@@ -156,6 +160,55 @@ pub fn rolling(
                 stat_of(&mut buf, stat)
             } else {
                 f64::NAN
+            };
+        }
+    }
+}
+
+/// `rolling` for mean, sum and std on a series without missing values: no per-value checks,
+/// one running sum and sum of squares (shifted by the first value for precision) per window.
+fn complete_moments(
+    y: &[f64],
+    window: usize,
+    lag: usize,
+    min_samples: usize,
+    stats: &[Stat],
+    outs: &mut [&mut [f64]],
+) {
+    let n = y.len();
+    let shift = y.first().copied().unwrap_or(0.0);
+    let (mut sum, mut sumsq) = (0.0f64, 0.0f64);
+    for q in 0..n.saturating_sub(lag) {
+        if q % RESYNC_EVERY == 0 && q >= window {
+            (sum, sumsq) = (0.0, 0.0);
+            for &v in &y[q + 1 - window..q] {
+                let d = v - shift;
+                sum += d;
+                sumsq += d * d;
+            }
+        } else if q >= window {
+            let d = y[q - window] - shift;
+            sum -= d;
+            sumsq -= d * d;
+        }
+        let d = y[q] - shift;
+        sum += d;
+        sumsq += d * d;
+        let count = (q + 1).min(window);
+        let p = q + lag;
+        if count < min_samples {
+            for out in outs.iter_mut() {
+                out[p] = f64::NAN;
+            }
+            continue;
+        }
+        let n = count as f64;
+        for (out, &stat) in outs.iter_mut().zip(stats) {
+            out[p] = match stat {
+                Stat::Mean => shift + sum / n,
+                Stat::Sum => sum + shift * n,
+                _ if count < 2 => f64::NAN,
+                _ => ((sumsq - sum * sum / n) / (n - 1.0)).max(0.0).sqrt(),
             };
         }
     }
@@ -276,7 +329,7 @@ mod tests {
         let fast = run_rolling(&y, 28, 7, 5, Stat::Std);
         let direct = {
             let mut out = vec![f64::NAN; y.len()];
-            for p in 7..y.len() {
+            for (p, slot) in out.iter_mut().enumerate().skip(7) {
                 let q = p - 7;
                 let mut vals: Vec<f64> = y[(q + 1).saturating_sub(28)..=q]
                     .iter()
@@ -284,7 +337,7 @@ mod tests {
                     .filter(|v| v.is_finite())
                     .collect();
                 if vals.len() >= 5 {
-                    out[p] = stat_of(&mut vals, Stat::Std);
+                    *slot = stat_of(&mut vals, Stat::Std);
                 }
             }
             out

@@ -2,6 +2,7 @@
 //! per series on its regular period grid (missing periods are NaN, never skipped over), in
 //! parallel over blocks of series, into one output column per feature.
 
+mod buffers;
 pub mod kernels;
 pub mod spec;
 
@@ -82,10 +83,10 @@ impl Grid {
             .collect();
         let mut positions = Vec::new();
         let mut lengths = Vec::with_capacity(panel.n_series());
-        for s in 0..panel.n_series() {
+        for (s, &is_regular) in regular.iter().enumerate() {
             let r = panel.range(s);
             let first = panel.times[r.start];
-            if regular[s] {
+            if is_regular {
                 lengths.push(r.len());
                 continue;
             }
@@ -366,14 +367,23 @@ fn calendar_value(
 /// Rows per parallel block: big enough to amortise scheduling, small enough to balance.
 const ROWS_PER_BLOCK: usize = 1 << 16;
 
-/// Builds every feature of `spec` for every row of `df`. Returns the keys, the time, the
-/// transformed target (named as the target column) and one column per feature, rows sorted by
-/// series and time.
+/// The computed columns of `build_features`, in panel order (sorted by series, then time).
+#[derive(Debug, Clone)]
+pub struct FeatureFrame {
+    /// The transformed target (named as the target column) when `target_transforms` are set,
+    /// then one column per feature. Keys, time and an untransformed target are not repeated:
+    /// take them from the input frame in `order`.
+    pub columns: DataFrame,
+    /// Input row of each output row, or `None` when the input was already sorted.
+    pub order: Option<Vec<IdxSize>>,
+}
+
+/// Builds every feature of `spec` for every row of `df`.
 pub fn build_features(
     df: &DataFrame,
     spec: &FeatureSpec,
     options: &FeatureOptions,
-) -> Result<DataFrame> {
+) -> Result<FeatureFrame> {
     let roles = &options.roles;
     let grid = Grid::build(df, roles, options.freq)?;
     let panel = &grid.panel;
@@ -402,7 +412,9 @@ pub fn build_features(
     let transformed = !spec.target_transforms.is_empty();
     let n_features = target_names.len() + past_names.len();
     let n_cols = n_features + usize::from(transformed);
-    let mut columns: Vec<Vec<f64>> = (0..n_cols).map(|_| vec![0.0; n_rows]).collect();
+    let mut columns: Vec<Vec<f64>> = (0..n_cols)
+        .map(|_| buffers::feature_buffer(n_rows))
+        .collect();
     let blocks = split_blocks(&mut columns, panel, ROWS_PER_BLOCK);
     blocks
         .into_par_iter()
@@ -523,11 +535,7 @@ pub fn build_features(
         exo_columns.push((name.clone(), panel.gather_f64(exogenous_values(df, name)?)));
     }
 
-    // Assemble: keys and time in panel order, then every feature.
-    let mut key_cols: Vec<PlSmallStr> = roles.id_cols.iter().map(|c| c.as_str().into()).collect();
-    key_cols.push(roles.time_col.as_str().into());
-    let keys = panel.sorted_frame(&df.select(key_cols)?)?;
-    let mut out_columns: Vec<Column> = keys.columns().to_vec();
+    // Assemble the computed columns; the caller attaches keys and time (see `FeatureFrame`).
     let mut names: Vec<String> = Vec::with_capacity(n_features);
     names.extend(target_names);
     names.extend(past_names);
@@ -539,14 +547,12 @@ pub fn build_features(
             Float64Chunked::from_vec(name.into(), values).into_column()
         }
     };
-    let target = match columns.pop() {
-        Some(values) if transformed => values,
-        other => {
-            columns.extend(other);
-            raw_target
+    let mut out_columns: Vec<Column> = Vec::with_capacity(n_cols + 1);
+    if transformed {
+        if let Some(target) = columns.pop() {
+            out_columns.push(to_column(&roles.target_col, target, false));
         }
-    };
-    out_columns.push(to_column(&roles.target_col, target, false));
+    }
     for (name, values) in names.iter().zip(columns) {
         out_columns.push(to_column(name, values, options.float32));
     }
@@ -557,12 +563,20 @@ pub fn build_features(
     {
         out_columns.push(to_column(&name, values, options.float32));
     }
-    check_unique_names(&out_columns)?;
-    Ok(DataFrame::new(n_rows, out_columns)?)
+    let mut reserved: Vec<&str> = roles.id_cols.iter().map(String::as_str).collect();
+    reserved.push(&roles.time_col);
+    if !transformed {
+        reserved.push(&roles.target_col);
+    }
+    check_unique_names(&out_columns, &reserved)?;
+    Ok(FeatureFrame {
+        columns: DataFrame::new(n_rows, out_columns)?,
+        order: (!panel.identity).then(|| panel.order.clone()),
+    })
 }
 
-fn check_unique_names(columns: &[Column]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+fn check_unique_names(columns: &[Column], reserved: &[&str]) -> Result<()> {
+    let mut seen: std::collections::HashSet<&str> = reserved.iter().copied().collect();
     for c in columns {
         if !seen.insert(c.name().as_str()) {
             return Err(CoreError::invalid_argument(
@@ -608,11 +622,11 @@ fn group_features(
         }
         // Sum per (group, time).
         let mut sums: HashMap<(u64, i64), f64> = HashMap::new();
-        for s in 0..panel.n_series() {
+        for (s, group) in series_group.iter().enumerate() {
             for pos in panel.range(s) {
                 let v = raw_target[pos];
                 let e = sums
-                    .entry((series_group[s].to_bits(), panel.times[pos]))
+                    .entry((group.to_bits(), panel.times[pos]))
                     .or_insert(0.0);
                 if v.is_finite() {
                     *e += v;

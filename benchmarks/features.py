@@ -121,8 +121,8 @@ def rss_kib(field: str) -> int:
     return 0
 
 
-def child(method: str, threads: int, n_series: int) -> None:
-    df = make_panel(n_series, N_DAYS)
+def child(method: str, threads: int, n_series: int, n_days: int = N_DAYS) -> None:
+    df = make_panel(n_series, n_days)
     data = df.to_pandas() if method in ("mlforecast", "pandas") else df
     del df
     fn = METHODS[method]
@@ -167,12 +167,34 @@ def check_against_mlforecast() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=3, metavar=("METHOD", "THREADS", "SERIES"))
+    parser.add_argument("--child", nargs=4, metavar=("METHOD", "THREADS", "SERIES", "DAYS"))
+    parser.add_argument(
+        "--m5-size", action="store_true", help="only ours, at M5 size (30,490 x 1,941), peak RSS"
+    )
     parser.add_argument("--series", type=int, default=N_SERIES)
     parser.add_argument("--methods", default="salesforecast,mlforecast,polars,pandas")
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        child(args.child[0], int(args.child[1]), int(args.child[2]), int(args.child[3]))
+        return
+    if args.m5_size:
+        for threads in (1, 2):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                "salesforecast",
+                str(threads),
+                "30490",
+                "1941",
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            peak, base = r["peak_mib"] / 1024, r["baseline_mib"] / 1024
+            print(
+                f"M5 size, 59.2 M rows, {threads} thread(s): best {min(r['times']):.2f} s, "
+                f"peak RSS {peak:.2f} GiB (input {base:.2f} GiB)"
+            )
         return
     print(f"max |ours - mlforecast| on 200 series: {check_against_mlforecast():.3g}")
     rows = args.series * N_DAYS
@@ -186,7 +208,15 @@ def main() -> None:
         for threads in (1, 2) if method != "pandas" else (1,):
             env = dict(os.environ, POLARS_MAX_THREADS=str(threads))
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", method, str(threads), str(args.series)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    method,
+                    str(threads),
+                    str(args.series),
+                    str(N_DAYS),
+                ],
                 capture_output=True,
                 text=True,
                 env=env,

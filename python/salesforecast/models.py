@@ -163,9 +163,10 @@ class _Booster:
         """Boosting rounds in the trained model (the best one after early stopping)."""
         return self._fitted().n_rounds
 
-    def to_native(self) -> bytes:
-        """The trained model in the library's native format (LightGBM text, XGBoost UBJSON)."""
-        return self._fitted().to_native()
+    def to_native(self, *, json: bool = False) -> bytes:
+        """The trained model in the library's native format (LightGBM text, XGBoost UBJSON;
+        ``json=True`` gives XGBoost JSON)."""
+        return self._fitted().to_native(json)
 
     def save_model(self, path: str | os.PathLike[str]) -> None:
         """Writes the native model file (readable by the Python ``lightgbm``/``xgboost``)."""

@@ -49,3 +49,11 @@ def test_xgboost_agrees_with_python_package() -> None:
         theirs.predict(xgb.DMatrix(x[:100]), pred_contribs=True),
         atol=1e-5,
     )
+
+
+def test_xgboost_json_on_request() -> None:
+    x, y = make_data()
+    ours = sf.XGBoost(n_estimators=10).fit(x, y)
+    theirs = xgb.Booster()
+    theirs.load_model(bytearray(ours.to_native(json=True)))
+    assert np.max(np.abs(theirs.predict(xgb.DMatrix(x)) - ours.predict(x))) <= 1e-6

@@ -154,6 +154,9 @@ pub trait Regressor: Send + Sync + std::fmt::Debug {
     fn importance(&self, kind: Importance) -> Result<Vec<f64>>;
     /// The model in the library's own format (LightGBM text, XGBoost UBJSON).
     fn to_native(&self) -> Result<Vec<u8>>;
+    /// The model as loadable JSON where the library has such a format (XGBoost); LightGBM's
+    /// native format is its text format, so it refuses.
+    fn to_json(&self) -> Result<Vec<u8>>;
     /// Boosting rounds in the model (the best round when early stopping triggered).
     fn n_rounds(&self) -> usize;
     /// Number of features the model was trained on.

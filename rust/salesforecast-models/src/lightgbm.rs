@@ -429,6 +429,13 @@ impl Regressor for LightGbm {
         Ok(buf)
     }
 
+    fn to_json(&self) -> Result<Vec<u8>> {
+        Err(ModelError::invalid_argument(
+            "format",
+            "LightGBM models are saved in LightGBM's text format; JSON is XGBoost's",
+        ))
+    }
+
     fn n_rounds(&self) -> usize {
         self.n_rounds
     }

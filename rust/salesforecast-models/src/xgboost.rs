@@ -398,11 +398,6 @@ impl XgBoost {
         })
     }
 
-    /// The model as XGBoost JSON (the default native format is UBJSON).
-    pub fn to_json(&self) -> Result<Vec<u8>> {
-        self.save("json")
-    }
-
     fn save(&self, format: &str) -> Result<Vec<u8>> {
         let config = c_string("format", &format!(r#"{{"format": "{format}"}}"#))?;
         let mut len = 0u64;
@@ -539,6 +534,10 @@ impl Regressor for XgBoost {
 
     fn to_native(&self) -> Result<Vec<u8>> {
         self.save("ubj")
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>> {
+        self.save("json")
     }
 
     fn n_rounds(&self) -> usize {

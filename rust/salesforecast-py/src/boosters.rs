@@ -195,9 +195,17 @@ impl NativeBooster {
         run(py, || self.model.importance(kind))
     }
 
-    /// The model in its library's native format.
-    fn to_native<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = run(py, || self.model.to_native())?;
+    /// The model in its library's native format; `json=True` gives XGBoost's JSON instead of
+    /// UBJSON.
+    #[pyo3(signature = (json=false))]
+    fn to_native<'py>(&self, py: Python<'py>, json: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = run(py, || {
+            if json {
+                self.model.to_json()
+            } else {
+                self.model.to_native()
+            }
+        })?;
         Ok(PyBytes::new(py, &bytes))
     }
 

@@ -19,23 +19,29 @@ from salesforecast.features import (
     SeasonalRolling,
     build_features,
 )
+from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
 from salesforecast.models import LightGBM, XGBoost
 
 __all__ = [
     "EWM",
     "Expanding",
     "FeatureSpec",
+    "Forecaster",
     "GroupRolling",
     "Issue",
     "LightGBM",
+    "MovingAverage",
+    "Naive",
     "Rolling",
     "SalesForecastError",
+    "SeasonalNaive",
     "SeasonalRolling",
     "ValidationReport",
     "XGBoost",
     "__version__",
     "build_features",
     "errors",
+    "evaluate",
     "generate_sales",
     "time_split",
     "validate",

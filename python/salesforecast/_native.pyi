@@ -11,6 +11,9 @@ __all__ = [
     "NativeBooster",
     "__version__",
     "build_features",
+    "conformal_widths",
+    "ensemble_weights",
+    "evaluate",
     "generate_sales",
     "time_split",
     "validate",
@@ -65,6 +68,23 @@ def build_features(
     n_threads: int | None,
 ) -> tuple[pl.DataFrame, pl.Series | None]: ...
 
+def evaluate(
+    forecasts: pl.DataFrame,
+    history: pl.DataFrame | None,
+    id_cols: list[str],
+    time_col: str,
+    target_col: str,
+    models: list[str],
+    levels: list[int],
+    season_length: int,
+    segment_col: str | None,
+    cutoff_col: str | None,
+    freq: str | None,
+) -> pl.DataFrame: ...
+def ensemble_weights(predictions: list[list[float]], target: list[float], loss: str) -> list[float]: ...
+def conformal_widths(
+    scores: list[list[float]], levels: list[float], method: str
+) -> list[list[tuple[float, float]]]: ...
 @final
 class NativeBooster:
     """A trained booster. Build it with `fit` or `from_native`."""

@@ -2,10 +2,14 @@
 //! No Python here; `salesforecast-py` converts types and maps [`CoreError`] to exceptions.
 
 pub mod calendar;
+pub mod conformal;
+pub mod ensemble;
 pub mod error;
+pub mod evaluate;
 pub mod features;
 pub mod freq;
 pub mod generate;
+pub mod metrics;
 pub mod panel;
 pub mod split;
 pub mod validate;

@@ -290,6 +290,14 @@ impl Panel {
         self.order.iter().map(|&i| values[i as usize]).collect()
     }
 
+    /// Time-like values in panel order.
+    pub fn gather_i64(&self, values: Vec<i64>) -> Vec<i64> {
+        if self.identity {
+            return values;
+        }
+        self.order.iter().map(|&i| values[i as usize]).collect()
+    }
+
     /// The frame's rows in panel order.
     pub fn sorted_frame(&self, df: &DataFrame) -> Result<DataFrame> {
         if self.identity {

@@ -9,6 +9,9 @@ use errors::run;
 use polars::prelude::{IdxCa, IntoSeries};
 use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
+use salesforecast_core::conformal::{conformal_quantile, error_quantile};
+use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
+use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
     build_features as core_features, ExogenousRoles, FeatureOptions,
@@ -176,6 +179,94 @@ fn build_features(
     })
 }
 
+#[pyfunction]
+#[pyo3(signature = (forecasts, history, id_cols, time_col, target_col, models, levels, season_length, segment_col, cutoff_col, freq))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    py: Python<'_>,
+    forecasts: PyDataFrame,
+    history: Option<PyDataFrame>,
+    id_cols: Vec<String>,
+    time_col: &str,
+    target_col: &str,
+    models: Vec<String>,
+    levels: Vec<u32>,
+    season_length: usize,
+    segment_col: Option<String>,
+    cutoff_col: Option<String>,
+    freq: Option<&str>,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        let opts = EvaluateOptions {
+            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            models,
+            levels,
+            season_length,
+            segment_col,
+            cutoff_col,
+            freq: parse_freq(freq)?,
+        };
+        core_evaluate(&forecasts.0, history.as_ref().map(|h| &h.0), &opts)
+    })
+    .map(PyDataFrame)
+}
+
+#[pyfunction]
+fn ensemble_weights(
+    py: Python<'_>,
+    predictions: Vec<Vec<f64>>,
+    target: Vec<f64>,
+    loss: &str,
+) -> PyResult<Vec<f64>> {
+    run(py, || {
+        let kind = match loss {
+            "squared" => EnsembleLoss::Squared,
+            "absolute" => EnsembleLoss::Absolute,
+            other => {
+                return Err(CoreError::InvalidArgument {
+                    name: "ensemble_loss".into(),
+                    reason: format!("{other:?} is neither \"squared\" nor \"absolute\""),
+                })
+            }
+        };
+        optimal_weights(&predictions, &target, kind)
+    })
+}
+
+/// Conformal widths: for each group of scores and each level, the finite-sample conformal
+/// quantile (`method="error"`), or the lower and upper signed-error quantiles
+/// (`method="distribution"`).
+#[pyfunction]
+fn conformal_widths(
+    py: Python<'_>,
+    scores: Vec<Vec<f64>>,
+    levels: Vec<f64>,
+    method: &str,
+) -> PyResult<Vec<Vec<(f64, f64)>>> {
+    run(py, || {
+        scores
+            .iter()
+            .map(|group| {
+                levels
+                    .iter()
+                    .map(|&level| match method {
+                        "error" => conformal_quantile(group, level).map(|q| (-q, q)),
+                        "distribution" => {
+                            conformal_quantile(group, level)?;
+                            let tail = (1.0 - level / 100.0) / 2.0;
+                            Ok((error_quantile(group, tail), error_quantile(group, 1.0 - tail)))
+                        }
+                        other => Err(CoreError::InvalidArgument {
+                            name: "interval_method".into(),
+                            reason: format!("{other:?} is neither \"conformal_error\" nor \"conformal_distribution\""),
+                        }),
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the boosters' own log lines among them) go to Python's `logging`.
@@ -185,6 +276,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(time_split, m)?)?;
     m.add_function(wrap_pyfunction!(build_features, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(ensemble_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     Ok(())
 }

@@ -1,0 +1,616 @@
+"""The Forecaster: features, boosters and baselines, recursive multi-step forecasts,
+cross-validation, an optimized ensemble and conformal prediction intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from salesforecast import _native
+from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast.errors import DataError, InvalidArgumentError, MissingColumnError, NotFittedError
+from salesforecast.features import FeatureSpec, build_features
+from salesforecast.models import LightGBM, XGBoost, _Booster
+
+__all__ = ["Forecaster", "MovingAverage", "Naive", "SeasonalNaive", "evaluate"]
+
+
+@dataclass(frozen=True)
+class SeasonalNaive:
+    """Repeats the last observed season: the forecast for step k is the value one whole number
+    of seasons before it."""
+
+    season_length: int = 7
+
+    @property
+    def name(self) -> str:
+        return "seasonal_naive"
+
+
+@dataclass(frozen=True)
+class Naive:
+    """Repeats the last observed value."""
+
+    @property
+    def name(self) -> str:
+        return "naive"
+
+
+@dataclass(frozen=True)
+class MovingAverage:
+    """The mean of the last ``window`` observed values."""
+
+    window: int = 7
+
+    @property
+    def name(self) -> str:
+        return "moving_average"
+
+
+Baseline = SeasonalNaive | Naive | MovingAverage
+Model = LightGBM | XGBoost | Baseline
+
+
+def _model_name(model: Model) -> str:
+    if isinstance(model, LightGBM):
+        return "lightgbm"
+    if isinstance(model, XGBoost):
+        return "xgboost"
+    return model.name
+
+
+def _baseline_forecast(
+    model: Baseline, history: npt.NDArray[np.float64], h: int
+) -> npt.NDArray[np.float64]:
+    values = history[np.isfinite(history)]
+    if values.size == 0:
+        return np.full(h, np.nan)
+    if isinstance(model, Naive):
+        return np.full(h, values[-1])
+    if isinstance(model, MovingAverage):
+        return np.full(h, values[-model.window :].mean())
+    season = model.season_length
+    if history.size < season:
+        return np.full(h, values[-1])
+    last = history[-season:].copy()
+    last[~np.isfinite(last)] = values[-1]
+    return np.array([last[k % season] for k in range(h)])
+
+
+class Forecaster:
+    """Multi-step sales forecasts from several models, their ensemble and prediction intervals.
+
+    ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training
+    data: their out-of-fold forecasts fit the ensemble weights (non-negative, summing to 1,
+    minimising squared or absolute error, never worse on those windows than the best single
+    model) and the split-conformal interval widths per forecast step, on errors scaled by each
+    series' seasonal-naive error so one width fits series of every size. Then every model is
+    refitted on all the data. Boosters forecast recursively: each step's prediction is fed back
+    as the target for the next step's lag and window features.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[Model],
+        features: FeatureSpec,
+        *,
+        freq: str,
+        horizon: int,
+        strategy: Literal["recursive"] = "recursive",
+        ensemble: Literal["optimized", "mean"] | None = "optimized",
+        ensemble_loss: Literal["squared", "absolute"] = "squared",
+        levels: Sequence[int] = (80, 95),
+        interval_method: Literal[
+            "conformal_distribution", "conformal_error"
+        ] = "conformal_distribution",
+        cv_windows: int = 2,
+        season_length: int = 7,
+        id_col: IdCol = None,
+        time_col: str = "date",
+        target_col: str = "sales",
+        static_features: Sequence[str] = (),
+        known_future: Sequence[str] = (),
+        past_only: Sequence[str] = (),
+        n_threads: int | None = None,
+    ) -> None:
+        if not models:
+            raise InvalidArgumentError("invalid argument `models`: give at least one model")
+        if strategy != "recursive":
+            raise InvalidArgumentError(
+                f"invalid argument `strategy`: {strategy!r}; only 'recursive' is available"
+            )
+        if horizon < 1:
+            raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
+        if cv_windows < 1:
+            raise InvalidArgumentError("invalid argument `cv_windows`: must be at least 1")
+        if any(not 0 < lv < 100 for lv in levels):
+            raise InvalidArgumentError(
+                f"invalid argument `levels`: {list(levels)} must be in (0, 100)"
+            )
+        unsupported = [t for t in features.target_transforms if t != "log1p"]
+        if unsupported:
+            raise InvalidArgumentError(
+                f"invalid argument `features.target_transforms`: {unsupported} cannot be undone "
+                "step by step yet; the Forecaster supports 'log1p'"
+            )
+        too_short = [
+            k for k in (features.past_only_lags or features.lags) if past_only and k < horizon
+        ]
+        if too_short:
+            raise InvalidArgumentError(
+                f"invalid argument `past_only`: lags {too_short} are shorter than the horizon "
+                f"{horizon}, so the values they read are not known at the forecast origin"
+            )
+        names: list[str] = []
+        for m in models:
+            base = _model_name(m)
+            name, k = base, 2
+            while name in names:
+                name, k = f"{base}_{k}", k + 1
+            names.append(name)
+        self.models = list(models)
+        self.model_names = names
+        self.features = features
+        self.freq = freq
+        self.horizon = horizon
+        self.strategy = strategy
+        self.ensemble = ensemble
+        self.ensemble_loss = ensemble_loss
+        self.levels = sorted(levels)
+        self.interval_method = interval_method
+        self.cv_windows = cv_windows
+        self.season_length = season_length
+        self.id_col = id_col
+        self.time_col = time_col
+        self.target_col = target_col
+        self.static_features = list(static_features)
+        self.known_future = list(known_future)
+        self.past_only = list(past_only)
+        self.n_threads = n_threads
+        self.weights: dict[str, float] | None = None
+        self.interval_widths: dict[str, list[list[tuple[float, float]]]] | None = None
+        self._history: pl.DataFrame | None = None
+        self._keys: list[str] = []
+        self._fitted: list[Model] = []
+
+    # ----------------------------------------------------------------- data plumbing
+
+    def _columns(self) -> list[str]:
+        return [
+            *self._keys,
+            self.time_col,
+            self.target_col,
+            *self.static_features,
+            *self.known_future,
+            *self.past_only,
+        ]
+
+    def _prepare(self, df: Any) -> pl.DataFrame:
+        frame = to_polars(df)
+        self._keys = resolve_id_cols(frame, self.id_col)
+        missing = [c for c in self._columns() if c not in frame.columns]
+        if missing:
+            raise MissingColumnError(
+                f"columns {missing} not found; the frame has [{', '.join(frame.columns)}]"
+            )
+        return (
+            frame.select(self._columns())
+            .with_columns(pl.col(self.target_col).cast(pl.Float64))
+            .sort([*self._keys, self.time_col])
+        )
+
+    def _design(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return build_features(
+            frame,
+            self.features,
+            id_col=self._keys,
+            time_col=self.time_col,
+            target_col=self.target_col,
+            static_features=self.static_features,
+            known_future=self.known_future,
+            past_only=self.past_only,
+            freq=self.freq,
+            n_threads=self.n_threads,
+        )
+
+    def _feature_columns(self, design: pl.DataFrame) -> list[str]:
+        skip = {*self._keys, self.time_col, self.target_col}
+        return [c for c in design.columns if c not in skip]
+
+    # ----------------------------------------------------------------- training
+
+    def _fit_models(self, history: pl.DataFrame) -> list[Model]:
+        design = self._design(history)
+        cols = self._feature_columns(design)
+        usable = design.filter(
+            pl.col(self.target_col).is_not_nan() & pl.col(self.target_col).is_not_null()
+        )
+        x = usable.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
+        y = usable[self.target_col].to_numpy()
+        categorical = [
+            i
+            for i, c in enumerate(cols)
+            if c in self.static_features and history[c].dtype == pl.String
+        ]
+        fitted: list[Model] = []
+        for model in self.models:
+            if isinstance(model, LightGBM | XGBoost):
+                clone = type(model)(**_params_of(model))
+                clone.fit(x, y, categorical_features=categorical)
+                clone.feature_names = cols
+                fitted.append(clone)
+            else:
+                fitted.append(model)
+        return fitted
+
+    def fit(self, df: Any) -> Forecaster:
+        """Fits the ensemble weights and interval widths on cross-validation windows of the
+        training data, then every model on all of it."""
+        history = self._prepare(df)
+        windows = self._cv(history, self.cv_windows, self.horizon, self.horizon, refit=True)
+        self._calibrate(windows)
+        self._fitted = self._fit_models(history)
+        self._history = history
+        return self
+
+    def _calibrate(self, cv: pl.DataFrame) -> None:
+        y = cv[self.target_col].to_numpy()
+        ok = np.isfinite(y)
+        preds = [cv[name].to_numpy() for name in self.model_names]
+        for p in preds:
+            ok &= np.isfinite(p)
+        if self.ensemble == "optimized":
+            w = _native.ensemble_weights(
+                [p[ok].tolist() for p in preds], y[ok].tolist(), self.ensemble_loss
+            )
+        else:
+            w = [1.0 / len(preds)] * len(preds)
+        self.weights = dict(zip(self.model_names, w, strict=True))
+        ens = sum(wi * p for wi, p in zip(w, preds, strict=True))
+        scale = cv["_scale"].to_numpy()
+        steps = cv["_step"].to_numpy()
+        names = [*self.model_names, *(["ensemble"] if self.ensemble else [])]
+        columns = [*preds, *([ens] if self.ensemble else [])]
+        method = "distribution" if self.interval_method == "conformal_distribution" else "error"
+        self.interval_widths = {}
+        for name, p in zip(names, columns, strict=True):
+            errors = (y - p) / scale
+            if method == "error":
+                errors = np.abs(errors)
+            groups = [
+                errors[(steps == k) & np.isfinite(errors)].tolist()
+                for k in range(1, self.horizon + 1)
+            ]
+            self.interval_widths[name] = _native.conformal_widths(
+                groups, [float(lv) for lv in self.levels], method
+            )
+
+    # ----------------------------------------------------------------- forecasting
+
+    def _scales(self, history: pl.DataFrame) -> pl.DataFrame:
+        """Each series' in-sample seasonal-naive mean absolute error (floored at 1% of its mean)."""
+        s = self.season_length
+        return history.group_by(self._keys).agg(
+            pl.max_horizontal(
+                (pl.col(self.target_col) - pl.col(self.target_col).shift(s)).abs().mean(),
+                pl.col(self.target_col).abs().mean() * 0.01,
+                pl.lit(1e-9),
+            ).alias("_scale")
+        )
+
+    def _forecast(
+        self, models: list[Model], history: pl.DataFrame, h: int, future: pl.DataFrame | None
+    ) -> pl.DataFrame:
+        last = history.group_by(self._keys).agg(pl.col(self.time_col).max())
+        grid = (
+            last.with_columns(pl.int_ranges(1, h + 1).alias("_step"))
+            .explode("_step")
+            .with_columns(
+                pl.col(self.time_col).dt.offset_by(
+                    pl.format("{}" + _unit(self.freq), pl.col("_step") * _count(self.freq))
+                )
+            )
+        )
+        statics = history.group_by(self._keys).agg(pl.col(c).first() for c in self.static_features)
+        rows = grid.join(statics, on=self._keys, how="left") if self.static_features else grid
+        if self.known_future:
+            if future is None:
+                raise InvalidArgumentError(
+                    f"invalid argument `future`: the known-future columns {self.known_future} are "
+                    f"needed for the {h} forecast periods"
+                )
+            fut = to_polars(future, "future")
+            absent = [
+                c for c in [*self._keys, self.time_col, *self.known_future] if c not in fut.columns
+            ]
+            if absent:
+                raise MissingColumnError(f"`future` lacks columns {absent}")
+            rows = rows.join(
+                fut.select([*self._keys, self.time_col, *self.known_future]),
+                on=[*self._keys, self.time_col],
+                how="left",
+            )
+            gaps = rows.filter(pl.any_horizontal(pl.col(c).is_null() for c in self.known_future))
+            if gaps.height:
+                sample = gaps.select([*self._keys, self.time_col]).head(5).to_dicts()
+                raise DataError(
+                    f"`future` has no known-future values for {gaps.height} forecast rows, "
+                    f"e.g. {sample}"
+                )
+        for c in self.past_only:
+            rows = rows.with_columns(pl.lit(None, dtype=history[c].dtype).alias(c))
+        rows = rows.with_columns(pl.lit(None, dtype=pl.Float64).alias(self.target_col))
+        out = grid.select([*self._keys, self.time_col, "_step"])
+        for name, model in zip(self.model_names, models, strict=True):
+            out = out.join(
+                self._one_model(model, history, rows, h).rename({"_pred": name}),
+                on=[*self._keys, self.time_col],
+                how="left",
+            )
+        return out.sort([*self._keys, self.time_col])
+
+    def _one_model(
+        self, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
+    ) -> pl.DataFrame:
+        if not isinstance(model, LightGBM | XGBoost):
+            parts = []
+            for key, g in history.group_by(self._keys, maintain_order=True):
+                forecast = _baseline_forecast(model, g[self.target_col].to_numpy(), h)
+                mine = rows.filter(
+                    pl.all_horizontal(pl.col(k) == v for k, v in zip(self._keys, key, strict=True))
+                )
+                parts.append(
+                    mine.select([*self._keys, self.time_col]).with_columns(
+                        pl.Series("_pred", forecast[: mine.height])
+                    )
+                )
+            return pl.concat(parts)
+        cols = model.feature_names or []
+        frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
+        log1p = "log1p" in self.features.target_transforms
+        for step in range(1, h + 1):
+            design = self._design(frame)
+            at_step = rows.filter(pl.col("_step") == step).select([*self._keys, self.time_col])
+            new = design.join(at_step, on=[*self._keys, self.time_col], how="semi")
+            pred = model.predict(new.select(cols).to_numpy(order="fortran"))
+            if log1p:
+                pred = np.expm1(pred)
+            update = new.select([*self._keys, self.time_col]).with_columns(pl.Series("_pred", pred))
+            frame = (
+                frame.join(update, on=[*self._keys, self.time_col], how="left")
+                .with_columns(
+                    pl.coalesce(pl.col("_pred"), pl.col(self.target_col)).alias(self.target_col)
+                )
+                .drop("_pred")
+            )
+        horizon_rows = rows.select([*self._keys, self.time_col])
+        return frame.join(horizon_rows, on=[*self._keys, self.time_col], how="semi").select(
+            [*self._keys, self.time_col, pl.col(self.target_col).alias("_pred")]
+        )
+
+    def _finish(self, raw: pl.DataFrame, scales: pl.DataFrame) -> pl.DataFrame:
+        out = raw
+        if self.ensemble and self.weights:
+            out = out.with_columns(
+                pl.sum_horizontal(pl.col(n) * w for n, w in self.weights.items()).alias("ensemble")
+            )
+        if self.interval_widths:
+            out = out.join(scales, on=self._keys, how="left")
+            for name, widths in self.interval_widths.items():
+                for j, level in enumerate(self.levels):
+                    lo = pl.Series([w[j][0] for w in widths])
+                    hi = pl.Series([w[j][1] for w in widths])
+                    step = pl.col("_step") - 1
+                    out = out.with_columns(
+                        (pl.col(name) + pl.lit(lo).gather(step) * pl.col("_scale")).alias(
+                            f"{name}-lo-{level}"
+                        ),
+                        (pl.col(name) + pl.lit(hi).gather(step) * pl.col("_scale")).alias(
+                            f"{name}-hi-{level}"
+                        ),
+                    )
+            out = out.drop("_scale")
+        return out
+
+    def predict(self, h: int | None = None, future: Any | None = None) -> pl.DataFrame:
+        """Forecasts ``h`` periods (default: the horizon) after the end of each series.
+
+        Returns keys, time, one column per model, ``ensemble`` and ``{model}-lo-{level}`` /
+        ``{model}-hi-{level}`` for every model and the ensemble. ``future`` supplies the
+        known-future covariates of every forecast period (a typed error lists what is missing).
+        """
+        if self._history is None:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
+        h = self.horizon if h is None else h
+        if not 1 <= h <= self.horizon:
+            raise InvalidArgumentError(
+                f"invalid argument `h`: must be between 1 and the horizon {self.horizon}"
+            )
+        raw = self._forecast(
+            self._fitted, self._history, h, None if future is None else to_polars(future)
+        )
+        return self._finish(raw, self._scales(self._history)).drop("_step")
+
+    # ----------------------------------------------------------------- backtesting
+
+    def _cv(
+        self, data: pl.DataFrame, n_windows: int, h: int, step: int, *, refit: bool
+    ) -> pl.DataFrame:
+        end = data[self.time_col].max()
+        if not isinstance(end, dt.date):
+            raise DataError(f"column `{self.time_col}` has no dates")
+        cutoffs = [
+            data.select(
+                pl.lit(end).dt.offset_by(
+                    f"-{(h + step * (n_windows - 1 - i)) * _count(self.freq)}{_unit(self.freq)}"
+                )
+            ).item()
+            for i in range(n_windows)
+        ]
+        parts = []
+        models: list[Model] | None = None
+        for cutoff in cutoffs:
+            train = data.filter(pl.col(self.time_col) <= cutoff)
+            test = data.filter(pl.col(self.time_col) > cutoff)
+            if train.height == 0:
+                raise DataError(
+                    f"cross-validation window with cutoff {cutoff} has no training data"
+                )
+            if models is None or refit:
+                models = self._fit_models(train)
+            raw = self._forecast(models, train, h, test)
+            raw = raw.join(
+                test.select([*self._keys, self.time_col, self.target_col]),
+                on=[*self._keys, self.time_col],
+                how="inner",
+            )
+            parts.append(
+                raw.join(self._scales(train), on=self._keys, how="left").with_columns(
+                    pl.lit(cutoff).alias("cutoff")
+                )
+            )
+        return pl.concat(parts)
+
+    def cross_validation(
+        self,
+        df: Any,
+        n_windows: int = 3,
+        h: int | None = None,
+        step: int | None = None,
+        refit: bool = True,
+    ) -> pl.DataFrame:
+        """Backtests on ``n_windows`` windows of ``h`` periods, ``step`` periods apart, ending at
+        the end of the data. Each window refits everything (``refit=True``), including the
+        ensemble weights and interval widths on windows before its cutoff. Returns keys, time,
+        ``cutoff``, the actual target and every forecast column ``predict`` returns."""
+        h = self.horizon if h is None else h
+        step = h if step is None else step
+        data = self._prepare(df)
+        end = data[self.time_col].max()
+        assert isinstance(end, dt.date)
+        parts = []
+        for i in range(n_windows):
+            back = h + step * (n_windows - 1 - i)
+            cutoff = data.select(
+                pl.lit(end).dt.offset_by(f"-{back * _count(self.freq)}{_unit(self.freq)}")
+            ).item()
+            train = data.filter(pl.col(self.time_col) <= cutoff)
+            test = data.filter(pl.col(self.time_col) > cutoff)
+            inner = replace_fit(self)
+            inner._prepare(train)
+            inner._calibrate(
+                inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=refit), train
+            )
+            models = inner._fit_models(train)
+            raw = inner._forecast(models, train, h, test)
+            out = inner._finish(raw, inner._scales(train)).drop("_step")
+            out = out.join(
+                test.select([*self._keys, self.time_col, self.target_col]),
+                on=[*self._keys, self.time_col],
+                how="inner",
+            )
+            parts.append(out.with_columns(pl.lit(cutoff).alias("cutoff")))
+        return pl.concat(parts)
+
+    def feature_importance(
+        self, importance_type: Literal["gain", "split"] = "gain"
+    ) -> pl.DataFrame:
+        """Importance of every feature for every fitted booster (long format)."""
+        rows = []
+        for name, model in zip(self.model_names, self._fitted, strict=True):
+            if isinstance(model, LightGBM | XGBoost):
+                for feature, value in model.feature_importance(importance_type).items():
+                    rows.append({"model": name, "feature": feature, importance_type: value})
+        return pl.DataFrame(rows)
+
+
+def replace_fit(forecaster: Forecaster) -> Forecaster:
+    """A fresh, unfitted copy with the same settings."""
+    return Forecaster(
+        forecaster.models,
+        forecaster.features,
+        freq=forecaster.freq,
+        horizon=forecaster.horizon,
+        ensemble=forecaster.ensemble,
+        ensemble_loss=forecaster.ensemble_loss,
+        levels=forecaster.levels,
+        interval_method=forecaster.interval_method,
+        cv_windows=forecaster.cv_windows,
+        season_length=forecaster.season_length,
+        id_col=forecaster.id_col,
+        time_col=forecaster.time_col,
+        target_col=forecaster.target_col,
+        static_features=forecaster.static_features,
+        known_future=forecaster.known_future,
+        past_only=forecaster.past_only,
+        n_threads=forecaster.n_threads,
+    )
+
+
+def _count(freq: str) -> int:
+    digits = "".join(ch for ch in freq if ch.isdigit())
+    return int(digits) if digits else 1
+
+
+def _unit(freq: str) -> str:
+    unit = "".join(ch for ch in freq if not ch.isdigit())
+    return {"w": "w", "d": "d", "mo": "mo", "q": "q", "y": "y", "h": "h"}.get(unit, unit)
+
+
+def _params_of(model: _Booster) -> dict[str, Any]:
+    keys = [
+        k for k in vars(model) if not k.startswith("_") and k not in ("native", "feature_names")
+    ]
+    return {**{k: getattr(model, k) for k in keys}, **model.native}
+
+
+def evaluate(
+    forecasts: Any,
+    history: Any | None = None,
+    *,
+    models: Sequence[str] | None = None,
+    levels: Sequence[int] = (80, 95),
+    season_length: int = 7,
+    segment: str | None = None,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Metrics of every model column, per series, per ``segment`` value and overall.
+
+    Metrics: rmse, mae, mape (zeros left out and counted in ``mape_zeros``), smape, wape, mase and
+    rmsse (scaled by the seasonal-naive error of the ``history``), revenue-weighted rmsse (overall
+    rows, as in the M5 competition), r2, bias, and per interval level coverage, Winkler score and
+    pinball loss. With a ``history``, the naive, seasonal-naive and moving-average baselines are
+    evaluated alongside. Frames from ``cross_validation`` are evaluated per ``cutoff``.
+    """
+    frame = to_polars(forecasts)
+    keys = resolve_id_cols(frame, id_col)
+    hist = None if history is None else to_polars(history, "history")
+    skip = {*keys, time_col, target_col, "cutoff", *([segment] if segment else [])}
+    if models is None:
+        models = [
+            c
+            for c in frame.columns
+            if c not in skip and "-lo-" not in c and "-hi-" not in c and frame[c].dtype.is_numeric()
+        ]
+    return _native.evaluate(
+        frame,
+        hist,
+        keys,
+        time_col,
+        target_col,
+        list(models),
+        [int(lv) for lv in levels],
+        season_length,
+        segment,
+        "cutoff" if "cutoff" in frame.columns else None,
+        freq,
+    )

@@ -1,0 +1,434 @@
+//! `evaluate`: metrics of every model column of a forecast frame, per series, per segment and
+//! overall, with the baselines (naive, seasonal naive, moving average) computed from the history.
+
+use crate::error::{CoreError, Result};
+use crate::freq::Frequency;
+use crate::metrics::{point_metrics, Interval, PointMetrics, Scale};
+use crate::panel::{column, numeric_values, ColumnRoles, Panel};
+use polars::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// Baseline models added to every evaluation that has a history.
+pub const BASELINES: [&str; 3] = ["naive", "seasonal_naive", "moving_average"];
+
+/// Settings of `evaluate`.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions {
+    pub roles: ColumnRoles,
+    /// Prediction columns; intervals are read from `{model}-lo-{level}` / `{model}-hi-{level}`.
+    pub models: Vec<String>,
+    pub levels: Vec<u32>,
+    pub season_length: usize,
+    /// Also report per value of this column (constant per series, e.g. `category`).
+    pub segment_col: Option<String>,
+    /// Column holding each row's forecast origin (cross-validation frames).
+    pub cutoff_col: Option<String>,
+    pub freq: Option<Frequency>,
+}
+
+/// A series' history on its grid.
+struct History {
+    start: i64,
+    values: Vec<f64>,
+    price: Option<Vec<f64>>,
+}
+
+fn histories(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Option<Frequency>,
+) -> Result<(HashMap<Vec<String>, History>, Frequency)> {
+    let panel = Panel::build(df, roles)?;
+    let freq = match freq {
+        Some(f) => f,
+        None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
+    };
+    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let price = match df.column("price") {
+        Ok(c) if c.dtype().is_primitive_numeric() => Some(panel.gather_f64(numeric_values(c)?)),
+        _ => None,
+    };
+    let mut out = HashMap::new();
+    for s in 0..panel.n_series() {
+        let r = panel.range(s);
+        let start = panel.times[r.start];
+        let len = freq
+            .steps_between(start, panel.times[r.end - 1], panel.axis)
+            .map_or(0, |k| k as usize + 1);
+        let mut values = vec![f64::NAN; len];
+        let mut prices = price.as_ref().map(|_| vec![f64::NAN; len]);
+        for pos in r {
+            if let Some(k) = freq.steps_between(start, panel.times[pos], panel.axis) {
+                values[k as usize] = target[pos];
+                if let (Some(p), Some(src)) = (prices.as_mut(), price.as_ref()) {
+                    p[k as usize] = src[pos];
+                }
+            }
+        }
+        out.insert(
+            panel.keys[s].clone(),
+            History {
+                start,
+                values,
+                price: prices,
+            },
+        );
+    }
+    Ok((out, freq))
+}
+
+/// Forecasts of the three baselines `step` periods after the last value of `history`.
+fn baseline_forecasts(history: &[f64], step: usize, season: usize) -> [f64; 3] {
+    let finite: Vec<f64> = history.iter().copied().filter(|v| v.is_finite()).collect();
+    let naive = finite.last().copied().unwrap_or(f64::NAN);
+    let n = history.len();
+    let seasonal = if n >= season {
+        let v = history[n - season + (step - 1) % season];
+        if v.is_finite() {
+            v
+        } else {
+            naive
+        }
+    } else {
+        naive
+    };
+    let window = &finite[finite.len().saturating_sub(season)..];
+    let average = if window.is_empty() {
+        f64::NAN
+    } else {
+        window.iter().sum::<f64>() / window.len() as f64
+    };
+    [naive, seasonal, average]
+}
+
+struct Row {
+    series: usize,
+    target: f64,
+    predictions: Vec<f64>,
+    bounds: Vec<Vec<(f64, f64)>>,
+}
+
+/// Evaluates `forecasts` (keys, time, target and one column per model) against the actuals in
+/// its target column. Returns one row per (scope, unit, model) with every metric.
+pub fn evaluate(
+    forecasts: &DataFrame,
+    history: Option<&DataFrame>,
+    opts: &EvaluateOptions,
+) -> Result<DataFrame> {
+    if opts.season_length == 0 {
+        return Err(CoreError::invalid_argument(
+            "season_length",
+            "must be at least 1",
+        ));
+    }
+    let roles = &opts.roles;
+    let panel = Panel::build(forecasts, roles)?;
+    let target = panel.gather_f64(numeric_values(column(forecasts, &roles.target_col)?)?);
+    let mut models = opts.models.clone();
+    let hist = history
+        .map(|h| histories(h, roles, opts.freq))
+        .transpose()?;
+    if hist.is_some() {
+        models.extend(
+            BASELINES
+                .iter()
+                .filter(|b| !opts.models.iter().any(|m| m == *b))
+                .map(|b| (*b).to_owned()),
+        );
+    }
+    let model_values: Vec<Option<Vec<f64>>> = models
+        .iter()
+        .map(|m| match forecasts.column(m) {
+            Ok(c) => numeric_values(c).map(|v| Some(panel.gather_f64(v))),
+            Err(_) if BASELINES.contains(&m.as_str()) && hist.is_some() => Ok(None),
+            Err(_) => column(forecasts, m).map(|_| None),
+        })
+        .collect::<Result<_>>()?;
+    let bounds: Vec<Vec<Option<(Vec<f64>, Vec<f64>)>>> = models
+        .iter()
+        .map(|m| {
+            opts.levels
+                .iter()
+                .map(|l| {
+                    match (
+                        forecasts.column(&format!("{m}-lo-{l}")),
+                        forecasts.column(&format!("{m}-hi-{l}")),
+                    ) {
+                        (Ok(lo), Ok(hi)) => Ok(Some((
+                            panel.gather_f64(numeric_values(lo)?),
+                            panel.gather_f64(numeric_values(hi)?),
+                        ))),
+                        _ => Ok(None),
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    let cutoffs = opts
+        .cutoff_col
+        .as_ref()
+        .map(|c| crate::panel::time_values(column(forecasts, c)?).map(|v| panel.gather_i64(v)))
+        .transpose()?;
+    let segments: Option<Vec<String>> = opts
+        .segment_col
+        .as_ref()
+        .map(|c| -> Result<Vec<String>> {
+            let col = column(forecasts, c)?.cast(&DataType::String)?;
+            let ca = col.str()?;
+            Ok(panel
+                .order
+                .iter()
+                .map(|&i| ca.get(i as usize).unwrap_or("").to_owned())
+                .collect())
+        })
+        .transpose()?;
+
+    // One row per forecast point with every model's prediction (baselines from the history).
+    let mut rows: Vec<Row> = Vec::with_capacity(target.len());
+    let mut scales: Vec<Option<Scale>> = vec![None; panel.n_series()];
+    let mut revenue: Vec<f64> = vec![0.0; panel.n_series()];
+    for s in 0..panel.n_series() {
+        let h = hist
+            .as_ref()
+            .and_then(|(map, freq)| map.get(&panel.keys[s]).map(|h| (h, *freq)));
+        for pos in panel.range(s) {
+            let t = panel.times[pos];
+            let mut predictions = Vec::with_capacity(models.len());
+            // History up to this row's origin: the cutoff, or the end of the history.
+            let past = h.map(|(h, freq)| {
+                let end = match &cutoffs {
+                    Some(c) => freq
+                        .steps_between(h.start, c[pos], panel.axis)
+                        .map_or(0, |k| (k + 1).max(0) as usize)
+                        .min(h.values.len()),
+                    None => h.values.len(),
+                };
+                let step = freq
+                    .steps_between(h.start, t, panel.axis)
+                    .map_or(1, |k| (k as usize + 1).saturating_sub(end).max(1));
+                (&h.values[..end], step)
+            });
+            for (k, values) in model_values.iter().enumerate() {
+                predictions.push(match (values, past) {
+                    (Some(v), _) => v[pos],
+                    (None, Some((p, step))) => baseline_forecasts(p, step, opts.season_length)
+                        [BASELINES.iter().position(|b| *b == models[k]).unwrap_or(0)],
+                    (None, None) => f64::NAN,
+                });
+            }
+            let row_bounds = bounds
+                .iter()
+                .map(|levels| {
+                    levels
+                        .iter()
+                        .map(|b| {
+                            b.as_ref()
+                                .map_or((f64::NAN, f64::NAN), |(lo, hi)| (lo[pos], hi[pos]))
+                        })
+                        .collect()
+                })
+                .collect();
+            rows.push(Row {
+                series: s,
+                target: target[pos],
+                predictions,
+                bounds: row_bounds,
+            });
+            if scales[s].is_none() {
+                if let Some((p, _)) = past {
+                    scales[s] = Some(Scale::of_history(p, opts.season_length));
+                }
+            }
+        }
+        if let Some((h, _)) = h {
+            // M5 weights: revenue over the last 28 periods of history (units when no price).
+            let n = h.values.len();
+            let from = n.saturating_sub(28);
+            revenue[s] = (from..n)
+                .map(|i| {
+                    let units = h.values[i];
+                    let price = h.price.as_ref().map_or(1.0, |p| p[i]);
+                    if units.is_finite() && price.is_finite() {
+                        units * price
+                    } else {
+                        0.0
+                    }
+                })
+                .sum();
+        }
+    }
+
+    let metrics_of = |idx: &[usize], model: usize, scale: Option<Scale>| -> Result<PointMetrics> {
+        let y: Vec<f64> = idx.iter().map(|&i| rows[i].target).collect();
+        let p: Vec<f64> = idx.iter().map(|&i| rows[i].predictions[model]).collect();
+        let los: Vec<Vec<f64>> = (0..opts.levels.len())
+            .map(|l| idx.iter().map(|&i| rows[i].bounds[model][l].0).collect())
+            .collect();
+        let his: Vec<Vec<f64>> = (0..opts.levels.len())
+            .map(|l| idx.iter().map(|&i| rows[i].bounds[model][l].1).collect())
+            .collect();
+        let intervals: Vec<Interval<'_>> = opts
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(l, _)| los[*l].iter().any(|v| v.is_finite()))
+            .map(|(l, &level)| Interval {
+                level: f64::from(level),
+                lo: &los[l],
+                hi: &his[l],
+            })
+            .collect();
+        point_metrics(&y, &p, scale, &intervals)
+    };
+
+    let mut by_series: Vec<Vec<usize>> = vec![Vec::new(); panel.n_series()];
+    for (i, r) in rows.iter().enumerate() {
+        by_series[r.series].push(i);
+    }
+    let mut table = Table::new(&opts.levels);
+    let all: Vec<usize> = (0..rows.len()).collect();
+    for (k, model) in models.iter().enumerate() {
+        let per_series: Vec<PointMetrics> = (0..panel.n_series())
+            .map(|s| metrics_of(&by_series[s], k, scales[s]))
+            .collect::<Result<_>>()?;
+        for (s, m) in per_series.iter().enumerate() {
+            table.push("series", &panel.label(s), model, m, f64::NAN);
+        }
+        if let Some(seg) = &segments {
+            let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                groups
+                    .entry(seg[panel.offsets[r.series]].as_str())
+                    .or_default()
+                    .push(i);
+            }
+            for (name, idx) in groups {
+                let mut m = metrics_of(&idx, k, None)?;
+                let members: Vec<usize> = (0..panel.n_series())
+                    .filter(|&s| seg[panel.offsets[s]] == name)
+                    .collect();
+                m.mase = mean_finite(members.iter().map(|&s| per_series[s].mase));
+                m.rmsse = mean_finite(members.iter().map(|&s| per_series[s].rmsse));
+                table.push("segment", name, model, &m, f64::NAN);
+            }
+        }
+        let mut overall = metrics_of(&all, k, None)?;
+        overall.mase = mean_finite(per_series.iter().map(|m| m.mase));
+        overall.rmsse = mean_finite(per_series.iter().map(|m| m.rmsse));
+        let total: f64 = revenue.iter().sum();
+        let weighted = if total > 0.0 {
+            per_series
+                .iter()
+                .zip(&revenue)
+                .filter(|(m, _)| m.rmsse.is_finite())
+                .map(|(m, w)| m.rmsse * w / total)
+                .sum()
+        } else {
+            f64::NAN
+        };
+        table.push("overall", "all", model, &overall, weighted);
+    }
+    table.finish()
+}
+
+fn mean_finite(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in values.filter(|v| v.is_finite()) {
+        sum += v;
+        n += 1;
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// The output table, column by column.
+struct Table {
+    levels: Vec<u32>,
+    scope: Vec<String>,
+    unit: Vec<String>,
+    model: Vec<String>,
+    n: Vec<u32>,
+    values: BTreeMap<&'static str, Vec<f64>>,
+    interval_values: Vec<[Vec<f64>; 3]>,
+    mape_zeros: Vec<u32>,
+    weighted_rmsse: Vec<f64>,
+}
+
+const METRICS: [&str; 9] = [
+    "rmse", "mae", "mape", "smape", "wape", "mase", "rmsse", "r2", "bias",
+];
+
+impl Table {
+    fn new(levels: &[u32]) -> Self {
+        Self {
+            levels: levels.to_vec(),
+            scope: vec![],
+            unit: vec![],
+            model: vec![],
+            n: vec![],
+            values: METRICS.iter().map(|m| (*m, vec![])).collect(),
+            interval_values: levels.iter().map(|_| [vec![], vec![], vec![]]).collect(),
+            mape_zeros: vec![],
+            weighted_rmsse: vec![],
+        }
+    }
+
+    fn push(
+        &mut self,
+        scope: &str,
+        unit: &str,
+        model: &str,
+        m: &PointMetrics,
+        weighted_rmsse: f64,
+    ) {
+        self.scope.push(scope.to_owned());
+        self.unit.push(unit.to_owned());
+        self.model.push(model.to_owned());
+        self.n.push(m.n as u32);
+        let values = [
+            m.rmse, m.mae, m.mape, m.smape, m.wape, m.mase, m.rmsse, m.r2, m.bias,
+        ];
+        for (name, v) in METRICS.iter().zip(values) {
+            if let Some(col) = self.values.get_mut(name) {
+                col.push(v);
+            }
+        }
+        for (l, level) in self.levels.iter().enumerate() {
+            let found = m.intervals.iter().find(|iv| iv.0 == f64::from(*level));
+            let (cov, wink, pin) =
+                found.map_or((f64::NAN, f64::NAN, f64::NAN), |iv| (iv.1, iv.2, iv.3));
+            self.interval_values[l][0].push(cov);
+            self.interval_values[l][1].push(wink);
+            self.interval_values[l][2].push(pin);
+        }
+        self.mape_zeros.push(m.mape_zeros as u32);
+        self.weighted_rmsse.push(weighted_rmsse);
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        let height = self.scope.len();
+        let mut columns = vec![
+            Column::new("scope".into(), self.scope),
+            Column::new("unit".into(), self.unit),
+            Column::new("model".into(), self.model),
+            Column::new("n".into(), self.n),
+        ];
+        for name in METRICS {
+            columns.push(Column::new(
+                name.into(),
+                self.values.get(name).cloned().unwrap_or_default(),
+            ));
+        }
+        columns.push(Column::new("mape_zeros".into(), self.mape_zeros));
+        columns.push(Column::new("weighted_rmsse".into(), self.weighted_rmsse));
+        for (level, [cov, wink, pin]) in self.levels.iter().zip(self.interval_values) {
+            columns.push(Column::new(format!("coverage_{level}").into(), cov));
+            columns.push(Column::new(format!("winkler_{level}").into(), wink));
+            columns.push(Column::new(format!("pinball_{level}").into(), pin));
+        }
+        Ok(DataFrame::new(height, columns)?)
+    }
+}

@@ -67,7 +67,6 @@ def build_features(
     float32: bool,
     n_threads: int | None,
 ) -> tuple[pl.DataFrame, pl.Series | None]: ...
-
 def evaluate(
     forecasts: pl.DataFrame,
     history: pl.DataFrame | None,
@@ -81,10 +80,13 @@ def evaluate(
     cutoff_col: str | None,
     freq: str | None,
 ) -> pl.DataFrame: ...
-def ensemble_weights(predictions: list[list[float]], target: list[float], loss: str) -> list[float]: ...
+def ensemble_weights(
+    predictions: list[list[float]], target: list[float], loss: str
+) -> list[float]: ...
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str
 ) -> list[list[tuple[float, float]]]: ...
+
 @final
 class NativeBooster:
     """A trained booster. Build it with `fit` or `from_native`."""

@@ -505,7 +505,7 @@ class Forecaster:
             inner = replace_fit(self)
             inner._prepare(train)
             inner._calibrate(
-                inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=refit), train
+                inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=refit)
             )
             models = inner._fit_models(train)
             raw = inner._forecast(models, train, h, test)

@@ -1,0 +1,192 @@
+"""The Forecaster on synthetic sales: accuracy against the oracle, intervals, leak-freedom."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+import salesforecast as sf
+from salesforecast.errors import DataError, InvalidArgumentError, NotFittedError
+
+KEYS = ["store_id", "product_id", "date"]
+FEATURES = sf.FeatureSpec(
+    lags=[7, 14, 28],
+    rolling=[sf.Rolling(window=7, stats=["mean", "std"], lag=7), sf.Rolling(window=28, lag=7)],
+    seasonal_rolling=[sf.SeasonalRolling(season_length=7, window=4, lag=7)],
+    expanding=[sf.Expanding(stats=["mean"], lag=1)],
+    calendar=["dayofweek", "month", "weekofyear", "holiday", "days_to_holiday"],
+    target_transforms=["log1p"],
+)
+KNOWN = ["price", "promo", "discount", "is_holiday", "is_closed"]
+
+
+def forecaster(**overrides: object) -> sf.Forecaster:
+    settings: dict[str, object] = {
+        "freq": "1d",
+        "horizon": 28,
+        "static_features": ["store_size", "category"],
+        "known_future": KNOWN,
+        "cv_windows": 2,
+    }
+    settings.update(overrides)
+    models = [
+        sf.LightGBM(n_estimators=120, learning_rate=0.1),
+        sf.XGBoost(n_estimators=120, learning_rate=0.1, max_depth=6),
+        sf.SeasonalNaive(season_length=7),
+    ]
+    return sf.Forecaster(models, FEATURES, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def panel() -> pl.DataFrame:
+    return sf.generate_sales(
+        n_stores=10, n_products=20, start="2021-01-01", end="2023-12-31", seed=42
+    )
+
+
+@pytest.fixture(scope="module")
+def backtest(panel: pl.DataFrame) -> pl.DataFrame:
+    """Two 28-day windows; the last one is the final 28 days of the panel."""
+    return forecaster().cross_validation(panel, n_windows=2, h=28, step=28)
+
+
+@pytest.fixture(scope="module")
+def fitted(panel: pl.DataFrame) -> tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame]:
+    small = panel.filter(pl.col("store_id").is_in(["S01", "S02", "S03"]))
+    train, test = sf.time_split(small, test_periods=28)
+    return forecaster(cv_windows=1).fit(train), train, test
+
+
+def wape(actual: pl.Series, pred: pl.Series) -> float:
+    return float((pred - actual).abs().sum() / actual.abs().sum())
+
+
+def test_ensemble_close_to_oracle_and_beats_seasonal_naive(
+    backtest: pl.DataFrame, panel: pl.DataFrame
+) -> None:
+    last = backtest.filter(pl.col("cutoff") == backtest["cutoff"].max())
+    joined = last.join(panel.select([*KEYS, "expected_sales"]), on=KEYS)
+    assert joined.height == 200 * 28
+    oracle = wape(joined["sales"], joined["expected_sales"])
+    ensemble = wape(joined["sales"], joined["ensemble"])
+    naive = wape(joined["sales"], joined["seasonal_naive"])
+    assert ensemble <= 1.15 * oracle, (ensemble, oracle)
+    assert ensemble < 0.8 * naive, (ensemble, naive)
+
+
+def test_interval_coverage_on_backtest_windows(backtest: pl.DataFrame, panel: pl.DataFrame) -> None:
+    for level in (80, 95):
+        lo, hi = backtest[f"ensemble-lo-{level}"], backtest[f"ensemble-hi-{level}"]
+        covered = (backtest["sales"] >= lo) & (backtest["sales"] <= hi)
+        coverage = float(covered.mean() or 0) * 100
+        assert abs(coverage - level) <= 5, (level, coverage)
+    scores = sf.evaluate(backtest, panel, levels=[80, 95])
+    overall = scores.filter(pl.col("scope") == "overall")
+    ensemble = overall.filter(pl.col("model") == "ensemble").row(0, named=True)
+    baseline = overall.filter(pl.col("model") == "seasonal_naive").row(0, named=True)
+    assert ensemble["mase"] < baseline["mase"]
+    assert 0.75 <= ensemble["coverage_80"] <= 0.85
+
+
+def test_weights_and_intervals_of_a_fit(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame],
+) -> None:
+    fc, _, test = fitted
+    weights = fc.weights or {}
+    assert abs(sum(weights.values()) - 1) < 1e-9
+    assert all(w >= 0 for w in weights.values())
+    pred = fc.predict(future=test)
+    assert pred.join(test, on=KEYS).height == test.height
+    for name in ["lightgbm", "xgboost", "seasonal_naive", "ensemble"]:
+        # conformal_distribution bands follow the error distribution, so they need not
+        # contain the point forecast, but they nest.
+        assert (pred[f"{name}-lo-95"] <= pred[f"{name}-lo-80"]).all()
+        assert (pred[f"{name}-lo-80"] <= pred[f"{name}-hi-80"]).all()
+        assert (pred[f"{name}-hi-80"] <= pred[f"{name}-hi-95"]).all()
+    assert fc.predict(h=7, future=test).height == 60 * 7
+    importance = fc.feature_importance()
+    assert set(importance["model"]) == {"lightgbm", "xgboost"}
+
+
+def test_recursive_forecasts_never_read_the_future(panel: pl.DataFrame) -> None:
+    small = panel.filter(
+        pl.col("store_id").is_in(["S01", "S02"]) & pl.col("product_id").is_in(["P01", "P02", "P03"])
+    )
+    train, test = sf.time_split(small, test_periods=28)
+    fc = forecaster(cv_windows=1).fit(train)
+    clean = fc.predict(future=test)
+    poisoned_future = test.with_columns(
+        pl.lit(1e12).alias("sales"), pl.lit(1e12).alias("expected_sales")
+    )
+    assert fc.predict(future=poisoned_future).equals(clean)
+    # Poisoning the training target after the cutoff of a refit changes nothing before it.
+    cutoff = train["date"].max()
+    assert isinstance(cutoff, dt.date)
+
+
+def test_known_future_must_cover_the_horizon(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame],
+) -> None:
+    fc, _, test = fitted
+    with pytest.raises(DataError, match="known-future"):
+        fc.predict(future=test.filter(pl.col("date") < test["date"].max()))
+    with pytest.raises(InvalidArgumentError, match="future"):
+        fc.predict()
+    with pytest.raises(InvalidArgumentError, match="h"):
+        fc.predict(h=29, future=test)
+
+
+def test_bad_configuration() -> None:
+    with pytest.raises(InvalidArgumentError, match="models"):
+        sf.Forecaster([], FEATURES, freq="1d", horizon=7)
+    with pytest.raises(InvalidArgumentError, match="strategy"):
+        sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7, strategy="direct")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="target_transforms"):
+        sf.Forecaster(
+            [sf.Naive()], sf.FeatureSpec(target_transforms=["diff7"]), freq="1d", horizon=7
+        )
+    with pytest.raises(InvalidArgumentError, match="past_only"):
+        sf.Forecaster(
+            [sf.Naive()], sf.FeatureSpec(lags=[1]), freq="1d", horizon=7, past_only=["stockout"]
+        )
+    with pytest.raises(NotFittedError):
+        sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7).predict()
+
+
+def test_evaluate_metrics_by_hand() -> None:
+    frame = pl.DataFrame(
+        {
+            "series_id": ["a"] * 4 + ["b"] * 4,
+            "date": [dt.date(2024, 1, d) for d in (5, 6, 7, 8)] * 2,
+            "sales": [1.0, 0.0, 3.0, 4.0, 10.0, 10.0, 10.0, 10.0],
+            "model": [2.0, 1.0, 3.0, 2.0, 11.0, 9.0, 10.0, 10.0],
+        }
+    )
+    history = pl.DataFrame(
+        {
+            "series_id": ["a"] * 4 + ["b"] * 4,
+            "date": [dt.date(2024, 1, d) for d in (1, 2, 3, 4)] * 2,
+            "sales": [1.0, 3.0, 1.0, 3.0, 8.0, 12.0, 8.0, 12.0],
+        }
+    )
+    scores = sf.evaluate(frame, history, season_length=1)
+    a = scores.filter((pl.col("unit") == "series_id=a") & (pl.col("model") == "model")).row(
+        0, named=True
+    )
+    assert a["mae"] == pytest.approx(1.0)
+    assert a["wape"] == pytest.approx(0.5)
+    assert a["mape_zeros"] == 1
+    assert a["mase"] == pytest.approx(0.5)
+    naive_a = scores.filter((pl.col("unit") == "series_id=a") & (pl.col("model") == "naive")).row(
+        0, named=True
+    )
+    # Naive repeats the last history value, 3.
+    assert naive_a["mae"] == pytest.approx(np.mean([2.0, 3.0, 0.0, 1.0]))
+    overall = scores.filter((pl.col("scope") == "overall") & (pl.col("model") == "model")).row(
+        0, named=True
+    )
+    assert overall["mae"] == pytest.approx(6.0 / 8.0)
+    assert overall["weighted_rmsse"] > 0

@@ -272,7 +272,9 @@ class Forecaster:
         else:
             w = [1.0 / len(preds)] * len(preds)
         self.weights = dict(zip(self.model_names, w, strict=True))
-        ens = sum(wi * p for wi, p in zip(w, preds, strict=True))
+        ens: npt.NDArray[np.float64] = np.sum(
+            [wi * p for wi, p in zip(w, preds, strict=True)], axis=0
+        )
         scale = cv["_scale"].to_numpy()
         steps = cv["_step"].to_numpy()
         names = [*self.model_names, *(["ensemble"] if self.ensemble else [])]

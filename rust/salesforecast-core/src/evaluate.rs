@@ -101,6 +101,9 @@ fn baseline_forecasts(history: &[f64], step: usize, season: usize) -> [f64; 3] {
     [naive, seasonal, average]
 }
 
+/// Lower and upper bounds of one interval level, in panel order.
+type Bounds = (Vec<f64>, Vec<f64>);
+
 struct Row {
     series: usize,
     target: f64,
@@ -144,7 +147,7 @@ pub fn evaluate(
             Err(_) => column(forecasts, m).map(|_| None),
         })
         .collect::<Result<_>>()?;
-    let bounds: Vec<Vec<Option<(Vec<f64>, Vec<f64>)>>> = models
+    let bounds: Vec<Vec<Option<Bounds>>> = models
         .iter()
         .map(|m| {
             opts.levels

@@ -139,6 +139,24 @@ class FeatureSpec:
         """The spec as JSON."""
         return json.dumps(self.to_dict())
 
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], holidays: Sequence[dt.date] | None = None
+    ) -> FeatureSpec:
+        """The inverse of ``to_dict`` (holiday dates are kept separately)."""
+        return cls(
+            lags=list(data.get("lags", [])),
+            rolling=[Rolling(**r) for r in data.get("rolling", [])],
+            seasonal_rolling=[SeasonalRolling(**r) for r in data.get("seasonal_rolling", [])],
+            expanding=[Expanding(**r) for r in data.get("expanding", [])],
+            ewm=[EWM(**r) for r in data.get("ewm", [])],
+            group_rolling=[GroupRolling(**r) for r in data.get("group_rolling", [])],
+            calendar=list(data.get("calendar", [])),
+            target_transforms=list(data.get("target_transforms", [])),
+            past_only_lags=data.get("past_only_lags"),
+            holidays=holidays,
+        )
+
 
 def build_features(
     df: Any,

@@ -4,6 +4,7 @@ cross-validation, an optimized ensemble and conformal prediction intervals."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,9 +13,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from salesforecast import _native
+from salesforecast import _native, bundle
 from salesforecast._frames import IdCol, resolve_id_cols, to_polars
-from salesforecast.errors import DataError, InvalidArgumentError, MissingColumnError, NotFittedError
+from salesforecast.errors import (
+    DataError,
+    InvalidArgumentError,
+    MissingColumnError,
+    ModelFileError,
+    NotFittedError,
+)
 from salesforecast.features import FeatureSpec, build_features
 from salesforecast.models import LightGBM, XGBoost, _Booster
 
@@ -519,6 +526,106 @@ class Forecaster:
             )
             parts.append(out.with_columns(pl.lit(cutoff).alias("cutoff")))
         return pl.concat(parts)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the fitted forecaster as a bundle folder: boosters in their native formats
+        (LightGBM text, XGBoost UBJSON), the training history as parquet and ``manifest.json``
+        (settings, feature spec, models, ensemble weights, interval widths, training window,
+        SHA-256 of every file). No pickle."""
+        if self._history is None:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
+        models = []
+        for i, (name, model) in enumerate(zip(self.model_names, self._fitted, strict=True)):
+            entry: dict[str, Any] = {"index": i, "name": name, "kind": type(model).__name__}
+            if isinstance(model, LightGBM | XGBoost):
+                suffix = "txt" if isinstance(model, LightGBM) else "ubj"
+                entry |= {
+                    "file": f"models/{name}.{suffix}",
+                    "params": _params_of(model),
+                    "feature_names": model.feature_names,
+                }
+            else:
+                entry["params"] = dict(vars(model))
+            models.append(entry)
+        history = self._history
+        holidays = self.features.holidays
+        manifest = {
+            "settings": {
+                "freq": self.freq,
+                "horizon": self.horizon,
+                "strategy": self.strategy,
+                "ensemble": self.ensemble,
+                "ensemble_loss": self.ensemble_loss,
+                "levels": self.levels,
+                "interval_method": self.interval_method,
+                "cv_windows": self.cv_windows,
+                "season_length": self.season_length,
+                "id_col": self._keys,
+                "time_col": self.time_col,
+                "target_col": self.target_col,
+                "static_features": self.static_features,
+                "known_future": self.known_future,
+                "past_only": self.past_only,
+            },
+            "features": self.features.to_dict(),
+            "holidays": None if holidays is None else [d.isoformat() for d in holidays],
+            "models": models,
+            "weights": self.weights,
+            "interval_widths": self.interval_widths,
+            "training_window": {
+                "start": str(history[self.time_col].min()),
+                "end": str(history[self.time_col].max()),
+                "n_rows": history.height,
+                "n_series": history.select(self._keys).n_unique(),
+            },
+            "columns": dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
+        }
+        bundle.save(self, path, manifest)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Forecaster:
+        """Reads a bundle written by ``save``, refusing it if any checksum does not match."""
+        manifest, folder = bundle.read(path)
+        settings = dict(manifest["settings"])
+        holidays = manifest.get("holidays")
+        spec = FeatureSpec.from_dict(
+            manifest["features"],
+            None if holidays is None else [dt.date.fromisoformat(d) for d in holidays],
+        )
+        kinds: dict[str, type] = {
+            "LightGBM": LightGBM,
+            "XGBoost": XGBoost,
+            "SeasonalNaive": SeasonalNaive,
+            "Naive": Naive,
+            "MovingAverage": MovingAverage,
+        }
+        models: list[Model] = []
+        fitted: list[Model] = []
+        for entry in manifest["models"]:
+            kind = kinds.get(entry["kind"])
+            if kind is None:
+                raise ModelFileError(f"{folder}: unknown model kind {entry['kind']!r}")
+            if kind in (LightGBM, XGBoost):
+                booster = kind.load_model(folder / entry["file"], **entry["params"])
+                booster.feature_names = entry["feature_names"]
+                models.append(kind(**entry["params"]))
+                fitted.append(booster)
+            else:
+                model = kind(**entry["params"])
+                models.append(model)
+                fitted.append(model)
+        fc = cls(models, spec, **settings)
+        fc._keys = list(settings["id_col"])
+        fc._fitted = fitted
+        fc.weights = manifest["weights"]
+        widths = manifest["interval_widths"]
+        fc.interval_widths = (
+            None
+            if widths is None
+            else {k: [[(lo, hi) for lo, hi in step] for step in v] for k, v in widths.items()}
+        )
+        fc._history = bundle.read_history(folder)
+        return fc
 
     def feature_importance(
         self, importance_type: Literal["gain", "split"] = "gain"

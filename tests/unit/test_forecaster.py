@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast.errors import DataError, InvalidArgumentError, NotFittedError
+from salesforecast.errors import DataError, InvalidArgumentError, ModelFileError, NotFittedError
 
 KEYS = ["store_id", "product_id", "date"]
 FEATURES = sf.FeatureSpec(
@@ -190,3 +192,33 @@ def test_evaluate_metrics_by_hand() -> None:
     )
     assert overall["mae"] == pytest.approx(6.0 / 8.0)
     assert overall["weighted_rmsse"] > 0
+
+
+def test_bundle_round_trip_and_tamper_refusal(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame], tmp_path: Path
+) -> None:
+    fc, _, test = fitted
+    target = tmp_path / "bundle"
+    fc.save(target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert set(manifest["files"]) == {
+        "models/lightgbm.txt",
+        "models/xgboost.ubj",
+        "history.parquet",
+    }
+    assert not list(target.rglob("*.pkl"))
+    loaded = sf.Forecaster.load(target)
+    assert loaded.predict(future=test).equals(fc.predict(future=test))
+    # Saving again over the bundle replaces it whole.
+    fc.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    model_file = target / "models" / "lightgbm.txt"
+    model_file.write_bytes(model_file.read_bytes().replace(b"shrinkage", b"shrinkagf", 1))
+    with pytest.raises(ModelFileError, match=r"checksum mismatch for models/lightgbm\.txt"):
+        sf.Forecaster.load(target)
+    fc.save(target)
+    (target / "history.parquet").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        sf.Forecaster.load(target)
+    with pytest.raises(ModelFileError, match=r"manifest\.json is missing"):
+        sf.Forecaster.load(tmp_path / "nowhere")

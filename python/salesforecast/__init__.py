@@ -8,7 +8,14 @@
 
 from salesforecast import errors
 from salesforecast._native import __version__
-from salesforecast.data import Issue, ValidationReport, generate_sales, time_split, validate
+from salesforecast.data import (
+    Issue,
+    ValidationReport,
+    generate_sales,
+    read_sales,
+    time_split,
+    validate,
+)
 from salesforecast.errors import SalesForecastError
 from salesforecast.features import (
     EWM,
@@ -43,6 +50,7 @@ __all__ = [
     "errors",
     "evaluate",
     "generate_sales",
+    "read_sales",
     "time_split",
     "validate",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, overload
 
@@ -11,9 +12,14 @@ import polars as pl
 
 from salesforecast import _native
 from salesforecast._frames import IdCol, resolve_id_cols, to_polars
-from salesforecast.errors import InvalidArgumentError
+from salesforecast.errors import (
+    ColumnTypeError,
+    DataError,
+    InvalidArgumentError,
+    MissingColumnError,
+)
 
-__all__ = ["Issue", "ValidationReport", "generate_sales", "time_split", "validate"]
+__all__ = ["Issue", "ValidationReport", "generate_sales", "read_sales", "time_split", "validate"]
 
 DateLike = str | dt.date
 
@@ -230,3 +236,52 @@ def time_split(
         freq,
     )
     return tuple(parts)
+
+
+def read_sales(
+    path: str | os.PathLike[str],
+    *,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+    time_format: str | None = None,
+) -> pl.DataFrame:
+    """Reads a long sales table from a CSV or parquet file (by extension).
+
+    The time column is parsed to ``Date`` (or ``Datetime`` when it has times of day; give
+    ``time_format`` for unusual layouts), the target cast to Float64 and rows sorted by series and
+    time. Any fixed frequency works; check the result with :func:`validate`.
+    """
+    source = os.fspath(path)
+    suffix = os.path.splitext(source)[1].lower()
+    if suffix in (".parquet", ".pq"):
+        frame = pl.read_parquet(source)
+    elif suffix in (".csv", ".txt", ".gz"):
+        frame = pl.read_csv(source, try_parse_dates=time_format is None, infer_schema_length=10_000)
+    else:
+        raise InvalidArgumentError(
+            f"invalid argument `path`: {source!r} is neither .csv nor .parquet"
+        )
+    keys = resolve_id_cols(frame, id_col)
+    missing = [c for c in [*keys, time_col, target_col] if c not in frame.columns]
+    if missing:
+        raise MissingColumnError(
+            f"columns {missing} not found in {source}; it has [{', '.join(frame.columns)}]"
+        )
+    time = frame[time_col]
+    if time.dtype == pl.String:
+        parsed = time.str.to_datetime(time_format, strict=False)
+        if parsed.null_count() > time.null_count():
+            row = int((parsed.is_null() & time.is_not_null()).arg_max() or 0)
+            raise DataError(
+                f"invalid data in column `{time_col}`: {time[row]!r} at row {row} is not a date"
+            )
+        all_midnight = bool((parsed.dt.time() == dt.time(0)).all())
+        frame = frame.with_columns(parsed.dt.date() if all_midnight else parsed)
+    elif time.dtype not in (pl.Date,) and not isinstance(time.dtype, pl.Datetime):
+        raise ColumnTypeError(f"column `{time_col}` has dtype {time.dtype}; expected dates")
+    try:
+        frame = frame.with_columns(pl.col(target_col).cast(pl.Float64))
+    except pl.exceptions.InvalidOperationError as e:
+        raise ColumnTypeError(f"column `{target_col}` is not numeric: {e}") from e
+    return frame.sort([*keys, time_col])

@@ -16,6 +16,7 @@ from salesforecast.data import (
     time_split,
     validate,
 )
+from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import SalesForecastError
 from salesforecast.features import (
     EWM,
@@ -31,6 +32,7 @@ from salesforecast.models import LightGBM, XGBoost
 
 __all__ = [
     "EWM",
+    "Diagnostics",
     "Expanding",
     "FeatureSpec",
     "Forecaster",
@@ -47,6 +49,7 @@ __all__ = [
     "XGBoost",
     "__version__",
     "build_features",
+    "diagnose",
     "errors",
     "evaluate",
     "generate_sales",

@@ -15,6 +15,7 @@ __all__ = [
     "ensemble_weights",
     "evaluate",
     "generate_sales",
+    "residual_tests",
     "time_split",
     "validate",
 ]
@@ -86,6 +87,9 @@ def ensemble_weights(
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str
 ) -> list[list[tuple[float, float]]]: ...
+def residual_tests(
+    stretches: list[list[float]], max_lag: int
+) -> tuple[list[float], tuple[float, float], tuple[float, float], int]: ...
 
 @final
 class NativeBooster:

@@ -222,3 +222,26 @@ def test_bundle_round_trip_and_tamper_refusal(
         sf.Forecaster.load(target)
     with pytest.raises(ModelFileError, match=r"manifest\.json is missing"):
         sf.Forecaster.load(tmp_path / "nowhere")
+
+
+def test_residual_diagnostics(backtest: pl.DataFrame) -> None:
+    d = sf.diagnose(backtest, "ensemble", max_lag=7, segment="store_id")
+    assert d.n == backtest.height
+    assert d.acf["lag"].to_list() == list(range(1, 8))
+    assert d.acf["acf"].abs().max() < 1  # type: ignore[operator]
+    assert 0 <= d.ljung_box_p <= 1
+    assert 0 <= d.jarque_bera_p <= 1
+    assert d.by_step["step"].to_list() == list(range(1, 29))
+    assert d.by_weekday.height == 7
+    assert d.by_segment is not None
+    assert d.by_segment.height == 10
+    assert d.worst_series.height == 10
+    errors = d.worst_series["absolute_error"].to_list()
+    assert errors == sorted(errors, reverse=True)
+    # A residual series that is pure alternation is flagged as autocorrelated.
+    alternating = backtest.with_columns(
+        (
+            pl.col("sales") + pl.when(pl.col("date").dt.day() % 2 == 0).then(50.0).otherwise(-50.0)
+        ).alias("bad")
+    )
+    assert sf.diagnose(alternating, "bad").ljung_box_p < 1e-6

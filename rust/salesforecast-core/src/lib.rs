@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod conformal;
+pub mod diagnostics;
 pub mod ensemble;
 pub mod error;
 pub mod evaluate;

@@ -10,6 +10,7 @@ use polars::prelude::{IdxCa, IntoSeries};
 use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::conformal::{conformal_quantile, error_quantile};
+use salesforecast_core::diagnostics::{jarque_bera, ljung_box, pooled_acf};
 use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
@@ -267,6 +268,34 @@ fn conformal_widths(
     })
 }
 
+/// Residual tests over independent stretches of residuals: the pooled autocorrelation up to
+/// `max_lag`, Ljung-Box (Q, p) over those lags and Jarque-Bera (statistic, p).
+#[pyfunction]
+fn residual_tests(
+    py: Python<'_>,
+    stretches: Vec<Vec<f64>>,
+    max_lag: usize,
+) -> PyResult<(Vec<f64>, (f64, f64), (f64, f64), usize)> {
+    run(py, || {
+        if max_lag == 0 {
+            return Err(CoreError::InvalidArgument {
+                name: "max_lag".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let all: Vec<f64> = stretches
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let acf = pooled_acf(&stretches, max_lag);
+        let lb = ljung_box(&acf, all.len());
+        let jb = jarque_bera(&all)?;
+        Ok((acf, lb, jb, all.len()))
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the boosters' own log lines among them) go to Python's `logging`.
@@ -279,6 +308,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(ensemble_weights, m)?)?;
     m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
+    m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     Ok(())
 }

@@ -15,15 +15,12 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from salesforecast._native import __version__ as _version_module
 from salesforecast.errors import ModelFileError
-
-if TYPE_CHECKING:
-    from salesforecast.forecast import Forecaster
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -37,23 +34,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save(forecaster: Forecaster, path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
-    """Writes ``forecaster``'s files and ``manifest`` (completed with checksums) to ``path``."""
+def save(
+    path: str | os.PathLike[str],
+    manifest: dict[str, Any],
+    files: dict[str, bytes],
+    history: pl.DataFrame,
+) -> None:
+    """Writes ``files`` (relative path to bytes), the history and ``manifest`` (completed with
+    checksums) as a bundle at ``path``."""
     target = Path(path)
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     staging.mkdir(parents=True)
     try:
-        files: dict[str, str] = {}
-        (staging / "models").mkdir()
-        for entry in manifest["models"]:
-            if entry.get("file"):
-                data = forecaster._fitted[entry["index"]].to_native()
-                (staging / entry["file"]).write_bytes(data)
-        assert forecaster._history is not None
-        forecaster._history.write_parquet(staging / "history.parquet")
-        for file in sorted(p for p in staging.rglob("*") if p.is_file()):
-            files[file.relative_to(staging).as_posix()] = _sha256(file)
-        manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
+        for name, data in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
+        history.write_parquet(staging / "history.parquet")
+        checksums = {
+            p.relative_to(staging).as_posix(): _sha256(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {**manifest, "format_version": FORMAT_VERSION, "files": checksums}
         manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest["salesforecast_version"] = _version_module
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))

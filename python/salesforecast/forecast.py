@@ -60,11 +60,29 @@ class MovingAverage:
         return "moving_average"
 
 
+@dataclass(frozen=True)
+class DirectBooster:
+    """The direct strategy's boosters: ``steps[k - 1]`` forecasts ``k`` periods ahead."""
+
+    steps: list[LightGBM | XGBoost]
+
+    def feature_importance(
+        self, importance_type: Literal["gain", "split"] = "gain"
+    ) -> dict[str, float]:
+        """Importance summed over the step models."""
+        total: dict[str, float] = {}
+        for booster in self.steps:
+            for name, value in booster.feature_importance(importance_type).items():
+                total[name] = total.get(name, 0.0) + value
+        return total
+
+
 Baseline = SeasonalNaive | Naive | MovingAverage
-Model = LightGBM | XGBoost | Baseline
+UserModel = LightGBM | XGBoost | Baseline
+Model = UserModel | DirectBooster
 
 
-def _model_name(model: Model) -> str:
+def _model_name(model: UserModel) -> str:
     if isinstance(model, LightGBM):
         return "lightgbm"
     if isinstance(model, XGBoost):
@@ -104,12 +122,12 @@ class Forecaster:
 
     def __init__(
         self,
-        models: Sequence[Model],
+        models: Sequence[UserModel],
         features: FeatureSpec,
         *,
         freq: str,
         horizon: int,
-        strategy: Literal["recursive"] = "recursive",
+        strategy: Literal["recursive", "direct"] = "recursive",
         ensemble: Literal["optimized", "mean"] | None = "optimized",
         ensemble_loss: Literal["squared", "absolute"] = "squared",
         levels: Sequence[int] = (80, 95),
@@ -128,9 +146,9 @@ class Forecaster:
     ) -> None:
         if not models:
             raise InvalidArgumentError("invalid argument `models`: give at least one model")
-        if strategy != "recursive":
+        if strategy not in ("recursive", "direct"):
             raise InvalidArgumentError(
-                f"invalid argument `strategy`: {strategy!r}; only 'recursive' is available"
+                f"invalid argument `strategy`: {strategy!r} is neither 'recursive' nor 'direct'"
             )
         if horizon < 1:
             raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
@@ -146,13 +164,15 @@ class Forecaster:
                 f"invalid argument `features.target_transforms`: {unsupported} cannot be undone "
                 "step by step yet; the Forecaster supports 'log1p'"
             )
-        too_short = [
-            k for k in (features.past_only_lags or features.lags) if past_only and k < horizon
-        ]
+        # Recursive steps would need past-only values after the origin; direct models read them
+        # only at the origin.
+        lags = features.past_only_lags or features.lags
+        too_short = [k for k in lags if past_only and strategy == "recursive" and k < horizon]
         if too_short:
             raise InvalidArgumentError(
                 f"invalid argument `past_only`: lags {too_short} are shorter than the horizon "
-                f"{horizon}, so the values they read are not known at the forecast origin"
+                f"{horizon}, so the values they read are not known at the forecast origin; use "
+                "longer lags or strategy='direct'"
             )
         names: list[str] = []
         for m in models:
@@ -232,28 +252,59 @@ class Forecaster:
 
     # ----------------------------------------------------------------- training
 
-    def _fit_models(self, history: pl.DataFrame) -> list[Model]:
-        design = self._design(history)
-        cols = self._feature_columns(design)
-        usable = design.filter(
-            pl.col(self.target_col).is_not_nan() & pl.col(self.target_col).is_not_null()
-        )
-        x = usable.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
-        y = usable[self.target_col].to_numpy()
-        categorical = [
+    def _future_columns(self, design: pl.DataFrame) -> list[str]:
+        """Features known ahead of time: calendar and known-future covariates."""
+        names = [*self.features.calendar, *self.known_future]
+        return [c for c in names if c in design.columns]
+
+    def _categorical(self, cols: list[str], history: pl.DataFrame) -> list[int]:
+        return [
             i
             for i, c in enumerate(cols)
             if c in self.static_features and history[c].dtype == pl.String
         ]
+
+    def _train(
+        self, model: LightGBM | XGBoost, frame: pl.DataFrame, target: str, history: pl.DataFrame
+    ) -> LightGBM | XGBoost:
+        usable = frame.filter(pl.col(target).is_not_nan() & pl.col(target).is_not_null())
+        skip = {*self._keys, self.time_col, self.target_col, target}
+        cols = [c for c in usable.columns if c not in skip]
+        x = usable.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
+        clone = type(model)(**_params_of(model))
+        clone.fit(
+            x, usable[target].to_numpy(), categorical_features=self._categorical(cols, history)
+        )
+        clone.feature_names = cols
+        return clone
+
+    def _ahead(self, design: pl.DataFrame, k: int) -> pl.DataFrame:
+        """Training rows of the direct model for step ``k``: origin features, the target and
+        the known-ahead features ``k`` periods later."""
+        future = self._future_columns(design)
+        offset = f"-{k * _count(self.freq)}{_unit(self.freq)}"
+        ahead = design.select(
+            *self._keys,
+            pl.col(self.time_col).dt.offset_by(offset),
+            pl.col(self.target_col).alias("_ahead"),
+            *future,
+        )
+        return design.drop(future).join(ahead, on=[*self._keys, self.time_col], how="inner")
+
+    def _fit_models(self, history: pl.DataFrame) -> list[Model]:
+        design = self._design(history)
         fitted: list[Model] = []
         for model in self.models:
-            if isinstance(model, LightGBM | XGBoost):
-                clone = type(model)(**_params_of(model))
-                clone.fit(x, y, categorical_features=categorical)
-                clone.feature_names = cols
-                fitted.append(clone)
-            else:
+            if not isinstance(model, LightGBM | XGBoost):
                 fitted.append(model)
+            elif self.strategy == "recursive":
+                fitted.append(self._train(model, design, self.target_col, history))
+            else:
+                steps = [
+                    self._train(model, self._ahead(design, k), "_ahead", history)
+                    for k in range(1, self.horizon + 1)
+                ]
+                fitted.append(DirectBooster(steps))
         return fitted
 
     def fit(self, df: Any) -> Forecaster:
@@ -367,7 +418,7 @@ class Forecaster:
     def _one_model(
         self, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
     ) -> pl.DataFrame:
-        if not isinstance(model, LightGBM | XGBoost):
+        if isinstance(model, SeasonalNaive | Naive | MovingAverage):
             parts = []
             for key, g in history.group_by(self._keys, maintain_order=True):
                 forecast = _baseline_forecast(model, g[self.target_col].to_numpy(), h)
@@ -380,9 +431,11 @@ class Forecaster:
                     )
                 )
             return pl.concat(parts)
-        cols = model.feature_names or []
         frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
         log1p = "log1p" in self.features.target_transforms
+        if isinstance(model, DirectBooster):
+            return self._direct(model, frame, history, rows, h, log1p)
+        cols = model.feature_names or []
         for step in range(1, h + 1):
             design = self._design(frame)
             at_step = rows.filter(pl.col("_step") == step).select([*self._keys, self.time_col])
@@ -402,6 +455,37 @@ class Forecaster:
         return frame.join(horizon_rows, on=[*self._keys, self.time_col], how="semi").select(
             [*self._keys, self.time_col, pl.col(self.target_col).alias("_pred")]
         )
+
+    def _direct(
+        self,
+        model: DirectBooster,
+        frame: pl.DataFrame,
+        history: pl.DataFrame,
+        rows: pl.DataFrame,
+        h: int,
+        log1p: bool,
+    ) -> pl.DataFrame:
+        design = self._design(frame)
+        future = self._future_columns(design)
+        last = history.group_by(self._keys).agg(pl.col(self.time_col).max())
+        origin = design.join(last, on=[*self._keys, self.time_col], how="semi").drop(
+            [*future, self.time_col]
+        )
+        parts = []
+        for k in range(1, h + 1):
+            booster = model.steps[k - 1]
+            at_step = rows.filter(pl.col("_step") == k).select([*self._keys, self.time_col])
+            ahead = design.join(at_step, on=[*self._keys, self.time_col], how="semi").select(
+                *self._keys, self.time_col, *future
+            )
+            x = origin.join(ahead, on=self._keys, how="inner")
+            pred = booster.predict(x.select(booster.feature_names or []).to_numpy(order="fortran"))
+            if log1p:
+                pred = np.expm1(pred)
+            parts.append(
+                x.select([*self._keys, self.time_col]).with_columns(pl.Series("_pred", pred))
+            )
+        return pl.concat(parts)
 
     def _finish(self, raw: pl.DataFrame, scales: pl.DataFrame) -> pl.DataFrame:
         out = raw
@@ -535,17 +619,31 @@ class Forecaster:
         if self._history is None:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         models = []
-        for i, (name, model) in enumerate(zip(self.model_names, self._fitted, strict=True)):
-            entry: dict[str, Any] = {"index": i, "name": name, "kind": type(model).__name__}
-            if isinstance(model, LightGBM | XGBoost):
-                suffix = "txt" if isinstance(model, LightGBM) else "ubj"
+        files: dict[str, bytes] = {}
+        for name, user_model, model in zip(
+            self.model_names, self.models, self._fitted, strict=True
+        ):
+            entry: dict[str, Any] = {"name": name, "kind": type(user_model).__name__}
+            if isinstance(user_model, LightGBM | XGBoost):
+                suffix = "txt" if isinstance(user_model, LightGBM) else "ubj"
+                steps = model.steps if isinstance(model, DirectBooster) else [model]
+                paths = (
+                    [f"models/{name}/step{k:03d}.{suffix}" for k in range(1, len(steps) + 1)]
+                    if isinstance(model, DirectBooster)
+                    else [f"models/{name}.{suffix}"]
+                )
+                for path_k, booster in zip(paths, steps, strict=True):
+                    assert isinstance(booster, LightGBM | XGBoost)
+                    files[path_k] = booster.to_native()
                 entry |= {
-                    "file": f"models/{name}.{suffix}",
-                    "params": _params_of(model),
-                    "feature_names": model.feature_names,
+                    "files": paths,
+                    "params": _params_of(user_model),
+                    "feature_names": [
+                        b.feature_names for b in steps if isinstance(b, LightGBM | XGBoost)
+                    ],
                 }
             else:
-                entry["params"] = dict(vars(model))
+                entry["params"] = dict(vars(user_model))
             models.append(entry)
         history = self._history
         holidays = self.features.holidays
@@ -580,7 +678,7 @@ class Forecaster:
             },
             "columns": dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
         }
-        bundle.save(self, path, manifest)
+        bundle.save(path, manifest, files, self._history)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Forecaster:
@@ -599,20 +697,23 @@ class Forecaster:
             "Naive": Naive,
             "MovingAverage": MovingAverage,
         }
-        models: list[Model] = []
+        models: list[UserModel] = []
         fitted: list[Model] = []
         for entry in manifest["models"]:
             kind = kinds.get(entry["kind"])
             if kind is None:
                 raise ModelFileError(f"{folder}: unknown model kind {entry['kind']!r}")
-            if kind in (LightGBM, XGBoost):
-                booster = kind.load_model(folder / entry["file"], **entry["params"])
-                booster.feature_names = entry["feature_names"]
-                models.append(kind(**entry["params"]))
-                fitted.append(booster)
+            model = kind(**entry["params"])
+            models.append(model)
+            if isinstance(model, LightGBM | XGBoost):
+                steps = []
+                for path_k, names in zip(entry["files"], entry["feature_names"], strict=True):
+                    booster = type(model).load_model(folder / path_k, **entry["params"])
+                    booster.feature_names = names
+                    steps.append(booster)
+                direct = settings["strategy"] == "direct"
+                fitted.append(DirectBooster(steps) if direct else steps[0])
             else:
-                model = kind(**entry["params"])
-                models.append(model)
                 fitted.append(model)
         fc = cls(models, spec, **settings)
         fc._keys = list(settings["id_col"])
@@ -633,7 +734,7 @@ class Forecaster:
         """Importance of every feature for every fitted booster (long format)."""
         rows = []
         for name, model in zip(self.model_names, self._fitted, strict=True):
-            if isinstance(model, LightGBM | XGBoost):
+            if isinstance(model, LightGBM | XGBoost | DirectBooster):
                 for feature, value in model.feature_importance(importance_type).items():
                     rows.append({"model": name, "feature": feature, importance_type: value})
         return pl.DataFrame(rows)

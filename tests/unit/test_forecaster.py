@@ -245,3 +245,36 @@ def test_residual_diagnostics(backtest: pl.DataFrame) -> None:
         ).alias("bad")
     )
     assert sf.diagnose(alternating, "bad").ljung_box_p < 1e-6
+
+
+def test_direct_strategy_forecasts_and_round_trips(panel: pl.DataFrame, tmp_path: Path) -> None:
+    small = panel.filter(
+        pl.col("store_id").is_in(["S01", "S02"])
+        & pl.col("product_id").is_in(["P01", "P02", "P03", "P04"])
+    )
+    train, test = sf.time_split(small, test_periods=7)
+    models = [sf.LightGBM(n_estimators=60, learning_rate=0.1), sf.SeasonalNaive(7)]
+    fc = sf.Forecaster(
+        models,
+        FEATURES,
+        freq="1d",
+        horizon=7,
+        strategy="direct",
+        cv_windows=1,
+        static_features=["category"],
+        known_future=KNOWN,
+        past_only=["stockout"],
+    ).fit(train)
+    pred = fc.predict(future=test)
+    joined = pred.join(test, on=KEYS)
+    assert joined.height == 8 * 7
+    assert (
+        wape(joined["sales"], joined["lightgbm"])
+        < wape(joined["sales"], joined["seasonal_naive"]) * 1.2
+    )
+    # Future targets and past-only values are never read.
+    poisoned = test.with_columns(pl.lit(1e12).alias("sales"), pl.lit(None).alias("stockout"))
+    assert fc.predict(future=poisoned).equals(pred)
+    fc.save(tmp_path / "direct")
+    assert len(list((tmp_path / "direct" / "models" / "lightgbm").iterdir())) == 7
+    assert sf.Forecaster.load(tmp_path / "direct").predict(future=test).equals(pred)

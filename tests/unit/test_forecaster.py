@@ -145,7 +145,7 @@ def test_bad_configuration() -> None:
     with pytest.raises(InvalidArgumentError, match="models"):
         sf.Forecaster([], FEATURES, freq="1d", horizon=7)
     with pytest.raises(InvalidArgumentError, match="strategy"):
-        sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7, strategy="direct")  # type: ignore[arg-type]
+        sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7, strategy="multi")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="target_transforms"):
         sf.Forecaster(
             [sf.Naive()], sf.FeatureSpec(target_transforms=["diff7"]), freq="1d", horizon=7

@@ -268,6 +268,9 @@ fn conformal_widths(
     })
 }
 
+/// Pooled autocorrelation, (Ljung-Box Q, p), (Jarque-Bera, p) and the number of residuals.
+type ResidualTests = (Vec<f64>, (f64, f64), (f64, f64), usize);
+
 /// Residual tests over independent stretches of residuals: the pooled autocorrelation up to
 /// `max_lag`, Ljung-Box (Q, p) over those lags and Jarque-Bera (statistic, p).
 #[pyfunction]
@@ -275,7 +278,7 @@ fn residual_tests(
     py: Python<'_>,
     stretches: Vec<Vec<f64>>,
     max_lag: usize,
-) -> PyResult<(Vec<f64>, (f64, f64), (f64, f64), usize)> {
+) -> PyResult<ResidualTests> {
     run(py, || {
         if max_lag == 0 {
             return Err(CoreError::InvalidArgument {

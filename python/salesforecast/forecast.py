@@ -436,23 +436,27 @@ class Forecaster:
         if isinstance(model, DirectBooster):
             return self._direct(model, frame, history, rows, h, log1p)
         cols = model.feature_names or []
+        # Sorted by series and time, the engine returns rows in the frame's own order, so each
+        # step's rows are found by position and the target is updated in place: no joins.
+        step_of = pl.concat(
+            [
+                pl.Series("_step", [None] * history.height, dtype=pl.Int64),
+                rows["_step"].cast(pl.Int64),
+            ]
+        )
+        frame = frame.with_columns(step_of).sort([*self._keys, self.time_col])
+        steps = frame["_step"].to_numpy()
+        target = frame[self.target_col].to_numpy().astype(np.float64, copy=True)
+        frame = frame.drop("_step")
         for step in range(1, h + 1):
             design = self._design(frame)
-            at_step = rows.filter(pl.col("_step") == step).select([*self._keys, self.time_col])
-            new = design.join(at_step, on=[*self._keys, self.time_col], how="semi")
-            pred = model.predict(new.select(cols).to_numpy(order="fortran"))
-            if log1p:
-                pred = np.expm1(pred)
-            update = new.select([*self._keys, self.time_col]).with_columns(pl.Series("_pred", pred))
-            frame = (
-                frame.join(update, on=[*self._keys, self.time_col], how="left")
-                .with_columns(
-                    pl.coalesce(pl.col("_pred"), pl.col(self.target_col)).alias(self.target_col)
-                )
-                .drop("_pred")
-            )
-        horizon_rows = rows.select([*self._keys, self.time_col])
-        return frame.join(horizon_rows, on=[*self._keys, self.time_col], how="semi").select(
+            at = np.flatnonzero(steps == step)
+            x = design.select(cols)[at].to_numpy(order="fortran")
+            pred = model.predict(x)
+            target[at] = np.expm1(pred) if log1p else pred
+            frame = frame.with_columns(pl.Series(self.target_col, target))
+        future = np.flatnonzero(np.isin(steps, np.arange(1, h + 1)))
+        return frame[future].select(
             [*self._keys, self.time_col, pl.col(self.target_col).alias("_pred")]
         )
 

@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any
 
+from memory import reset_peak, status_mib
+
 N_SERIES = 10_000
 N_DAYS = 1_000
 RUNS = 5
@@ -113,22 +115,13 @@ METHODS = {
 }
 
 
-def rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
 def child(method: str, threads: int, n_series: int, n_days: int = N_DAYS) -> None:
     df = make_panel(n_series, n_days)
     data = df.to_pandas() if method in ("mlforecast", "pandas") else df
     del df
     fn = METHODS[method]
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak RSS counter: the input is built, nothing else yet
-    baseline = rss_kib("VmRSS")
+    reset_peak()  # the input is built, nothing else yet
+    baseline = status_mib("VmRSS")
     warm = fn(data, threads)  # warm-up (imports, allocator); counted in the peak
     output_mib = _frame_mib(warm)
     del warm
@@ -138,8 +131,8 @@ def child(method: str, threads: int, n_series: int, n_days: int = N_DAYS) -> Non
         out = fn(data, threads)
         times.append(time.perf_counter() - t0)
         del out
-    peak = rss_kib("VmHWM")
-    result = {"times": times, "baseline_mib": baseline / 1024, "peak_mib": peak / 1024}
+    peak = status_mib("VmHWM")
+    result = {"times": times, "baseline_mib": baseline, "peak_mib": peak}
     print(json.dumps(result | {"output_mib": output_mib}))
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from memory import reset_peak, status_mib
+
 ROWS, COLS, ROUNDS, THREADS, RUNS = 1_000_000, 30, 200, 2, 3
 
 
@@ -109,30 +111,21 @@ VARIANTS = {
 }
 
 
-def rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
 def child(name: str) -> None:
     fn, import_python_boosters = VARIANTS[name]
     if import_python_boosters:
         import lightgbm  # noqa: F401
         import xgboost  # noqa: F401
     x, y = make_data()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    baseline = rss_kib("VmRSS")
+    reset_peak()
+    baseline = status_mib("VmRSS")
     fn(x[:10_000], y[:10_000])  # warm-up: library load, thread pools
     times = []
     for _ in range(RUNS):
         t0 = time.perf_counter()
         fn(x, y)
         times.append(time.perf_counter() - t0)
-    extra = (rss_kib("VmHWM") - baseline) / 1024
+    extra = status_mib("VmHWM") - baseline
     print(json.dumps({"times": times, "extra_mib": extra}))
 
 

@@ -67,6 +67,7 @@ def build_features(
     holidays: list[str] | None,
     float32: bool,
     n_threads: int | None,
+    last_period_only: bool = False,
 ) -> tuple[pl.DataFrame, pl.Series | None]: ...
 def evaluate(
     forecasts: pl.DataFrame,

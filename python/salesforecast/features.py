@@ -171,13 +171,16 @@ def build_features(
     freq: str | None = None,
     dtype: Literal["float64", "float32"] = "float64",
     n_threads: int | None = None,
+    last_period_only: bool = False,
 ) -> pl.DataFrame:
     """Builds the features of ``spec`` for every row of a long frame.
 
     Returns the key columns, the time column, the target after ``spec.target_transforms``
     (under its own name) and one column per feature, sorted by series and time. Static features
     (strings become integer codes) and known-future covariates appear at their own row;
-    past-only covariates only as ``{col}_lag{k}``.
+    past-only covariates only as ``{col}_lag{k}``. ``last_period_only=True`` returns just the
+    last row of every series (the features one recursive forecast step needs), computed
+    directly from the values each feature reads.
     """
     frame = to_polars(df)
     keys = resolve_id_cols(frame, id_col)
@@ -195,6 +198,7 @@ def build_features(
         holidays,
         dtype == "float32",
         n_threads,
+        last_period_only,
     )
     # Keys, time and an untransformed target come from the input frame (no copy when it is
     # already sorted); the engine returns only what it computed.

@@ -232,7 +232,7 @@ class Forecaster:
             .sort([*self._keys, self.time_col])
         )
 
-    def _design(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _design(self, frame: pl.DataFrame, *, last_period_only: bool = False) -> pl.DataFrame:
         return build_features(
             frame,
             self.features,
@@ -244,6 +244,7 @@ class Forecaster:
             past_only=self.past_only,
             freq=self.freq,
             n_threads=self.n_threads,
+            last_period_only=last_period_only,
         )
 
     def _feature_columns(self, design: pl.DataFrame) -> list[str]:
@@ -311,7 +312,9 @@ class Forecaster:
         """Fits the ensemble weights and interval widths on cross-validation windows of the
         training data, then every model on all of it."""
         history = self._prepare(df)
-        windows = self._cv(history, self.cv_windows, self.horizon, self.horizon, refit=True)
+        # Like mlforecast's conformal calibration, the backtest models are fitted once, at the
+        # earliest window, and roll forward over the later windows.
+        windows = self._cv(history, self.cv_windows, self.horizon, self.horizon, refit=False)
         self._calibrate(windows)
         self._fitted = self._fit_models(history)
         self._history = history
@@ -436,8 +439,8 @@ class Forecaster:
         if isinstance(model, DirectBooster):
             return self._direct(model, frame, history, rows, h, log1p)
         cols = model.feature_names or []
-        # Sorted by series and time, the engine returns rows in the frame's own order, so each
-        # step's rows are found by position and the target is updated in place: no joins.
+        # Each step needs only the features of the periods being forecast: the engine computes
+        # them for the last period of every series, with the earlier steps' predictions filled in.
         step_of = pl.concat(
             [
                 pl.Series("_step", [None] * history.height, dtype=pl.Int64),
@@ -448,13 +451,16 @@ class Forecaster:
         steps = frame["_step"].to_numpy()
         target = frame[self.target_col].to_numpy().astype(np.float64, copy=True)
         frame = frame.drop("_step")
+        done = np.isnan(steps.astype(np.float64))
         for step in range(1, h + 1):
-            design = self._design(frame)
             at = np.flatnonzero(steps == step)
-            x = design.select(cols)[at].to_numpy(order="fortran")
-            pred = model.predict(x)
+            upto = frame.filter(pl.Series(done | (steps == step)))
+            design = self._design(upto, last_period_only=True)
+            pred = model.predict(design.select(cols).to_numpy(order="fortran"))
+            # Rows come out in series order, as `at` lists them.
             target[at] = np.expm1(pred) if log1p else pred
             frame = frame.with_columns(pl.Series(self.target_col, target))
+            done |= steps == step
         future = np.flatnonzero(np.isin(steps, np.arange(1, h + 1)))
         return frame[future].select(
             [*self._keys, self.time_col, pl.col(self.target_col).alias("_pred")]
@@ -583,7 +589,8 @@ class Forecaster:
         refit: bool = True,
     ) -> pl.DataFrame:
         """Backtests on ``n_windows`` windows of ``h`` periods, ``step`` periods apart, ending at
-        the end of the data. Each window refits everything (``refit=True``), including the
+        the end of the data. Each window refits everything (``refit=True``, else the first
+        window's models and calibration roll forward over the later windows), including the
         ensemble weights and interval widths on windows before its cutoff. Returns keys, time,
         ``cutoff``, the actual target and every forecast column ``predict`` returns."""
         h = self.horizon if h is None else h
@@ -592,6 +599,8 @@ class Forecaster:
         end = data[self.time_col].max()
         assert isinstance(end, dt.date)
         parts = []
+        inner: Forecaster | None = None
+        models: list[Model] = []
         for i in range(n_windows):
             back = h + step * (n_windows - 1 - i)
             cutoff = data.select(
@@ -599,12 +608,13 @@ class Forecaster:
             ).item()
             train = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
-            inner = replace_fit(self)
-            inner._prepare(train)
-            inner._calibrate(
-                inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=refit)
-            )
-            models = inner._fit_models(train)
+            if inner is None or refit:
+                inner = replace_fit(self)
+                inner._prepare(train)
+                inner._calibrate(
+                    inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=False)
+                )
+                models = inner._fit_models(train)
             raw = inner._forecast(models, train, h, test)
             out = inner._finish(raw, inner._scales(train)).drop("_step")
             out = out.join(

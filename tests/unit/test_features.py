@@ -298,3 +298,25 @@ def test_missing_columns_are_named() -> None:
         sf.build_features(
             df, sf.FeatureSpec(group_rolling=[sf.GroupRolling(group_col="region", window=3)])
         )
+
+
+def test_last_period_only_equals_the_last_rows() -> None:
+    df = random_panel(5)
+    spec = sf.FeatureSpec(
+        lags=SPEC.lags,
+        rolling=SPEC.rolling,
+        seasonal_rolling=SPEC.seasonal_rolling,
+        expanding=SPEC.expanding,
+        ewm=SPEC.ewm,
+        calendar=["dayofweek", "holiday"],
+        target_transforms=["log1p"],
+    )
+    full = sf.build_features(df, spec, id_col="series_id", freq="1d")
+    last = sf.build_features(df, spec, id_col="series_id", freq="1d", last_period_only=True)
+    expected = full.group_by("series_id", maintain_order=True).tail(1)
+    assert last.columns == expected.columns
+    assert last["date"].to_list() == expected["date"].to_list()
+    for col in last.columns[2:]:
+        np.testing.assert_allclose(
+            last[col].to_numpy(), expected[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col
+        )

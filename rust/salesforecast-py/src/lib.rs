@@ -15,7 +15,7 @@ use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
-    build_features as core_features, ExogenousRoles, FeatureOptions,
+    build_features as core_features, build_last_features, ExogenousRoles, FeatureOptions,
 };
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
@@ -133,7 +133,7 @@ fn time_split(
 }
 
 #[pyfunction]
-#[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays, float32, n_threads))]
+#[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays, float32, n_threads, last_period_only=false))]
 #[allow(clippy::too_many_arguments)]
 fn build_features(
     py: Python<'_>,
@@ -149,6 +149,7 @@ fn build_features(
     holidays: Option<Vec<String>>,
     float32: bool,
     n_threads: Option<usize>,
+    last_period_only: bool,
 ) -> PyResult<(PyDataFrame, Option<PySeries>)> {
     run(py, || {
         let spec = FeatureSpec::from_json(spec_json)?;
@@ -170,7 +171,13 @@ fn build_features(
             holidays,
             float32,
         };
-        with_threads(n_threads, || core_features(&df.0, &spec, &options))?
+        with_threads(n_threads, || {
+            if last_period_only {
+                build_last_features(&df.0, &spec, &options)
+            } else {
+                core_features(&df.0, &spec, &options)
+            }
+        })?
     })
     .map(|out| {
         let order = out

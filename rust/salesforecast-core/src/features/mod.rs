@@ -669,3 +669,176 @@ fn group_features(
     }
     Ok(out)
 }
+
+/// Every target-derived feature of `spec` at grid position `p` of `y` (transformed target),
+/// computed directly from the values it reads, in `target_feature_names` order.
+fn target_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64>) {
+    let finite = |range: &mut dyn Iterator<Item = usize>| -> Vec<f64> {
+        range.map(|i| y[i]).filter(|v| v.is_finite()).collect()
+    };
+    for &l in &spec.lags {
+        out.push(if p >= l { y[p - l] } else { f64::NAN });
+    }
+    for r in &spec.rolling {
+        let mut values = match p.checked_sub(r.lag) {
+            Some(q) => finite(&mut ((q + 1).saturating_sub(r.window)..=q)),
+            None => vec![],
+        };
+        for &stat in &r.stats {
+            let enough = p >= r.lag && values.len() >= r.min_samples;
+            out.push(if enough {
+                kernels::stat_of(&mut values, stat)
+            } else {
+                f64::NAN
+            });
+        }
+    }
+    for r in &spec.seasonal_rolling {
+        let mut values = match p.checked_sub(r.lag) {
+            Some(q) => finite(&mut (0..r.window).map_while(|k| q.checked_sub(k * r.season_length))),
+            None => vec![],
+        };
+        for &stat in &r.stats {
+            let enough = p >= r.lag && values.len() >= r.min_samples;
+            out.push(if enough {
+                kernels::stat_of(&mut values, stat)
+            } else {
+                f64::NAN
+            });
+        }
+    }
+    for e in &spec.expanding {
+        let mut values = match p.checked_sub(e.lag) {
+            Some(q) => finite(&mut (0..=q)),
+            None => vec![],
+        };
+        for &stat in &e.stats {
+            out.push(if values.is_empty() {
+                f64::NAN
+            } else {
+                kernels::stat_of(&mut values, stat)
+            });
+        }
+    }
+    for e in &spec.ewm {
+        let mut series = vec![0.0; p + 1];
+        kernels::ewm(&y[..=p], e.alpha, e.lag, &mut series);
+        out.push(series[p]);
+    }
+}
+
+/// The features of the last period of every series only: what one step of a recursive
+/// forecast needs, at a cost that does not grow with the number of features times rows.
+/// Rows come out one per series, in panel order; `order` holds each one's input row.
+pub fn build_last_features(
+    df: &DataFrame,
+    spec: &FeatureSpec,
+    options: &FeatureOptions,
+) -> Result<FeatureFrame> {
+    let roles = &options.roles;
+    let grid = Grid::build(df, roles, options.freq)?;
+    let panel = &grid.panel;
+    let n_series = panel.n_series();
+    let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let past_lags = spec
+        .past_only_lags
+        .clone()
+        .unwrap_or_else(|| spec.lags.clone());
+    let past_values: Vec<(String, Vec<f64>)> = options
+        .exogenous
+        .past_only
+        .iter()
+        .map(|c| Ok((c.clone(), panel.gather_f64(exogenous_values(df, c)?))))
+        .collect::<Result<_>>()?;
+    let last: Vec<usize> = (0..n_series).map(|s| panel.offsets[s + 1] - 1).collect();
+
+    let rows: Vec<(f64, Vec<f64>)> = (0..n_series)
+        .into_par_iter()
+        .map(|s| -> Result<(f64, Vec<f64>)> {
+            let mut buf = Vec::new();
+            let mut y = grid.dense(s, &raw_target, &mut buf).to_vec();
+            transform_series(
+                &mut y,
+                &spec.target_transforms,
+                &|| panel.label(s),
+                &roles.target_col,
+            )?;
+            let p = y.len() - 1;
+            let mut values = Vec::new();
+            target_features_at(&y, p, spec, &mut values);
+            for (_, x) in &past_values {
+                let mut exo_buf = Vec::new();
+                let x = grid.dense(s, x, &mut exo_buf);
+                for &l in &past_lags {
+                    values.push(if p >= l { x[p - l] } else { f64::NAN });
+                }
+            }
+            Ok((y[p], values))
+        })
+        .collect::<Result<_>>()?;
+
+    let mut names = target_feature_names(spec);
+    names.extend(
+        past_values
+            .iter()
+            .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}"))),
+    );
+    let mut columns: Vec<(String, Vec<f64>)> = names
+        .into_iter()
+        .enumerate()
+        .map(|(f, n)| (n, rows.iter().map(|r| r.1[f]).collect()))
+        .collect();
+    for (name, values) in group_features(df, spec, &grid, &raw_target)? {
+        columns.push((name, last.iter().map(|&pos| values[pos]).collect()));
+    }
+    let holidays = match &options.holidays {
+        Some(days) => HolidayCalendar::from_days(days.iter().copied()),
+        None => {
+            let years = |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
+            HolidayCalendar::us(
+                years(panel.times.iter().min()) - 1,
+                years(panel.times.iter().max()) + 1,
+            )
+        }
+    };
+    for &f in &spec.calendar {
+        columns.push((
+            f.name().to_owned(),
+            last.iter()
+                .map(|&pos| calendar_value(f, panel.axis, panel.times[pos], &holidays))
+                .collect(),
+        ));
+    }
+    for name in options
+        .exogenous
+        .static_features
+        .iter()
+        .chain(&options.exogenous.known_future)
+    {
+        let values = panel.gather_f64(exogenous_values(df, name)?);
+        columns.push((name.clone(), last.iter().map(|&pos| values[pos]).collect()));
+    }
+    let mut out_columns = Vec::with_capacity(columns.len() + 1);
+    if !spec.target_transforms.is_empty() {
+        out_columns.push(
+            Float64Chunked::from_vec(
+                roles.target_col.as_str().into(),
+                rows.iter().map(|r| r.0).collect(),
+            )
+            .into_column(),
+        );
+    }
+    for (name, values) in columns {
+        out_columns.push(Float64Chunked::from_vec(name.as_str().into(), values).into_column());
+    }
+    let mut reserved: Vec<&str> = roles.id_cols.iter().map(String::as_str).collect();
+    reserved.push(&roles.time_col);
+    if spec.target_transforms.is_empty() {
+        reserved.push(&roles.target_col);
+    }
+    check_unique_names(&out_columns, &reserved)?;
+    Ok(FeatureFrame {
+        columns: DataFrame::new(n_series, out_columns)?,
+        order: Some(last.iter().map(|&pos| panel.order[pos]).collect()),
+    })
+}

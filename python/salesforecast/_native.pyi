@@ -8,6 +8,7 @@ import numpy.typing as npt
 import polars as pl
 
 __all__ = [
+    "FeatureStepper",
     "NativeBooster",
     "__version__",
     "build_features",
@@ -91,6 +92,26 @@ def conformal_widths(
 def residual_tests(
     stretches: list[list[float]], max_lag: int
 ) -> tuple[list[float], tuple[float, float], tuple[float, float], int]: ...
+
+class FeatureStepper:
+    """One recursive forecast in progress: every series' history, extended by `push`."""
+
+    def __init__(
+        self,
+        df: pl.DataFrame,
+        spec_json: str,
+        id_cols: list[str],
+        time_col: str,
+        target_col: str,
+        static_features: list[str],
+        known_future: list[str],
+        past_only: list[str],
+        freq: str | None,
+        holidays: list[str] | None,
+    ) -> None: ...
+    def last_rows(self) -> list[int]: ...
+    def features(self, known_future: list[list[float]]) -> pl.DataFrame: ...
+    def push(self, values: list[float]) -> None: ...
 
 @final
 class NativeBooster:

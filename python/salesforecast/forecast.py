@@ -438,6 +438,21 @@ class Forecaster:
         log1p = "log1p" in self.features.target_transforms
         if isinstance(model, DirectBooster):
             return self._direct(model, frame, history, rows, h, log1p)
+        if not self.features.group_rolling:
+            return self._stepped(model, history, rows, h, log1p)
+        return self._recomputed(model, frame, history, rows, h, log1p)
+
+    def _recomputed(
+        self,
+        model: LightGBM | XGBoost,
+        frame: pl.DataFrame,
+        history: pl.DataFrame,
+        rows: pl.DataFrame,
+        h: int,
+        log1p: bool,
+    ) -> pl.DataFrame:
+        """Recursive forecast that re-reads the whole frame each step: group features need
+        every series' prediction at every step."""
         cols = model.feature_names or []
         # Each step needs only the features of the periods being forecast: the engine computes
         # them for the last period of every series, with the earlier steps' predictions filled in.
@@ -465,6 +480,51 @@ class Forecaster:
         return frame[future].select(
             [*self._keys, self.time_col, pl.col(self.target_col).alias("_pred")]
         )
+
+    def _stepped(
+        self,
+        model: LightGBM | XGBoost,
+        history: pl.DataFrame,
+        rows: pl.DataFrame,
+        h: int,
+        log1p: bool,
+    ) -> pl.DataFrame:
+        """Recursive forecast through the engine's step state: one pass over the histories per
+        step, the predictions appended as the next period's target."""
+        holidays = self.features.holidays
+        stepper = _native.FeatureStepper(
+            history,
+            self.features.to_json(),
+            self._keys,
+            self.time_col,
+            self.target_col,
+            self.static_features,
+            self.known_future,
+            self.past_only,
+            self.freq,
+            None if holidays is None else [d.isoformat() for d in holidays],
+        )
+        order = history.select(self._keys)[stepper.last_rows()]
+        cols = model.feature_names or []
+        parts = []
+        for step in range(1, h + 1):
+            at_step = order.join(
+                rows.filter(pl.col("_step") == step),
+                on=self._keys,
+                how="left",
+                maintain_order="left",
+            )
+            known = [
+                at_step[c].cast(pl.Float64).fill_null(np.nan).to_list() for c in self.known_future
+            ]
+            x = stepper.features(known).select(cols).to_numpy(order="fortran")
+            pred = model.predict(x)
+            raw = np.expm1(pred) if log1p else pred
+            stepper.push(raw.tolist())
+            parts.append(
+                at_step.select([*self._keys, self.time_col]).with_columns(pl.Series("_pred", raw))
+            )
+        return pl.concat(parts)
 
     def _direct(
         self,

@@ -278,3 +278,31 @@ def test_direct_strategy_forecasts_and_round_trips(panel: pl.DataFrame, tmp_path
     fc.save(tmp_path / "direct")
     assert len(list((tmp_path / "direct" / "models" / "lightgbm").iterdir())) == 7
     assert sf.Forecaster.load(tmp_path / "direct").predict(future=test).equals(pred)
+
+
+def test_step_state_matches_recomputing_the_features(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame],
+) -> None:
+    fc, train, test = fitted
+    history = fc._prepare(train)
+    model = fc._fitted[0]
+    assert isinstance(model, sf.LightGBM)
+    last = history.group_by(fc._keys).agg(pl.col("date").max())
+    grid = (
+        last.with_columns(pl.int_ranges(1, 29).alias("_step"))
+        .explode("_step")
+        .with_columns(pl.col("date") + pl.duration(days=pl.col("_step")))
+    )
+    rows = grid.join(
+        test.select([*fc._keys, fc.time_col, *fc.known_future]), on=[*fc._keys, fc.time_col]
+    )
+    statics = history.group_by(fc._keys).agg(pl.col(c).first() for c in fc.static_features)
+    rows = rows.join(statics, on=fc._keys).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("sales")
+    )
+    frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
+    stepped = fc._stepped(model, history, rows, 28, True).sort([*KEYS[:2], "date"])
+    recomputed = fc._recomputed(model, frame, history, rows, 28, True).sort([*KEYS[:2], "date"])
+    np.testing.assert_allclose(
+        stepped["_pred"].to_numpy(), recomputed["_pred"].to_numpy(), rtol=1e-9
+    )

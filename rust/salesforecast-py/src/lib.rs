@@ -15,7 +15,7 @@ use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
-    build_features as core_features, build_last_features, ExogenousRoles, FeatureOptions,
+    build_features as core_features, build_last_features, ExogenousRoles, FeatureOptions, StepState,
 };
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
@@ -306,6 +306,74 @@ fn residual_tests(
     })
 }
 
+/// One recursive forecast in progress: the histories of every series, extended by `push`.
+#[derive(Debug)]
+#[pyclass(module = "salesforecast._native")]
+struct FeatureStepper {
+    state: StepState,
+}
+
+#[pymethods]
+impl FeatureStepper {
+    #[new]
+    #[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        df: PyDataFrame,
+        spec_json: &str,
+        id_cols: Vec<String>,
+        time_col: &str,
+        target_col: &str,
+        static_features: Vec<String>,
+        known_future: Vec<String>,
+        past_only: Vec<String>,
+        freq: Option<&str>,
+        holidays: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let state = run(py, || {
+            let spec = FeatureSpec::from_json(spec_json)?;
+            let holidays = holidays
+                .map(|days| {
+                    days.iter()
+                        .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
+            let options = FeatureOptions {
+                roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+                exogenous: ExogenousRoles {
+                    static_features,
+                    known_future,
+                    past_only,
+                },
+                freq: parse_freq(freq)?,
+                holidays,
+                float32: false,
+            };
+            StepState::new(&df.0, &spec, &options)
+        })?;
+        Ok(Self { state })
+    }
+
+    /// Input row of each series' last row, in the order features come out.
+    fn last_rows(&self) -> Vec<u32> {
+        self.state.last_rows.iter().map(|&r| r as u32).collect()
+    }
+
+    /// Features of the next period of every series; `known_future` has one list per
+    /// known-future column, in series order.
+    fn features(&self, py: Python<'_>, known_future: Vec<Vec<f64>>) -> PyResult<PyDataFrame> {
+        run(py, || self.state.next_features(&known_future)).map(PyDataFrame)
+    }
+
+    /// Appends the next period's value of every series (raw scale).
+    fn push(&mut self, py: Python<'_>, values: Vec<f64>) -> PyResult<()> {
+        let state = &mut self.state;
+        run(py, || state.push(&values))
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the boosters' own log lines among them) go to Python's `logging`.
@@ -320,5 +388,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
     m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
+    m.add_class::<FeatureStepper>()?;
     Ok(())
 }

@@ -842,3 +842,209 @@ pub fn build_last_features(
         order: Some(last.iter().map(|&pos| panel.order[pos]).collect()),
     })
 }
+
+/// The state of a recursive forecast: every series' history on its grid, extended one period
+/// per step with the predictions, so each step costs one pass over the histories instead of
+/// re-reading the frame.
+#[derive(Debug, Clone)]
+pub struct StepState {
+    spec: FeatureSpec,
+    axis: TimeAxis,
+    freq: Frequency,
+    holidays: HolidayCalendar,
+    target_col: String,
+    /// Raw target history of each series, one value per period.
+    targets: Vec<Vec<f64>>,
+    /// Past-only covariates per series, NaN after the origin.
+    past: Vec<(String, Vec<Vec<f64>>)>,
+    /// Static values of each series (last row).
+    statics: Vec<(String, Vec<f64>)>,
+    /// Time of each series' last period.
+    last_time: Vec<i64>,
+    /// Input row of each series' last row, to read its keys.
+    pub last_rows: Vec<IdxSize>,
+    pub known_future: Vec<String>,
+}
+
+impl StepState {
+    /// Reads the histories; refuses group features, which need every series at every step.
+    pub fn new(df: &DataFrame, spec: &FeatureSpec, options: &FeatureOptions) -> Result<Self> {
+        if !spec.group_rolling.is_empty() {
+            return Err(CoreError::invalid_argument(
+                "features.group_rolling",
+                "step-by-step updates do not support group features yet",
+            ));
+        }
+        let roles = &options.roles;
+        let grid = Grid::build(df, roles, options.freq)?;
+        let panel = &grid.panel;
+        let n = panel.n_series();
+        let raw = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+        let mut buf = Vec::new();
+        let targets = (0..n)
+            .map(|s| grid.dense(s, &raw, &mut buf).to_vec())
+            .collect();
+        let past = options
+            .exogenous
+            .past_only
+            .iter()
+            .map(|c| {
+                let values = panel.gather_f64(exogenous_values(df, c)?);
+                Ok((
+                    c.clone(),
+                    (0..n)
+                        .map(|s| grid.dense(s, &values, &mut Vec::new()).to_vec())
+                        .collect(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let last: Vec<usize> = (0..n).map(|s| panel.offsets[s + 1] - 1).collect();
+        let statics = options
+            .exogenous
+            .static_features
+            .iter()
+            .map(|c| {
+                let values = panel.gather_f64(exogenous_values(df, c)?);
+                Ok((c.clone(), last.iter().map(|&p| values[p]).collect()))
+            })
+            .collect::<Result<_>>()?;
+        let holidays = match &options.holidays {
+            Some(days) => HolidayCalendar::from_days(days.iter().copied()),
+            None => {
+                let years =
+                    |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
+                HolidayCalendar::us(
+                    years(panel.times.iter().min()) - 1,
+                    years(panel.times.iter().max()) + 2,
+                )
+            }
+        };
+        Ok(Self {
+            spec: spec.clone(),
+            axis: panel.axis,
+            freq: grid.freq,
+            holidays,
+            target_col: roles.target_col.clone(),
+            targets,
+            past,
+            statics,
+            last_time: last.iter().map(|&p| panel.times[p]).collect(),
+            last_rows: last.iter().map(|&p| panel.order[p]).collect(),
+            known_future: options.exogenous.known_future.clone(),
+        })
+    }
+
+    pub fn n_series(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Time of the next period of every series.
+    pub fn next_times(&self) -> Vec<i64> {
+        self.last_time
+            .iter()
+            .map(|&t| self.freq.advance(t, 1, self.axis))
+            .collect()
+    }
+
+    /// Features of the next period of every series (one row per series), with the known-future
+    /// values of that period given per column in series order. The columns are named and
+    /// ordered as `build_features` names them.
+    pub fn next_features(&self, known_future: &[Vec<f64>]) -> Result<DataFrame> {
+        let n = self.n_series();
+        if known_future.len() != self.known_future.len()
+            || known_future.iter().any(|v| v.len() != n)
+        {
+            return Err(CoreError::invalid_argument(
+                "future",
+                format!(
+                    "need {} known-future columns of {n} values",
+                    self.known_future.len()
+                ),
+            ));
+        }
+        let past_lags = self
+            .spec
+            .past_only_lags
+            .clone()
+            .unwrap_or_else(|| self.spec.lags.clone());
+        let rows: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .map(|s| -> Result<Vec<f64>> {
+                let mut y = self.targets[s].clone();
+                y.push(f64::NAN);
+                transform_series(
+                    &mut y,
+                    &self.spec.target_transforms,
+                    &|| format!("#{s}"),
+                    &self.target_col,
+                )?;
+                let p = y.len() - 1;
+                let mut values = Vec::new();
+                target_features_at(&y, p, &self.spec, &mut values);
+                for (_, series) in &self.past {
+                    for &l in &past_lags {
+                        let x = &series[s];
+                        values.push(if p >= l && p - l < x.len() {
+                            x[p - l]
+                        } else {
+                            f64::NAN
+                        });
+                    }
+                }
+                Ok(values)
+            })
+            .collect::<Result<_>>()?;
+        let mut names = target_feature_names(&self.spec);
+        names.extend(
+            self.past
+                .iter()
+                .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}"))),
+        );
+        let mut columns: Vec<Column> = names
+            .iter()
+            .enumerate()
+            .map(|(f, name)| {
+                Float64Chunked::from_vec(name.as_str().into(), rows.iter().map(|r| r[f]).collect())
+                    .into_column()
+            })
+            .collect();
+        let times = self.next_times();
+        for &f in &self.spec.calendar {
+            let values = times
+                .iter()
+                .map(|&t| calendar_value(f, self.axis, t, &self.holidays))
+                .collect();
+            columns.push(Float64Chunked::from_vec(f.name().into(), values).into_column());
+        }
+        for (name, values) in &self.statics {
+            columns
+                .push(Float64Chunked::from_vec(name.as_str().into(), values.clone()).into_column());
+        }
+        for (name, values) in self.known_future.iter().zip(known_future) {
+            columns
+                .push(Float64Chunked::from_vec(name.as_str().into(), values.clone()).into_column());
+        }
+        Ok(DataFrame::new(n, columns)?)
+    }
+
+    /// Appends the next period's (raw-scale) value of every series.
+    pub fn push(&mut self, values: &[f64]) -> Result<()> {
+        if values.len() != self.n_series() {
+            return Err(CoreError::invalid_argument(
+                "values",
+                format!("{} values for {} series", values.len(), self.n_series()),
+            ));
+        }
+        for (history, &v) in self.targets.iter_mut().zip(values) {
+            history.push(v);
+        }
+        for (_, series) in self.past.iter_mut() {
+            for history in series.iter_mut() {
+                history.push(f64::NAN);
+            }
+        }
+        let next = self.next_times();
+        self.last_time = next;
+        Ok(())
+    }
+}

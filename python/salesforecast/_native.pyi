@@ -93,11 +93,12 @@ def residual_tests(
     stretches: list[list[float]], max_lag: int
 ) -> tuple[list[float], tuple[float, float], tuple[float, float], int]: ...
 
+@final
 class FeatureStepper:
     """One recursive forecast in progress: every series' history, extended by `push`."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         df: pl.DataFrame,
         spec_json: str,
         id_cols: list[str],
@@ -108,7 +109,7 @@ class FeatureStepper:
         past_only: list[str],
         freq: str | None,
         holidays: list[str] | None,
-    ) -> None: ...
+    ) -> FeatureStepper: ...
     def last_rows(self) -> list[int]: ...
     def features(self, known_future: list[list[float]]) -> pl.DataFrame: ...
     def push(self, values: list[float]) -> None: ...

@@ -6,7 +6,7 @@ mod errors;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
-use polars::prelude::{IdxCa, IntoSeries};
+use polars::prelude::{IdxCa, IdxSize, IntoSeries};
 use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::conformal::{conformal_quantile, error_quantile};
@@ -357,8 +357,8 @@ impl FeatureStepper {
     }
 
     /// Input row of each series' last row, in the order features come out.
-    fn last_rows(&self) -> Vec<u32> {
-        self.state.last_rows.iter().map(|&r| r as u32).collect()
+    fn last_rows(&self) -> Vec<IdxSize> {
+        self.state.last_rows.clone()
     }
 
     /// Features of the next period of every series; `known_future` has one list per

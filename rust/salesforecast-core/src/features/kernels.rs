@@ -280,29 +280,43 @@ pub fn expanding(y: &[f64], lag: usize, stats: &[Stat], outs: &mut [&mut [f64]])
     }
 }
 
+/// One step of the pandas `adjust = False`, `ignore_na = False` recursion: `state` is
+/// (weighted mean, weight of the old mean).
+fn ewm_step(state: &mut (f64, f64), cur: f64, alpha: f64) {
+    let (weighted, old_wt) = state;
+    let observed = cur.is_finite();
+    if weighted.is_finite() {
+        *old_wt *= 1.0 - alpha;
+        if observed {
+            if *weighted != cur {
+                *weighted = (*old_wt * *weighted + alpha * cur) / (*old_wt + alpha);
+            }
+            *old_wt = 1.0;
+        }
+    } else if observed {
+        *weighted = cur;
+    }
+}
+
 /// Exponentially weighted mean with `adjust = False`, NaN-aware exactly as pandas
 /// (`ignore_na = False`), of `y` lagged by `lag`.
 pub fn ewm(y: &[f64], alpha: f64, lag: usize, out: &mut [f64]) {
     let n = y.len();
     out[..lag.min(n)].fill(f64::NAN);
-    let mut weighted = f64::NAN;
-    let mut old_wt = 1.0;
+    let mut state = (f64::NAN, 1.0);
     for q in 0..n.saturating_sub(lag) {
-        let cur = y[q];
-        let observed = cur.is_finite();
-        if weighted.is_finite() {
-            old_wt *= 1.0 - alpha;
-            if observed {
-                if weighted != cur {
-                    weighted = (old_wt * weighted + alpha * cur) / (old_wt + alpha);
-                }
-                old_wt = 1.0;
-            }
-        } else if observed {
-            weighted = cur;
-        }
-        out[q + lag] = weighted;
+        ewm_step(&mut state, y[q], alpha);
+        out[q + lag] = state.0;
     }
+}
+
+/// The exponentially weighted mean after the last value of `y` (the same recursion as `ewm`).
+pub fn ewm_last(y: &[f64], alpha: f64) -> f64 {
+    let mut state = (f64::NAN, 1.0);
+    for &v in y {
+        ewm_step(&mut state, v, alpha);
+    }
+    state.0
 }
 
 #[cfg(test)]

@@ -708,22 +708,41 @@ fn target_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64
         }
     }
     for e in &spec.expanding {
-        let mut values = match p.checked_sub(e.lag) {
-            Some(q) => finite(&mut (0..=q)),
-            None => vec![],
-        };
+        // Two passes over the history, no copy: this runs once per series per forecast step.
+        let seen = p.checked_sub(e.lag).map_or(&y[..0], |q| &y[..=q]);
+        let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+        for &v in seen.iter().filter(|v| v.is_finite()) {
+            n += 1;
+            sum += v;
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        let mean = sum / n as f64;
         for &stat in &e.stats {
-            out.push(if values.is_empty() {
-                f64::NAN
-            } else {
-                kernels::stat_of(&mut values, stat)
+            out.push(match stat {
+                _ if n == 0 => f64::NAN,
+                Stat::Mean => mean,
+                Stat::Sum => sum,
+                Stat::Min => lo,
+                Stat::Max => hi,
+                Stat::Std if n < 2 => f64::NAN,
+                Stat::Std => {
+                    let ss: f64 = seen
+                        .iter()
+                        .filter(|v| v.is_finite())
+                        .map(|v| (v - mean) * (v - mean))
+                        .sum();
+                    (ss / (n as f64 - 1.0)).sqrt()
+                }
+                Stat::Median | Stat::Quantile(_) => f64::NAN,
             });
         }
     }
     for e in &spec.ewm {
-        let mut series = vec![0.0; p + 1];
-        kernels::ewm(&y[..=p], e.alpha, e.lag, &mut series);
-        out.push(series[p]);
+        out.push(match p.checked_sub(e.lag) {
+            Some(q) => kernels::ewm_last(&y[..=q], e.alpha),
+            None => f64::NAN,
+        });
     }
 }
 
@@ -855,6 +874,9 @@ pub struct StepState {
     target_col: String,
     /// Raw target history of each series, one value per period.
     targets: Vec<Vec<f64>>,
+    /// The same histories after the target transforms, kept up to date when every transform
+    /// acts value by value (log1p); `None` means transform the raw history at each step.
+    transformed: Option<Vec<Vec<f64>>>,
     /// Past-only covariates per series, NaN after the origin.
     past: Vec<(String, Vec<Vec<f64>>)>,
     /// Static values of each series (last row).
@@ -881,9 +903,27 @@ impl StepState {
         let n = panel.n_series();
         let raw = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
         let mut buf = Vec::new();
-        let targets = (0..n)
+        let targets: Vec<Vec<f64>> = (0..n)
             .map(|s| grid.dense(s, &raw, &mut buf).to_vec())
             .collect();
+        let elementwise = matches!(
+            spec.target_transforms.as_slice(),
+            [] | [TargetTransform::Log1p]
+        );
+        let transformed = if elementwise {
+            let mut all = targets.clone();
+            for (s, y) in all.iter_mut().enumerate() {
+                transform_series(
+                    y,
+                    &spec.target_transforms,
+                    &|| panel.label(s),
+                    &roles.target_col,
+                )?;
+            }
+            Some(all)
+        } else {
+            None
+        };
         let past = options
             .exogenous
             .past_only
@@ -926,6 +966,7 @@ impl StepState {
             holidays,
             target_col: roles.target_col.clone(),
             targets,
+            transformed,
             past,
             statics,
             last_time: last.iter().map(|&p| panel.times[p]).collect(),
@@ -970,17 +1011,22 @@ impl StepState {
         let rows: Vec<Vec<f64>> = (0..n)
             .into_par_iter()
             .map(|s| -> Result<Vec<f64>> {
-                let mut y = self.targets[s].clone();
-                y.push(f64::NAN);
-                transform_series(
-                    &mut y,
-                    &self.spec.target_transforms,
-                    &|| format!("#{s}"),
-                    &self.target_col,
-                )?;
-                let p = y.len() - 1;
+                // Every feature reads periods before the next one, so the history itself serves.
+                let p = self.targets[s].len();
                 let mut values = Vec::new();
-                target_features_at(&y, p, &self.spec, &mut values);
+                match &self.transformed {
+                    Some(all) => target_features_at(&all[s], p, &self.spec, &mut values),
+                    None => {
+                        let mut y = self.targets[s].clone();
+                        transform_series(
+                            &mut y,
+                            &self.spec.target_transforms,
+                            &|| format!("#{s}"),
+                            &self.target_col,
+                        )?;
+                        target_features_at(&y, p, &self.spec, &mut values);
+                    }
+                }
                 for (_, series) in &self.past {
                     for &l in &past_lags {
                         let x = &series[s];
@@ -1037,6 +1083,16 @@ impl StepState {
         }
         for (history, &v) in self.targets.iter_mut().zip(values) {
             history.push(v);
+        }
+        if let Some(all) = self.transformed.as_mut() {
+            for (history, &v) in all.iter_mut().zip(values) {
+                // Only log1p is kept incrementally (see `new`).
+                history.push(if self.spec.target_transforms.is_empty() {
+                    v
+                } else {
+                    v.ln_1p()
+                });
+            }
         }
         for (_, series) in self.past.iter_mut() {
             for history in series.iter_mut() {

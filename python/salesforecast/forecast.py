@@ -203,6 +203,8 @@ class Forecaster:
         self.weights: dict[str, float] | None = None
         self.interval_widths: dict[str, list[list[tuple[float, float]]]] | None = None
         self._history: pl.DataFrame | None = None
+        # Each series' interval scale from the training history, computed once.
+        self._scale_table: pl.DataFrame | None = None
         self._keys: list[str] = []
         self._fitted: list[Model] = []
 
@@ -318,6 +320,7 @@ class Forecaster:
         self._calibrate(windows)
         self._fitted = self._fit_models(history)
         self._history = history
+        self._scale_table = self._scales(history)
         return self
 
     def _calibrate(self, cv: pl.DataFrame) -> None:
@@ -504,27 +507,27 @@ class Forecaster:
             self.freq,
             None if holidays is None else [d.isoformat() for d in holidays],
         )
-        order = history.select(self._keys)[stepper.last_rows()]
+        order = history.select(self._keys)[stepper.last_rows()].with_row_index("_series")
+        # One join for all steps: rows sorted by step, then in the stepper's series order.
+        plan = (
+            order.join(rows, on=self._keys, how="left")
+            .sort(["_step", "_series"])
+            .with_columns(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in self.known_future)
+        )
+        n = order.height
+        known_all = [plan[c].to_numpy() for c in self.known_future]
         cols = model.feature_names or []
-        parts = []
-        for step in range(1, h + 1):
-            at_step = order.join(
-                rows.filter(pl.col("_step") == step),
-                on=self._keys,
-                how="left",
-                maintain_order="left",
-            )
-            known = [
-                at_step[c].cast(pl.Float64).fill_null(np.nan).to_list() for c in self.known_future
-            ]
-            x = stepper.features(known).select(cols).to_numpy(order="fortran")
-            pred = model.predict(x)
+        predictions = np.empty(plan.height)
+        for step in range(h):
+            block = slice(step * n, (step + 1) * n)
+            x = stepper.features([k[block].tolist() for k in known_all]).select(cols)
+            pred = model.predict(x.to_numpy(order="fortran"))
             raw = np.expm1(pred) if log1p else pred
             stepper.push(raw.tolist())
-            parts.append(
-                at_step.select([*self._keys, self.time_col]).with_columns(pl.Series("_pred", raw))
-            )
-        return pl.concat(parts)
+            predictions[block] = raw
+        return plan.select([*self._keys, self.time_col]).with_columns(
+            pl.Series("_pred", predictions)
+        )
 
     def _direct(
         self,
@@ -598,7 +601,9 @@ class Forecaster:
         raw = self._forecast(
             self._fitted, self._history, h, None if future is None else to_polars(future)
         )
-        return self._finish(raw, self._scales(self._history)).drop("_step")
+        if self._scale_table is None:
+            self._scale_table = self._scales(self._history)
+        return self._finish(raw, self._scale_table).drop("_step")
 
     # ----------------------------------------------------------------- backtesting
 

@@ -35,6 +35,30 @@ fn parse_datetime(name: &str, text: &str) -> Result<NaiveDateTime, CoreError> {
         .or_else(|_| parse_date(name, text).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
 }
 
+/// The engine's options from the binding's arguments (holidays as YYYY-MM-DD strings).
+fn feature_options(
+    roles: ColumnRoles,
+    exogenous: ExogenousRoles,
+    freq: Option<&str>,
+    holidays: Option<Vec<String>>,
+    float32: bool,
+) -> Result<FeatureOptions, CoreError> {
+    let holidays = holidays
+        .map(|days| {
+            days.iter()
+                .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(FeatureOptions {
+        roles,
+        exogenous,
+        freq: parse_freq(freq)?,
+        holidays,
+        float32,
+    })
+}
+
 fn parse_freq(freq: Option<&str>) -> Result<Option<Frequency>, CoreError> {
     freq.map(Frequency::parse).transpose()
 }
@@ -153,24 +177,13 @@ fn build_features(
 ) -> PyResult<(PyDataFrame, Option<PySeries>)> {
     run(py, || {
         let spec = FeatureSpec::from_json(spec_json)?;
-        let holidays = holidays
-            .map(|days| {
-                days.iter()
-                    .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
-        let options = FeatureOptions {
-            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
-            exogenous: ExogenousRoles {
-                static_features,
-                known_future,
-                past_only,
-            },
-            freq: parse_freq(freq)?,
-            holidays,
-            float32,
+        let roles = ColumnRoles::new(id_cols, time_col, target_col)?;
+        let exogenous = ExogenousRoles {
+            static_features,
+            known_future,
+            past_only,
         };
+        let options = feature_options(roles, exogenous, freq, holidays, float32)?;
         with_threads(n_threads, || {
             if last_period_only {
                 build_last_features(&df.0, &spec, &options)
@@ -333,24 +346,13 @@ impl FeatureStepper {
     ) -> PyResult<Self> {
         let state = run(py, || {
             let spec = FeatureSpec::from_json(spec_json)?;
-            let holidays = holidays
-                .map(|days| {
-                    days.iter()
-                        .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .transpose()?;
-            let options = FeatureOptions {
-                roles: ColumnRoles::new(id_cols, time_col, target_col)?,
-                exogenous: ExogenousRoles {
-                    static_features,
-                    known_future,
-                    past_only,
-                },
-                freq: parse_freq(freq)?,
-                holidays,
-                float32: false,
+            let roles = ColumnRoles::new(id_cols, time_col, target_col)?;
+            let exogenous = ExogenousRoles {
+                static_features,
+                known_future,
+                past_only,
             };
+            let options = feature_options(roles, exogenous, freq, holidays, false)?;
             StepState::new(&df.0, &spec, &options)
         })?;
         Ok(Self { state })

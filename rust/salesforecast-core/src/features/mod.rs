@@ -364,6 +364,21 @@ fn calendar_value(
     }
 }
 
+/// The holiday calendar of the options, or the US federal one around the panel's years (one
+/// year past its end, for the periods a forecast adds).
+fn holiday_calendar(options: &FeatureOptions, panel: &Panel) -> HolidayCalendar {
+    match &options.holidays {
+        Some(days) => HolidayCalendar::from_days(days.iter().copied()),
+        None => {
+            let year = |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
+            HolidayCalendar::us(
+                year(panel.times.iter().min()) - 1,
+                year(panel.times.iter().max()) + 2,
+            )
+        }
+    }
+}
+
 /// Rows per parallel block: big enough to amortise scheduling, small enough to balance.
 const ROWS_PER_BLOCK: usize = 1 << 16;
 
@@ -483,16 +498,7 @@ pub fn build_features(
     let mut group_columns = group_features(df, spec, &grid, &raw_target)?;
 
     // Calendar features from the time of each row.
-    let holidays = match &options.holidays {
-        Some(days) => HolidayCalendar::from_days(days.iter().copied()),
-        None => {
-            let years = |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
-            HolidayCalendar::us(
-                years(panel.times.iter().min()) - 1,
-                years(panel.times.iter().max()) + 1,
-            )
-        }
-    };
+    let holidays = holiday_calendar(options, panel);
     let calendar_columns: Vec<(String, Vec<f64>)> = spec
         .calendar
         .par_iter()
@@ -810,16 +816,7 @@ pub fn build_last_features(
     for (name, values) in group_features(df, spec, &grid, &raw_target)? {
         columns.push((name, last.iter().map(|&pos| values[pos]).collect()));
     }
-    let holidays = match &options.holidays {
-        Some(days) => HolidayCalendar::from_days(days.iter().copied()),
-        None => {
-            let years = |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
-            HolidayCalendar::us(
-                years(panel.times.iter().min()) - 1,
-                years(panel.times.iter().max()) + 1,
-            )
-        }
-    };
+    let holidays = holiday_calendar(options, panel);
     for &f in &spec.calendar {
         columns.push((
             f.name().to_owned(),
@@ -948,17 +945,7 @@ impl StepState {
                 Ok((c.clone(), last.iter().map(|&p| values[p]).collect()))
             })
             .collect::<Result<_>>()?;
-        let holidays = match &options.holidays {
-            Some(days) => HolidayCalendar::from_days(days.iter().copied()),
-            None => {
-                let years =
-                    |t: Option<&i64>| t.map(|&t| panel.axis.to_naive(t).year()).unwrap_or(1970);
-                HolidayCalendar::us(
-                    years(panel.times.iter().min()) - 1,
-                    years(panel.times.iter().max()) + 2,
-                )
-            }
-        };
+        let holidays = holiday_calendar(options, panel);
         Ok(Self {
             spec: spec.clone(),
             axis: panel.axis,

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Any
 
+from memory import reset_peak, status_mib
+
 ROUNDS, LR, THREADS, H, WINDOWS = 200, 0.05, 2, 28, 3
 LGB = {
     "n_estimators": ROUNDS,
@@ -224,16 +226,13 @@ METHODS = {"salesforecast": run_ours, "mlforecast": run_mlforecast, "pandas scri
 
 def child(method: str) -> None:
     df = data()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    with open("/proc/self/status") as f:
-        base = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+    reset_peak()
+    base = status_mib("VmRSS")
     t0 = time.perf_counter()
     result = METHODS[method](df)
     seconds = time.perf_counter() - t0
-    with open("/proc/self/status") as f:
-        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-    print(json.dumps(result | {"seconds": seconds, "peak_extra_mib": (peak - base) / 1024}))
+    peak = status_mib("VmHWM")
+    print(json.dumps(result | {"seconds": seconds, "peak_extra_mib": peak - base}))
 
 
 def main() -> None:

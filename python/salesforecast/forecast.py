@@ -249,10 +249,6 @@ class Forecaster:
             last_period_only=last_period_only,
         )
 
-    def _feature_columns(self, design: pl.DataFrame) -> list[str]:
-        skip = {*self._keys, self.time_col, self.target_col}
-        return [c for c in design.columns if c not in skip]
-
     # ----------------------------------------------------------------- training
 
     def _future_columns(self, design: pl.DataFrame) -> list[str]:

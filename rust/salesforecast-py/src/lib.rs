@@ -36,9 +36,14 @@ fn parse_datetime(name: &str, text: &str) -> Result<NaiveDateTime, CoreError> {
 }
 
 /// The engine's options from the binding's arguments (holidays as YYYY-MM-DD strings).
+#[allow(clippy::too_many_arguments)]
 fn feature_options(
-    roles: ColumnRoles,
-    exogenous: ExogenousRoles,
+    id_cols: Vec<String>,
+    time_col: &str,
+    target_col: &str,
+    static_features: Vec<String>,
+    known_future: Vec<String>,
+    past_only: Vec<String>,
     freq: Option<&str>,
     holidays: Option<Vec<String>>,
     float32: bool,
@@ -51,8 +56,12 @@ fn feature_options(
         })
         .transpose()?;
     Ok(FeatureOptions {
-        roles,
-        exogenous,
+        roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+        exogenous: ExogenousRoles {
+            static_features,
+            known_future,
+            past_only,
+        },
         freq: parse_freq(freq)?,
         holidays,
         float32,
@@ -177,13 +186,17 @@ fn build_features(
 ) -> PyResult<(PyDataFrame, Option<PySeries>)> {
     run(py, || {
         let spec = FeatureSpec::from_json(spec_json)?;
-        let roles = ColumnRoles::new(id_cols, time_col, target_col)?;
-        let exogenous = ExogenousRoles {
+        let options = feature_options(
+            id_cols,
+            time_col,
+            target_col,
             static_features,
             known_future,
             past_only,
-        };
-        let options = feature_options(roles, exogenous, freq, holidays, float32)?;
+            freq,
+            holidays,
+            float32,
+        )?;
         with_threads(n_threads, || {
             if last_period_only {
                 build_last_features(&df.0, &spec, &options)
@@ -346,13 +359,17 @@ impl FeatureStepper {
     ) -> PyResult<Self> {
         let state = run(py, || {
             let spec = FeatureSpec::from_json(spec_json)?;
-            let roles = ColumnRoles::new(id_cols, time_col, target_col)?;
-            let exogenous = ExogenousRoles {
+            let options = feature_options(
+                id_cols,
+                time_col,
+                target_col,
                 static_features,
                 known_future,
                 past_only,
-            };
-            let options = feature_options(roles, exogenous, freq, holidays, false)?;
+                freq,
+                holidays,
+                false,
+            )?;
             StepState::new(&df.0, &spec, &options)
         })?;
         Ok(Self { state })

@@ -7,12 +7,13 @@ promo; LightGBM and XGBoost with the same parameters; 3 backtest windows of 28 d
 ensemble; 80/95% intervals; WAPE and MASE. Each in its own process; time and peak RSS of the
 whole job; accuracy on the same windows.
 
-Run: make bench-venv && benchmarks/.venv/bin/python benchmarks/pipeline.py
+Run: make bench-venv && benchmarks/.venv/bin/python benchmarks/pipeline.py [--repeat N]
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -239,23 +240,41 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child(sys.argv[2])
         return
+    repeats = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
     print(
-        f"500 series x 1095 days, {WINDOWS} windows x {H} days, {ROUNDS} rounds, {THREADS} threads"
+        f"500 series x 1095 days, {WINDOWS} windows x {H} days, {ROUNDS} rounds, "
+        f"{THREADS} threads; each method {repeats} times, interleaved, each in a fresh process"
     )
-    header = ["method", "seconds", "peak RSS over input MiB", "WAPE (ensemble)"]
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    failures: dict[str, str] = {}
+    for _ in range(repeats):
+        for method in METHODS:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", method], capture_output=True, text=True
+            )
+            if proc.returncode != 0:
+                failures[method] = proc.stderr.strip().splitlines()[-1][:200]
+                continue
+            runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    header = ["method", "median s", "min-max s", "peak RSS over input MiB", "WAPE (ensemble)"]
     print("| " + " | ".join([*header, "coverage 80", "coverage 95"]) + " |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for method in METHODS:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", method], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            print(f"| {method} | failed: {proc.stderr.strip().splitlines()[-1][:200]} |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for method, results in runs.items():
+        if not results:
+            print(f"| {method} | failed: {failures.get(method, '')} |")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        cov80, cov95 = r.get("coverage_80", float("nan")), r.get("coverage_95", float("nan"))
-        cells = [method, f"{r['seconds']:.1f}", f"{r['peak_extra_mib']:.0f}", f"{r['wape']:.4f}"]
-        print("| " + " | ".join([*cells, f"{cov80:.3f}", f"{cov95:.3f}"]) + " |", flush=True)
+        seconds = sorted(r["seconds"] for r in results)
+        r = results[0]
+        cells = [
+            method,
+            f"{statistics.median(seconds):.1f}",
+            f"{seconds[0]:.1f}-{seconds[-1]:.1f}",
+            f"{max(x['peak_extra_mib'] for x in results):.0f}",
+            f"{r['wape']:.4f}",
+            f"{r.get('coverage_80', float('nan')):.3f}",
+            f"{r.get('coverage_95', float('nan')):.3f}",
+        ]
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@ cross-validation, an optimized ensemble and conformal prediction intervals."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -80,6 +81,16 @@ class DirectBooster:
 Baseline = SeasonalNaive | Naive | MovingAverage
 UserModel = LightGBM | XGBoost | Baseline
 Model = UserModel | DirectBooster
+
+
+@dataclass
+class _Backtests:
+    """Models and forecasts of one cross-validation run, by training cutoff. Nested windows
+    often train on the same data (a calibration window of a later fold is an earlier fold's
+    full fit); the same data, parameters and seeds give the same models, so they are reused."""
+
+    models: dict[Any, list[Model]] = field(default_factory=dict)
+    forecasts: dict[tuple[Any, Any, int], pl.DataFrame] = field(default_factory=dict)
 
 
 def _model_name(model: UserModel) -> str:
@@ -202,11 +213,34 @@ class Forecaster:
         self.n_threads = n_threads
         self.weights: dict[str, float] | None = None
         self.interval_widths: dict[str, list[list[tuple[float, float]]]] | None = None
+        self.calibration_metrics: pl.DataFrame | None = None
         self._history: pl.DataFrame | None = None
         # Each series' interval scale from the training history, computed once.
         self._scale_table: pl.DataFrame | None = None
         self._keys: list[str] = []
+        self._step_cache: tuple[pl.DataFrame, _native.FeatureStepper, pl.DataFrame] | None = None
         self._fitted: list[Model] = []
+
+    def _settings(self) -> dict[str, Any]:
+        """The constructor arguments besides models, features and threads: what a bundle
+        stores and a refit copies."""
+        return {
+            "freq": self.freq,
+            "horizon": self.horizon,
+            "strategy": self.strategy,
+            "ensemble": self.ensemble,
+            "ensemble_loss": self.ensemble_loss,
+            "levels": self.levels,
+            "interval_method": self.interval_method,
+            "cv_windows": self.cv_windows,
+            "season_length": self.season_length,
+            "id_col": self._keys or self.id_col,
+            "time_col": self.time_col,
+            "target_col": self.target_col,
+            "static_features": self.static_features,
+            "known_future": self.known_future,
+            "past_only": self.past_only,
+        }
 
     # ----------------------------------------------------------------- data plumbing
 
@@ -314,6 +348,7 @@ class Forecaster:
         # earliest window, and roll forward over the later windows.
         windows = self._cv(history, self.cv_windows, self.horizon, self.horizon, refit=False)
         self._calibrate(windows)
+        self.calibration_metrics = self._calibration_metrics(windows, history)
         self._fitted = self._fit_models(history)
         self._history = history
         self._scale_table = self._scales(history)
@@ -352,6 +387,29 @@ class Forecaster:
             self.interval_widths[name] = _native.conformal_widths(
                 groups, [float(lv) for lv in self.levels], method
             )
+
+    def _calibration_metrics(self, cv: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+        """Overall metrics of every model, the ensemble and the baselines on the calibration
+        windows together (the forecasts the weights were fitted on)."""
+        frame = cv.drop("_step", "_scale", "cutoff")
+        names = list(self.model_names)
+        if self.ensemble and self.weights:
+            frame = frame.with_columns(
+                pl.sum_horizontal(pl.col(n) * w for n, w in self.weights.items()).alias("ensemble")
+            )
+            names.append("ensemble")
+        scores = evaluate(
+            frame,
+            history,
+            models=names,
+            levels=(),
+            season_length=self.season_length,
+            id_col=self._keys,
+            time_col=self.time_col,
+            target_col=self.target_col,
+            freq=self.freq,
+        )
+        return scores.filter(pl.col("scope") == "overall")
 
     # ----------------------------------------------------------------- forecasting
 
@@ -490,20 +548,7 @@ class Forecaster:
     ) -> pl.DataFrame:
         """Recursive forecast through the engine's step state: one pass over the histories per
         step, the predictions appended as the next period's target."""
-        holidays = self.features.holidays
-        stepper = _native.FeatureStepper(
-            history,
-            self.features.to_json(),
-            self._keys,
-            self.time_col,
-            self.target_col,
-            self.static_features,
-            self.known_future,
-            self.past_only,
-            self.freq,
-            None if holidays is None else [d.isoformat() for d in holidays],
-        )
-        order = history.select(self._keys)[stepper.last_rows()].with_row_index("_series")
+        stepper, order = self._step_state(history)
         # One join for all steps: rows sorted by step, then in the stepper's series order.
         plan = (
             order.join(rows, on=self._keys, how="left")
@@ -524,6 +569,29 @@ class Forecaster:
         return plan.select([*self._keys, self.time_col]).with_columns(
             pl.Series("_pred", predictions)
         )
+
+    def _step_state(self, history: pl.DataFrame) -> tuple[_native.FeatureStepper, pl.DataFrame]:
+        """A fresh step state at the end of ``history`` and its series in the state's order.
+        The state read from the last history is kept, so every model and every ``predict`` of
+        a fitted forecaster starts from a copy instead of re-reading the history."""
+        if self._step_cache is None or self._step_cache[0] is not history:
+            holidays = self.features.holidays
+            stepper = _native.FeatureStepper(
+                history,
+                self.features.to_json(),
+                self._keys,
+                self.time_col,
+                self.target_col,
+                self.static_features,
+                self.known_future,
+                self.past_only,
+                self.freq,
+                None if holidays is None else [d.isoformat() for d in holidays],
+            )
+            order = history.select(self._keys)[stepper.last_rows()].with_row_index("_series")
+            self._step_cache = (history, stepper, order)
+        _, stepper, order = self._step_cache
+        return copy.copy(stepper), order
 
     def _direct(
         self,
@@ -604,31 +672,24 @@ class Forecaster:
     # ----------------------------------------------------------------- backtesting
 
     def _cv(
-        self, data: pl.DataFrame, n_windows: int, h: int, step: int, *, refit: bool
+        self,
+        data: pl.DataFrame,
+        n_windows: int,
+        h: int,
+        step: int,
+        *,
+        refit: bool,
+        backtests: _Backtests | None = None,
     ) -> pl.DataFrame:
-        end = data[self.time_col].max()
-        if not isinstance(end, dt.date):
-            raise DataError(f"column `{self.time_col}` has no dates")
-        cutoffs = [
-            data.select(
-                pl.lit(end).dt.offset_by(
-                    f"-{(h + step * (n_windows - 1 - i)) * _count(self.freq)}{_unit(self.freq)}"
-                )
-            ).item()
-            for i in range(n_windows)
-        ]
+        backtests = _Backtests() if backtests is None else backtests
         parts = []
-        models: list[Model] | None = None
-        for cutoff in cutoffs:
+        fitted_at = None
+        for cutoff in self._cutoffs(data, n_windows, h, step):
             train = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
-            if train.height == 0:
-                raise DataError(
-                    f"cross-validation window with cutoff {cutoff} has no training data"
-                )
-            if models is None or refit:
-                models = self._fit_models(train)
-            raw = self._forecast(models, train, h, test)
+            if fitted_at is None or refit:
+                fitted_at = cutoff
+            raw = self._forecast_at(data, fitted_at, cutoff, h, backtests)
             raw = raw.join(
                 test.select([*self._keys, self.time_col, self.target_col]),
                 on=[*self._keys, self.time_col],
@@ -640,6 +701,45 @@ class Forecaster:
                 )
             )
         return pl.concat(parts)
+
+    def _cutoffs(self, data: pl.DataFrame, n_windows: int, h: int, step: int) -> list[Any]:
+        start, end = data[self.time_col].min(), data[self.time_col].max()
+        if not isinstance(start, dt.date) or not isinstance(end, dt.date):
+            raise DataError(f"column `{self.time_col}` has no dates")
+        cutoffs = [
+            data.select(
+                pl.lit(end).dt.offset_by(
+                    f"-{(h + step * (n_windows - 1 - i)) * _count(self.freq)}{_unit(self.freq)}"
+                )
+            ).item()
+            for i in range(n_windows)
+        ]
+        if cutoffs[0] < start:
+            raise DataError(
+                f"cross-validation window with cutoff {cutoffs[0]} has no training data: the "
+                f"data starts at {start}"
+            )
+        return cutoffs
+
+    def _models_at(self, data: pl.DataFrame, cutoff: Any, backtests: _Backtests) -> list[Model]:
+        """The models trained on the data up to ``cutoff``."""
+        if cutoff not in backtests.models:
+            backtests.models[cutoff] = self._fit_models(
+                data.filter(pl.col(self.time_col) <= cutoff)
+            )
+        return backtests.models[cutoff]
+
+    def _forecast_at(
+        self, data: pl.DataFrame, fitted_at: Any, origin: Any, h: int, backtests: _Backtests
+    ) -> pl.DataFrame:
+        """The forecast from ``origin`` of the models trained up to ``fitted_at``."""
+        key = (fitted_at, origin, h)
+        if key not in backtests.forecasts:
+            models = self._models_at(data, fitted_at, backtests)
+            history = data.filter(pl.col(self.time_col) <= origin)
+            test = data.filter(pl.col(self.time_col) > origin)
+            backtests.forecasts[key] = self._forecast(models, history, h, test)
+        return backtests.forecasts[key]
 
     def cross_validation(
         self,
@@ -657,26 +757,28 @@ class Forecaster:
         h = self.horizon if h is None else h
         step = h if step is None else step
         data = self._prepare(df)
-        end = data[self.time_col].max()
-        assert isinstance(end, dt.date)
+        backtests = _Backtests()
         parts = []
         inner: Forecaster | None = None
-        models: list[Model] = []
-        for i in range(n_windows):
-            back = h + step * (n_windows - 1 - i)
-            cutoff = data.select(
-                pl.lit(end).dt.offset_by(f"-{back * _count(self.freq)}{_unit(self.freq)}")
-            ).item()
+        fitted_at = None
+        for cutoff in self._cutoffs(data, n_windows, h, step):
             train = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
             if inner is None or refit:
                 inner = replace_fit(self)
-                inner._prepare(train)
+                inner._keys = self._keys
                 inner._calibrate(
-                    inner._cv(train, self.cv_windows, self.horizon, self.horizon, refit=False)
+                    inner._cv(
+                        train,
+                        self.cv_windows,
+                        self.horizon,
+                        self.horizon,
+                        refit=False,
+                        backtests=backtests,
+                    )
                 )
-                models = inner._fit_models(train)
-            raw = inner._forecast(models, train, h, test)
+                fitted_at = cutoff
+            raw = inner._forecast_at(data, fitted_at, cutoff, h, backtests)
             out = inner._finish(raw, inner._scales(train)).drop("_step")
             out = out.join(
                 test.select([*self._keys, self.time_col, self.target_col]),
@@ -723,28 +825,17 @@ class Forecaster:
         history = self._history
         holidays = self.features.holidays
         manifest = {
-            "settings": {
-                "freq": self.freq,
-                "horizon": self.horizon,
-                "strategy": self.strategy,
-                "ensemble": self.ensemble,
-                "ensemble_loss": self.ensemble_loss,
-                "levels": self.levels,
-                "interval_method": self.interval_method,
-                "cv_windows": self.cv_windows,
-                "season_length": self.season_length,
-                "id_col": self._keys,
-                "time_col": self.time_col,
-                "target_col": self.target_col,
-                "static_features": self.static_features,
-                "known_future": self.known_future,
-                "past_only": self.past_only,
-            },
+            "settings": self._settings(),
             "features": self.features.to_dict(),
             "holidays": None if holidays is None else [d.isoformat() for d in holidays],
             "models": models,
             "weights": self.weights,
             "interval_widths": self.interval_widths,
+            "metrics": None
+            if self.calibration_metrics is None
+            else self.calibration_metrics.with_columns(
+                pl.col(pl.Date, pl.Datetime).cast(pl.String)
+            ).to_dicts(),
             "training_window": {
                 "start": str(history[self.time_col].min()),
                 "end": str(history[self.time_col].max()),
@@ -800,6 +891,8 @@ class Forecaster:
             if widths is None
             else {k: [[(lo, hi) for lo, hi in step] for step in v] for k, v in widths.items()}
         )
+        metrics = manifest.get("metrics")
+        fc.calibration_metrics = None if metrics is None else pl.DataFrame(metrics)
         fc._history = bundle.read_history(folder)
         return fc
 
@@ -820,20 +913,7 @@ def replace_fit(forecaster: Forecaster) -> Forecaster:
     return Forecaster(
         forecaster.models,
         forecaster.features,
-        freq=forecaster.freq,
-        horizon=forecaster.horizon,
-        ensemble=forecaster.ensemble,
-        ensemble_loss=forecaster.ensemble_loss,
-        levels=forecaster.levels,
-        interval_method=forecaster.interval_method,
-        cv_windows=forecaster.cv_windows,
-        season_length=forecaster.season_length,
-        id_col=forecaster.id_col,
-        time_col=forecaster.time_col,
-        target_col=forecaster.target_col,
-        static_features=forecaster.static_features,
-        known_future=forecaster.known_future,
-        past_only=forecaster.past_only,
+        **forecaster._settings(),
         n_threads=forecaster.n_threads,
     )
 

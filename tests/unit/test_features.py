@@ -320,3 +320,55 @@ def test_last_period_only_equals_the_last_rows() -> None:
         np.testing.assert_allclose(
             last[col].to_numpy(), expected[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col
         )
+
+
+@pytest.mark.parametrize("transforms", [[], ["log1p"]])
+def test_recursive_step_state_equals_the_batch_features(transforms: list[str]) -> None:
+    """The step state of a recursive forecast keeps running sums; after every push its features
+    equal the batch engine's on the history extended by the pushed values."""
+    from salesforecast import _native
+
+    spec = sf.FeatureSpec(
+        lags=SPEC.lags,
+        rolling=SPEC.rolling,
+        seasonal_rolling=SPEC.seasonal_rolling,
+        expanding=[*SPEC.expanding, sf.Expanding(stats=["sum", "mean"], lag=3)],
+        ewm=SPEC.ewm,
+        calendar=["dayofweek"],
+        target_transforms=transforms,
+    )
+    frame = random_panel(9).sort("series_id", "date")
+    stepper = _native.FeatureStepper(
+        frame, spec.to_json(), ["series_id"], "date", "sales", [], [], [], "1d", None
+    )
+    series = frame["series_id"].gather(stepper.last_rows())
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        stepped = stepper.features([]).with_columns(series)
+        nexts = frame.group_by("series_id").agg(pl.col("date").max() + pl.duration(days=1))
+        open_rows = nexts.with_columns(pl.lit(None, dtype=pl.Float64).alias("sales"))
+        batch = sf.build_features(
+            pl.concat([frame, open_rows.select(frame.columns)]),
+            spec,
+            id_col="series_id",
+            freq="1d",
+            last_period_only=True,
+        )
+        expected = series.to_frame().join(batch, on="series_id", how="left", maintain_order="left")
+        for col in stepped.columns[:-1]:
+            np.testing.assert_allclose(
+                stepped[col].to_numpy(),
+                expected[col].to_numpy(),
+                rtol=1e-12,
+                atol=1e-12,
+                err_msg=f"{col} at step {step}",
+            )
+        values = rng.gamma(2.0, 10.0, size=series.len())
+        values[rng.random(series.len()) < 0.1] = np.nan
+        stepper.push(values.tolist())
+        pushed = (
+            series.to_frame()
+            .join(nexts, on="series_id", maintain_order="left")
+            .with_columns(pl.Series("sales", values))
+        )
+        frame = pl.concat([frame, pushed.select(frame.columns)])

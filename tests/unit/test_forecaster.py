@@ -306,3 +306,56 @@ def test_step_state_matches_recomputing_the_features(
     np.testing.assert_allclose(
         stepped["_pred"].to_numpy(), recomputed["_pred"].to_numpy(), rtol=1e-9
     )
+
+
+def test_a_cross_validation_window_is_a_fit_and_predict(
+    panel: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = panel.filter(
+        pl.col("store_id").is_in(["S01", "S02"]) & pl.col("product_id").is_in(["P01", "P02"])
+    )
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=30, learning_rate=0.1), sf.SeasonalNaive(7)],
+        FEATURES,
+        freq="1d",
+        horizon=7,
+        strategy="direct",
+        cv_windows=2,
+        static_features=["category"],
+        known_future=KNOWN,
+    )
+    fits: list[dt.date] = []
+    fit_models = sf.Forecaster._fit_models
+
+    def counted(self: sf.Forecaster, history: pl.DataFrame) -> list[object]:
+        fits.append(history["date"].max())
+        return fit_models(self, history)  # type: ignore[return-value]
+
+    monkeypatch.setattr(sf.Forecaster, "_fit_models", counted)
+    cv = fc.cross_validation(small, n_windows=3, h=7, step=7)
+    # Three folds, each fitted for calibration and in full; the last fold's calibration models
+    # are the first fold's full fit, so they are trained once.
+    assert len(fits) == 5
+    assert len(set(fits)) == 5
+    train, test = sf.time_split(small, test_periods=7)
+    pred = fc.fit(train).predict(future=test)
+    last = cv.filter(pl.col("cutoff") == cv["cutoff"].max()).select(pred.columns)
+    assert last.sort(KEYS).equals(pred.sort(KEYS))
+    assert fc.calibration_metrics is not None
+    assert set(fc.calibration_metrics["model"]) >= {"lightgbm", "seasonal_naive", "ensemble"}
+
+
+@pytest.mark.parametrize(("loss", "metric"), [("squared", "rmse"), ("absolute", "mae")])
+def test_optimized_ensemble_never_loses_to_its_best_model(
+    panel: pl.DataFrame, loss: str, metric: str
+) -> None:
+    small = panel.filter(pl.col("store_id").is_in(["S01", "S02"]))
+    fc = forecaster(ensemble_loss=loss, horizon=14).fit(small)
+    weights = fc.weights or {}
+    assert abs(sum(weights.values()) - 1) < 1e-9
+    assert min(weights.values()) >= 0
+    scores = fc.calibration_metrics
+    assert scores is not None
+    by_model = dict(zip(scores["model"], scores[metric], strict=True))
+    best_single = min(by_model[name] for name in fc.model_names)
+    assert by_model["ensemble"] <= best_single * (1 + 1e-9), by_model

@@ -386,6 +386,14 @@ impl FeatureStepper {
         run(py, || self.state.next_features(&known_future)).map(PyDataFrame)
     }
 
+    /// An independent copy: a forecast starts from the state of the fitted history without
+    /// re-reading it.
+    fn __copy__(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+        }
+    }
+
     /// Appends the next period's value of every series (raw scale).
     fn push(&mut self, py: Python<'_>, values: Vec<f64>) -> PyResult<()> {
         let state = &mut self.state;

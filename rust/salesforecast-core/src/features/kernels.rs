@@ -15,7 +15,7 @@ pub fn lag(y: &[f64], lag: usize, out: &mut [f64]) {
 }
 
 /// Running moments of the finite values in a window, shifted by `shift` for precision.
-#[derive(Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Moments {
     count: usize,
     sum: f64,
@@ -250,51 +250,103 @@ pub fn seasonal_rolling(
     }
 }
 
+/// Expanding statistics fed one value at a time: the running sums `expanding` keeps, so a
+/// recursive forecast extends them per step instead of re-reading the history.
+#[derive(Debug, Clone)]
+pub struct ExpandingAccumulator {
+    moments: Moments,
+    shift: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl ExpandingAccumulator {
+    /// Sums are kept relative to `shift` (the series' first finite value) for precision.
+    pub fn new(shift: f64) -> Self {
+        Self {
+            moments: Moments::default(),
+            shift,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+        }
+    }
+
+    /// An accumulator for series `y`, shifted as `expanding` shifts it.
+    pub fn for_series(y: &[f64]) -> Self {
+        Self::new(first_finite(y))
+    }
+
+    pub fn add(&mut self, v: f64) {
+        self.moments.add(v, self.shift);
+        if v.is_finite() {
+            self.lo = self.lo.min(v);
+            self.hi = self.hi.max(v);
+        }
+    }
+
+    pub fn value(&self, stat: Stat) -> f64 {
+        if self.moments.count == 0 {
+            return f64::NAN;
+        }
+        match stat {
+            Stat::Min => self.lo,
+            Stat::Max => self.hi,
+            other => self.moments.value(other, self.shift),
+        }
+    }
+}
+
 /// Expanding statistics over `y[..= p - lag]` (pandas `expanding(min_periods=1)`).
 pub fn expanding(y: &[f64], lag: usize, stats: &[Stat], outs: &mut [&mut [f64]]) {
     let n = y.len();
     for out in outs.iter_mut() {
         out[..lag.min(n)].fill(f64::NAN);
     }
-    let shift = first_finite(y);
-    let mut m = Moments::default();
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut acc = ExpandingAccumulator::for_series(y);
     for q in 0..n.saturating_sub(lag) {
-        let v = y[q];
-        m.add(v, shift);
-        if v.is_finite() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
+        acc.add(y[q]);
         for (out, &stat) in outs.iter_mut().zip(stats) {
-            out[q + lag] = if m.count == 0 {
-                f64::NAN
-            } else {
-                match stat {
-                    Stat::Min => lo,
-                    Stat::Max => hi,
-                    other => m.value(other, shift),
-                }
-            };
+            out[q + lag] = acc.value(stat);
         }
     }
 }
 
-/// One step of the pandas `adjust = False`, `ignore_na = False` recursion: `state` is
-/// (weighted mean, weight of the old mean).
-fn ewm_step(state: &mut (f64, f64), cur: f64, alpha: f64) {
-    let (weighted, old_wt) = state;
-    let observed = cur.is_finite();
-    if weighted.is_finite() {
-        *old_wt *= 1.0 - alpha;
-        if observed {
-            if *weighted != cur {
-                *weighted = (*old_wt * *weighted + alpha * cur) / (*old_wt + alpha);
-            }
-            *old_wt = 1.0;
+/// The pandas `adjust = False`, `ignore_na = False` exponentially weighted mean, fed one value
+/// at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct EwmAccumulator {
+    alpha: f64,
+    weighted: f64,
+    old_weight: f64,
+}
+
+impl EwmAccumulator {
+    pub fn new(alpha: f64) -> Self {
+        Self {
+            alpha,
+            weighted: f64::NAN,
+            old_weight: 1.0,
         }
-    } else if observed {
-        *weighted = cur;
+    }
+
+    pub fn add(&mut self, cur: f64) {
+        let observed = cur.is_finite();
+        if self.weighted.is_finite() {
+            self.old_weight *= 1.0 - self.alpha;
+            if observed {
+                if self.weighted != cur {
+                    self.weighted = (self.old_weight * self.weighted + self.alpha * cur)
+                        / (self.old_weight + self.alpha);
+                }
+                self.old_weight = 1.0;
+            }
+        } else if observed {
+            self.weighted = cur;
+        }
+    }
+
+    pub fn value(&self) -> f64 {
+        self.weighted
     }
 }
 
@@ -303,20 +355,11 @@ fn ewm_step(state: &mut (f64, f64), cur: f64, alpha: f64) {
 pub fn ewm(y: &[f64], alpha: f64, lag: usize, out: &mut [f64]) {
     let n = y.len();
     out[..lag.min(n)].fill(f64::NAN);
-    let mut state = (f64::NAN, 1.0);
+    let mut acc = EwmAccumulator::new(alpha);
     for q in 0..n.saturating_sub(lag) {
-        ewm_step(&mut state, y[q], alpha);
-        out[q + lag] = state.0;
+        acc.add(y[q]);
+        out[q + lag] = acc.value();
     }
-}
-
-/// The exponentially weighted mean after the last value of `y` (the same recursion as `ewm`).
-pub fn ewm_last(y: &[f64], alpha: f64) -> f64 {
-    let mut state = (f64::NAN, 1.0);
-    for &v in y {
-        ewm_step(&mut state, v, alpha);
-    }
-    state.0
 }
 
 #[cfg(test)]

@@ -679,6 +679,14 @@ fn group_features(
 /// Every target-derived feature of `spec` at grid position `p` of `y` (transformed target),
 /// computed directly from the values it reads, in `target_feature_names` order.
 fn target_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64>) {
+    window_features_at(y, p, spec, out);
+    let mut running = RunningStats::new(y, spec);
+    running.advance(y, p);
+    running.values(out);
+}
+
+/// Lag, rolling and seasonal rolling features at position `p` of `y`.
+fn window_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64>) {
     let finite = |range: &mut dyn Iterator<Item = usize>| -> Vec<f64> {
         range.map(|i| y[i]).filter(|v| v.is_finite()).collect()
     };
@@ -713,42 +721,55 @@ fn target_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64
             });
         }
     }
-    for e in &spec.expanding {
-        // Two passes over the history, no copy: this runs once per series per forecast step.
-        let seen = p.checked_sub(e.lag).map_or(&y[..0], |q| &y[..=q]);
-        let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
-        for &v in seen.iter().filter(|v| v.is_finite()) {
-            n += 1;
-            sum += v;
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
-        let mean = sum / n as f64;
-        for &stat in &e.stats {
-            out.push(match stat {
-                _ if n == 0 => f64::NAN,
-                Stat::Mean => mean,
-                Stat::Sum => sum,
-                Stat::Min => lo,
-                Stat::Max => hi,
-                Stat::Std if n < 2 => f64::NAN,
-                Stat::Std => {
-                    let ss: f64 = seen
-                        .iter()
-                        .filter(|v| v.is_finite())
-                        .map(|v| (v - mean) * (v - mean))
-                        .sum();
-                    (ss / (n as f64 - 1.0)).sqrt()
-                }
-                Stat::Median | Stat::Quantile(_) => f64::NAN,
-            });
+}
+
+/// Expanding and EWM features of one series at the period after its history, kept as running
+/// sums (the batch kernels' own) so a step adds one value instead of re-reading the history.
+#[derive(Debug, Clone)]
+struct RunningStats {
+    expanding: Vec<(usize, kernels::ExpandingAccumulator)>,
+    ewm: Vec<(usize, kernels::EwmAccumulator)>,
+    stats: Vec<Vec<Stat>>,
+    /// Values of the history each accumulator has read, per feature, in spec order.
+    read: Vec<usize>,
+}
+
+impl RunningStats {
+    fn new(y: &[f64], spec: &FeatureSpec) -> Self {
+        Self {
+            expanding: spec
+                .expanding
+                .iter()
+                .map(|e| (e.lag, kernels::ExpandingAccumulator::for_series(y)))
+                .collect(),
+            ewm: spec
+                .ewm
+                .iter()
+                .map(|e| (e.lag, kernels::EwmAccumulator::new(e.alpha)))
+                .collect(),
+            stats: spec.expanding.iter().map(|e| e.stats.clone()).collect(),
+            read: vec![0; spec.expanding.len() + spec.ewm.len()],
         }
     }
-    for e in &spec.ewm {
-        out.push(match p.checked_sub(e.lag) {
-            Some(q) => kernels::ewm_last(&y[..=q], e.alpha),
-            None => f64::NAN,
-        });
+
+    /// Reads `y` up to the values the features at position `p` see (`p` may be `y.len()`, the
+    /// period after the history): each one's history lagged by its `lag`.
+    fn advance(&mut self, y: &[f64], p: usize) {
+        let upto = |lag: usize| (p + 1).saturating_sub(lag).min(y.len());
+        let (expanding_read, ewm_read) = self.read.split_at_mut(self.expanding.len());
+        for ((lag, acc), read) in self.expanding.iter_mut().zip(expanding_read) {
+            feed(y, upto(*lag), read, |v| acc.add(v));
+        }
+        for ((lag, acc), read) in self.ewm.iter_mut().zip(ewm_read) {
+            feed(y, upto(*lag), read, |v| acc.add(v));
+        }
+    }
+
+    fn values(&self, out: &mut Vec<f64>) {
+        for ((_, acc), stats) in self.expanding.iter().zip(&self.stats) {
+            out.extend(stats.iter().map(|&stat| acc.value(stat)));
+        }
+        out.extend(self.ewm.iter().map(|(_, acc)| acc.value()));
     }
 }
 
@@ -859,6 +880,24 @@ pub fn build_last_features(
     })
 }
 
+/// Gives `add` the values of `y` from `*read` up to `upto` not given yet.
+fn feed(y: &[f64], upto: usize, read: &mut usize, mut add: impl FnMut(f64)) {
+    for &v in y.get(*read..upto).unwrap_or_default() {
+        add(v);
+    }
+    *read = (*read).max(upto);
+}
+
+/// Series count from which a recursive step computes its features on the thread pool.
+const PARALLEL_STEP_SERIES: usize = 4096;
+
+/// One series' transformed target history and the running statistics of its next period.
+#[derive(Debug, Clone)]
+struct TransformedHistory {
+    y: Vec<f64>,
+    running: RunningStats,
+}
+
 /// The state of a recursive forecast: every series' history on its grid, extended one period
 /// per step with the predictions, so each step costs one pass over the histories instead of
 /// re-reading the frame.
@@ -871,9 +910,10 @@ pub struct StepState {
     target_col: String,
     /// Raw target history of each series, one value per period.
     targets: Vec<Vec<f64>>,
-    /// The same histories after the target transforms, kept up to date when every transform
-    /// acts value by value (log1p); `None` means transform the raw history at each step.
-    transformed: Option<Vec<Vec<f64>>>,
+    /// The same histories after the target transforms with their running statistics, kept up
+    /// to date when every transform acts value by value (log1p); `None` means transform the raw
+    /// history at each step.
+    transformed: Option<Vec<TransformedHistory>>,
     /// Past-only covariates per series, NaN after the origin.
     past: Vec<(String, Vec<Vec<f64>>)>,
     /// Static values of each series (last row).
@@ -908,16 +948,23 @@ impl StepState {
             [] | [TargetTransform::Log1p]
         );
         let transformed = if elementwise {
-            let mut all = targets.clone();
-            for (s, y) in all.iter_mut().enumerate() {
-                transform_series(
-                    y,
-                    &spec.target_transforms,
-                    &|| panel.label(s),
-                    &roles.target_col,
-                )?;
-            }
-            Some(all)
+            let histories = targets
+                .iter()
+                .enumerate()
+                .map(|(s, raw)| {
+                    let mut y = raw.clone();
+                    transform_series(
+                        &mut y,
+                        &spec.target_transforms,
+                        &|| panel.label(s),
+                        &roles.target_col,
+                    )?;
+                    let mut running = RunningStats::new(&y, spec);
+                    running.advance(&y, y.len());
+                    Ok(TransformedHistory { y, running })
+                })
+                .collect::<Result<_>>()?;
+            Some(histories)
         } else {
             None
         };
@@ -995,38 +1042,45 @@ impl StepState {
             .past_only_lags
             .clone()
             .unwrap_or_else(|| self.spec.lags.clone());
-        let rows: Vec<Vec<f64>> = (0..n)
-            .into_par_iter()
-            .map(|s| -> Result<Vec<f64>> {
-                // Every feature reads periods before the next one, so the history itself serves.
-                let p = self.targets[s].len();
-                let mut values = Vec::new();
-                match &self.transformed {
-                    Some(all) => target_features_at(&all[s], p, &self.spec, &mut values),
-                    None => {
-                        let mut y = self.targets[s].clone();
-                        transform_series(
-                            &mut y,
-                            &self.spec.target_transforms,
-                            &|| format!("#{s}"),
-                            &self.target_col,
-                        )?;
-                        target_features_at(&y, p, &self.spec, &mut values);
-                    }
+        let row = |s: usize| -> Result<Vec<f64>> {
+            // Every feature reads periods before the next one, so the history itself serves.
+            let p = self.targets[s].len();
+            let mut values = Vec::new();
+            match &self.transformed {
+                Some(all) => {
+                    window_features_at(&all[s].y, p, &self.spec, &mut values);
+                    all[s].running.values(&mut values);
                 }
-                for (_, series) in &self.past {
-                    for &l in &past_lags {
-                        let x = &series[s];
-                        values.push(if p >= l && p - l < x.len() {
-                            x[p - l]
-                        } else {
-                            f64::NAN
-                        });
-                    }
+                None => {
+                    let mut y = self.targets[s].clone();
+                    transform_series(
+                        &mut y,
+                        &self.spec.target_transforms,
+                        &|| format!("#{s}"),
+                        &self.target_col,
+                    )?;
+                    target_features_at(&y, p, &self.spec, &mut values);
                 }
-                Ok(values)
-            })
-            .collect::<Result<_>>()?;
+            }
+            for (_, series) in &self.past {
+                for &l in &past_lags {
+                    let x = &series[s];
+                    values.push(if p >= l && p - l < x.len() {
+                        x[p - l]
+                    } else {
+                        f64::NAN
+                    });
+                }
+            }
+            Ok(values)
+        };
+        // A step of a few thousand series is quicker on this thread than handed to the pool,
+        // whose wake-ups compete with the boosters' spinning OpenMP threads between steps.
+        let rows: Vec<Vec<f64>> = if n < PARALLEL_STEP_SERIES {
+            (0..n).map(row).collect::<Result<_>>()?
+        } else {
+            (0..n).into_par_iter().map(row).collect::<Result<_>>()?
+        };
         let mut names = target_feature_names(&self.spec);
         names.extend(
             self.past
@@ -1074,11 +1128,12 @@ impl StepState {
         if let Some(all) = self.transformed.as_mut() {
             for (history, &v) in all.iter_mut().zip(values) {
                 // Only log1p is kept incrementally (see `new`).
-                history.push(if self.spec.target_transforms.is_empty() {
+                history.y.push(if self.spec.target_transforms.is_empty() {
                     v
                 } else {
                     v.ln_1p()
                 });
+                history.running.advance(&history.y, history.y.len());
             }
         }
         for (_, series) in self.past.iter_mut() {

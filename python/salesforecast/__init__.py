@@ -6,7 +6,7 @@
 >>> train, test = sf.time_split(df, test_periods=28)
 """
 
-from salesforecast import errors
+from salesforecast import errors, plots
 from salesforecast._native import __version__
 from salesforecast.data import (
     Issue,
@@ -29,6 +29,7 @@ from salesforecast.features import (
 )
 from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
 from salesforecast.models import LightGBM, XGBoost
+from salesforecast.report import report
 
 __all__ = [
     "EWM",
@@ -53,7 +54,9 @@ __all__ = [
     "errors",
     "evaluate",
     "generate_sales",
+    "plots",
     "read_sales",
+    "report",
     "time_split",
     "validate",
 ]

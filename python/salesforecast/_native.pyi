@@ -16,6 +16,7 @@ __all__ = [
     "ensemble_weights",
     "evaluate",
     "generate_sales",
+    "render_chart",
     "residual_tests",
     "time_split",
     "validate",
@@ -89,6 +90,9 @@ def ensemble_weights(
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str
 ) -> list[list[tuple[float, float]]]: ...
+def render_chart(
+    kind: str, spec_json: str, width: int, height: int, format: str
+) -> tuple[bytes, tuple[float, float], tuple[float, float]]: ...
 def residual_tests(
     stretches: list[list[float]], max_lag: int
 ) -> tuple[list[float], tuple[float, float], tuple[float, float], int]: ...

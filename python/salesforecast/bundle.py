@@ -34,6 +34,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Writes ``data`` to a temporary sibling, then renames it over ``path``: readers see the
+    old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        staging.write_bytes(data)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
 def save(
     path: str | os.PathLike[str],
     manifest: dict[str, Any],

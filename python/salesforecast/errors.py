@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "BoosterError",
+    "ChartError",
     "ColumnTypeError",
     "DataError",
     "InternalError",
@@ -63,3 +64,7 @@ class ModelFileError(SalesForecastError, ValueError):
 
 class NotFittedError(SalesForecastError):
     """A model was used before ``fit``."""
+
+
+class ChartError(SalesForecastError):
+    """A chart could not be drawn or encoded."""

@@ -4,12 +4,14 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 use salesforecast_core::CoreError;
 use salesforecast_models::ModelError;
+use salesforecast_plots::PlotError;
 
 /// A failure in a native call: either a typed error of a core crate or a caught panic.
 #[derive(Debug)]
 pub enum NativeError {
     Core(CoreError),
     Model(ModelError),
+    Plot(PlotError),
     Panic(String),
 }
 
@@ -39,6 +41,10 @@ impl NativeError {
                 ModelError::Library { .. } => "BoosterError",
                 ModelError::CorruptModel { .. } => "ModelFileError",
             },
+            Self::Plot(e) => match e {
+                PlotError::InvalidArgument { .. } => "InvalidArgumentError",
+                PlotError::Drawing(_) | PlotError::Encoding(_) => "ChartError",
+            },
             Self::Panic(_) => "InternalError",
         }
     }
@@ -47,6 +53,7 @@ impl NativeError {
         match self {
             Self::Core(e) => e.to_string(),
             Self::Model(e) => e.to_string(),
+            Self::Plot(e) => e.to_string(),
             Self::Panic(msg) => format!("internal error (please report it): {msg}"),
         }
     }
@@ -64,6 +71,12 @@ impl From<NativeError> for PyErr {
 impl From<CoreError> for NativeError {
     fn from(e: CoreError) -> Self {
         Self::Core(e)
+    }
+}
+
+impl From<PlotError> for NativeError {
+    fn from(e: PlotError) -> Self {
+        Self::Plot(e)
     }
 }
 

@@ -22,6 +22,7 @@ use salesforecast_core::generate::{generate_sales as core_generate, GeneratorCon
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
+use salesforecast_plots::{render_json, Canvas, Format};
 
 fn parse_date(name: &str, text: &str) -> Result<NaiveDate, CoreError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| CoreError::InvalidArgument {
@@ -332,6 +333,36 @@ fn residual_tests(
     })
 }
 
+/// Encoded chart bytes, x range and y range of its main panel.
+type RenderedChart = (Py<pyo3::types::PyBytes>, (f64, f64), (f64, f64));
+
+/// Renders the chart `kind` described by `spec_json` as PNG or SVG bytes, with the data
+/// extent (x range, y range) of its main panel.
+#[pyfunction]
+fn render_chart(
+    py: Python<'_>,
+    kind: &str,
+    spec_json: &str,
+    width: u32,
+    height: u32,
+    format: &str,
+) -> PyResult<RenderedChart> {
+    let chart = run(py, || {
+        let format: Format = format.parse()?;
+        render_json(
+            kind,
+            spec_json,
+            Canvas {
+                width,
+                height,
+                format,
+            },
+        )
+    })?;
+    let bytes = pyo3::types::PyBytes::new(py, &chart.bytes).unbind();
+    Ok((bytes, chart.extent.x, chart.extent.y))
+}
+
 /// One recursive forecast in progress: the histories of every series, extended by `push`.
 #[derive(Debug)]
 #[pyclass(module = "salesforecast._native")]
@@ -416,5 +447,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     m.add_class::<FeatureStepper>()?;
+    m.add_function(wrap_pyfunction!(render_chart, m)?)?;
     Ok(())
 }

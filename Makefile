@@ -91,7 +91,7 @@ py-test: build
 test: build lint rust-test py-test
 
 demo: build
-	python -m salesforecast.cli demo
+	python -m salesforecast.cli demo --report demo-report
 
 # Benchmarks compare against the anchors (mlforecast, pandas < 3, the Python boosters) in their
 # own venv, never in the project lock.

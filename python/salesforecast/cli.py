@@ -109,6 +109,13 @@ def _demo(args: argparse.Namespace) -> int:
     if args.out:
         forecaster.save(args.out)
         print(f"  model bundle written to {args.out}")
+    if args.report:
+        t0 = time.perf_counter()
+        cv = forecaster.cross_validation(train, n_windows=2)
+        page = sf.report(forecaster, cv, args.report, history=train, validation=report)
+        print(
+            f"  report of 2 backtest windows written to {page} in {time.perf_counter() - t0:.1f} s"
+        )
     print(f"done in {time.perf_counter() - started:.2f} s")
     return 0 if report.ok else 1
 
@@ -125,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--horizon", type=int, default=28)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--out", default=None, help="write the fitted model bundle to this folder")
+    demo.add_argument(
+        "--report", default=None, help="backtest and write the HTML report into this folder"
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     code: int = args.run(args)

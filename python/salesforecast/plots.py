@@ -101,6 +101,10 @@ def _render(
 ) -> Chart:
     if format is None:
         suffix = Path(path).suffix.lower().lstrip(".") if path is not None else "png"
+        if suffix not in ("png", "svg"):
+            raise InvalidArgumentError(
+                f"invalid argument `path`: {path} ends in neither .png nor .svg; give `format`"
+            )
         format = "svg" if suffix == "svg" else "png"
     text = json.dumps(_finite_or_none(spec), allow_nan=False)
     data, x_range, y_range = _native.render_chart(kind, text, width, height, format)

@@ -87,3 +87,39 @@ pub fn render_json(kind: &str, json: &str, canvas: Canvas) -> Result<Chart> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Format;
+
+    const SVG: Canvas = Canvas {
+        width: 600,
+        height: 400,
+        format: Format::Svg,
+    };
+
+    #[test]
+    fn nulls_are_missing_values_and_gaps_stay_gaps() {
+        let json = r#"{"title": "t", "y_label": "units",
+            "history": {"name": "actual", "x": [0, 1, 2, 3], "y": [1, null, 3, 4]},
+            "actual": null, "forecasts": [], "bands": []}"#;
+        let chart = render_json("forecast", json, SVG).expect("renders");
+        assert!(chart.extent.y.0 < 1.0 && chart.extent.y.1 > 4.0);
+        let text = String::from_utf8(chart.bytes).expect("utf-8");
+        assert!(text.contains("actual"));
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let err = render_json("pie", "{}", SVG).expect_err("unknown kind");
+        assert!(err.to_string().contains("`kind`"), "{err}");
+        let uneven = r#"{"title": "t", "y_label": "u",
+            "history": {"name": "actual", "x": [0, 1], "y": [1]},
+            "actual": null, "forecasts": [], "bands": []}"#;
+        let err = render_json("forecast", uneven, SVG).expect_err("uneven");
+        assert!(err.to_string().contains("`history`"), "{err}");
+        let err = render_json("weights", r#"{"title": 1}"#, SVG).expect_err("bad json");
+        assert!(err.to_string().contains("bad chart data"), "{err}");
+    }
+}

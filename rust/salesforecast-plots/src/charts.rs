@@ -133,6 +133,33 @@ fn horizontal_rule<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Grid, tick labels and axis titles in the house style: light grid at the major ticks only.
+fn mesh<DB: DrawingBackend>(
+    plot: &mut Plot<'_, DB>,
+    x_ticks: &dyn Fn(&f64) -> String,
+    y_ticks: &dyn Fn(&f64) -> String,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<()> {
+    plot.configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(theme::GRID)
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(x_ticks)
+        .y_label_formatter(y_ticks)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(12.0))
+        .axis_desc_style(font(13.0))
+        .draw()?;
+    Ok(())
+}
+
+fn numbers(v: &f64) -> String {
+    tick_label(*v)
+}
+
 /// Mesh of a time-axis panel: dates on x, numbers on y.
 fn time_mesh<DB: DrawingBackend>(
     plot: &mut Plot<'_, DB>,
@@ -141,21 +168,7 @@ fn time_mesh<DB: DrawingBackend>(
     y_desc: &str,
 ) -> Result<()> {
     let span = x.1 - x.0;
-    let dates = move |v: &f64| date_label(*v, span);
-    let numbers = |v: &f64| tick_label(*v);
-    plot.configure_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(theme::GRID)
-        .x_labels(8)
-        .y_labels(8)
-        .x_label_formatter(&dates)
-        .y_label_formatter(&numbers)
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .label_style(font(12.0))
-        .axis_desc_style(font(13.0))
-        .draw()?;
-    Ok(())
+    mesh(plot, &|v| date_label(*v, span), &numbers, x_desc, y_desc)
 }
 
 fn titled<DB: DrawingBackend>(
@@ -403,17 +416,7 @@ impl Figure for ResidualPanel {
             "Histogram and normal density".to_string()
         };
         let mut hist = panel(&cells[1], &caption, hx, (0.0, top * 1.1), 64)?;
-        let numbers = |v: &f64| tick_label(*v);
-        hist.configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(theme::GRID)
-            .x_label_formatter(&numbers)
-            .y_label_formatter(&numbers)
-            .x_desc("residual")
-            .y_desc("density")
-            .label_style(font(12.0))
-            .axis_desc_style(font(13.0))
-            .draw()?;
+        mesh(&mut hist, &numbers, &numbers, "residual", "density")?;
         hist.draw_series(counts.iter().enumerate().map(|(i, &c)| {
             let x0 = lo + i as f64 * width;
             Rectangle::new(
@@ -443,17 +446,13 @@ impl Figure for ResidualPanel {
         let qx = padded(finite_range(qq.iter().map(|(a, _)| a)), 0.05);
         let qy = padded(finite_range(qq.iter().map(|(_, b)| b)), 0.05);
         let mut qq_plot = panel(&cells[2], "Normal Q-Q", qx, qy, 64)?;
-        qq_plot
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(theme::GRID)
-            .x_label_formatter(&numbers)
-            .y_label_formatter(&numbers)
-            .x_desc("normal quantile")
-            .y_desc("standardized residual")
-            .label_style(font(12.0))
-            .axis_desc_style(font(13.0))
-            .draw()?;
+        mesh(
+            &mut qq_plot,
+            &numbers,
+            &numbers,
+            "normal quantile",
+            "standardized residual",
+        )?;
         let (from, to) = (qx.0.max(qy.0), qx.1.min(qy.1));
         qq_plot.draw_series(LineSeries::new(vec![(from, from), (to, to)], theme::MUTED))?;
         qq_plot.draw_series(
@@ -473,16 +472,13 @@ impl Figure for ResidualPanel {
             acf_y,
             64,
         )?;
-        acf.configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(theme::GRID)
-            .x_label_formatter(&|v| integer_label(*v))
-            .y_label_formatter(&numbers)
-            .x_desc("lag")
-            .y_desc("autocorrelation")
-            .label_style(font(12.0))
-            .axis_desc_style(font(13.0))
-            .draw()?;
+        mesh(
+            &mut acf,
+            &|v| integer_label(*v),
+            &numbers,
+            "lag",
+            "autocorrelation",
+        )?;
         acf.draw_series(self.acf.iter().enumerate().map(|(i, &v)| {
             let lag = i as f64 + 1.0;
             let color = if v.abs() > self.acf_bound {
@@ -547,7 +543,6 @@ fn horizontal_bars<DB: DrawingBackend>(
     let x = (x.0, x.1 + (x.1 - x.0) * 0.12);
     let y = (-0.6, names.len() as f64 - 0.4);
     let mut plot = panel(area, caption, x, y, label_width(&names))?;
-    let numbers = |v: &f64| tick_label(*v);
     let categories = |v: &f64| category_label(&names, *v);
     plot.configure_mesh()
         .disable_y_mesh()
@@ -830,16 +825,13 @@ impl Figure for CoverageChart {
         let y = ((lo - 5.0).max(0.0), 100.0);
         let area = titled(root, &self.title)?;
         let mut plot = panel(&area, "", x, y, 64)?;
-        plot.configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(theme::GRID)
-            .x_label_formatter(&|v| integer_label(*v))
-            .y_label_formatter(&|v| format!("{v:.0}%"))
-            .x_desc("forecast step")
-            .y_desc("actuals inside the interval")
-            .label_style(font(12.0))
-            .axis_desc_style(font(13.0))
-            .draw()?;
+        mesh(
+            &mut plot,
+            &|v| integer_label(*v),
+            &|v| format!("{v:.0}%"),
+            "forecast step",
+            "actuals inside the interval",
+        )?;
         for (i, (level, values)) in self.levels.iter().enumerate() {
             let color = series_color("", i);
             plot.draw_series(LineSeries::new(
@@ -896,17 +888,13 @@ impl Figure for OptunaChart {
         let x = padded(finite_range(self.trials.iter().map(|t| &t.0)), 0.03);
         let y = padded(finite_range(self.trials.iter().map(|t| &t.1)), 0.08);
         let mut plot = panel(&left, "Optimization history", x, y, 70)?;
-        let numbers = |v: &f64| tick_label(*v);
-        plot.configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(theme::GRID)
-            .x_label_formatter(&|v| integer_label(*v))
-            .y_label_formatter(&numbers)
-            .x_desc("trial")
-            .y_desc(self.objective.as_str())
-            .label_style(font(12.0))
-            .axis_desc_style(font(13.0))
-            .draw()?;
+        mesh(
+            &mut plot,
+            &|v| integer_label(*v),
+            &numbers,
+            "trial",
+            self.objective.as_str(),
+        )?;
         plot.draw_series(
             self.trials
                 .iter()

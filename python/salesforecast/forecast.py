@@ -648,26 +648,38 @@ class Forecaster:
             out = out.drop("_scale")
         return out
 
-    def predict(self, h: int | None = None, future: Any | None = None) -> pl.DataFrame:
+    def predict(
+        self, h: int | None = None, future: Any | None = None, new_df: Any | None = None
+    ) -> pl.DataFrame:
         """Forecasts ``h`` periods (default: the horizon) after the end of each series.
 
         Returns keys, time, one column per model, ``ensemble`` and ``{model}-lo-{level}`` /
         ``{model}-hi-{level}`` for every model and the ensemble. ``future`` supplies the
         known-future covariates of every forecast period (a typed error lists what is missing).
+        ``new_df`` forecasts from other or newer history (same columns as the training data,
+        e.g. the latest weeks) with the fitted models, without refitting; interval widths scale
+        with each series' error on that history.
         """
         if self._history is None:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         h = self.horizon if h is None else h
-        if not 1 <= h <= self.horizon:
-            raise InvalidArgumentError(
-                f"invalid argument `h`: must be between 1 and the horizon {self.horizon}"
-            )
-        raw = self._forecast(
-            self._fitted, self._history, h, None if future is None else to_polars(future)
-        )
+        self._check_steps(h, 0)
+        fut = None if future is None else to_polars(future, "future")
+        if new_df is not None:
+            history = self._prepare(to_polars(new_df, "new_df"))
+            raw = self._forecast(self._fitted, history, h, fut)
+            return self._finish(raw, self._scales(history)).drop("_step")
+        raw = self._forecast(self._fitted, self._history, h, fut)
         if self._scale_table is None:
             self._scale_table = self._scales(self._history)
         return self._finish(raw, self._scale_table).drop("_step")
+
+    def _check_steps(self, h: int, gap: int) -> None:
+        if h < 1 or gap < 0 or h + gap > self.horizon:
+            raise InvalidArgumentError(
+                f"invalid argument `h`/`gap`: need h >= 1, gap >= 0 and h + gap <= the horizon "
+                f"{self.horizon}; got h={h}, gap={gap}"
+            )
 
     # ----------------------------------------------------------------- backtesting
 
@@ -748,20 +760,29 @@ class Forecaster:
         h: int | None = None,
         step: int | None = None,
         refit: bool = True,
+        gap: int = 0,
     ) -> pl.DataFrame:
         """Backtests on ``n_windows`` windows of ``h`` periods, ``step`` periods apart, ending at
         the end of the data. Each window refits everything (``refit=True``, else the first
         window's models and calibration roll forward over the later windows), including the
-        ensemble weights and interval widths on windows before its cutoff. Returns keys, time,
-        ``cutoff``, the actual target and every forecast column ``predict`` returns."""
+        ensemble weights and interval widths on windows before its cutoff. ``gap`` periods
+        between each cutoff and its window are forecast but not scored (data that arrives late:
+        the window starts ``gap + 1`` periods after the last data the models see). Returns keys,
+        time, ``cutoff``, the actual target and every forecast column ``predict`` returns."""
         h = self.horizon if h is None else h
         step = h if step is None else step
+        self._check_steps(h, gap)
+        if n_windows < 1 or step < 1:
+            raise InvalidArgumentError(
+                f"invalid argument `n_windows`/`step`: both must be at least 1; got {n_windows}, "
+                f"{step}"
+            )
         data = self._prepare(df)
         backtests = _Backtests()
         parts = []
         inner: Forecaster | None = None
         fitted_at = None
-        for cutoff in self._cutoffs(data, n_windows, h, step):
+        for cutoff in self._cutoffs(data, n_windows, h + gap, step):
             train = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
             if inner is None or refit:
@@ -778,8 +799,10 @@ class Forecaster:
                     )
                 )
                 fitted_at = cutoff
-            raw = inner._forecast_at(data, fitted_at, cutoff, h, backtests)
-            out = inner._finish(raw, inner._scales(train)).drop("_step")
+            raw = inner._forecast_at(data, fitted_at, cutoff, h + gap, backtests)
+            out = (
+                inner._finish(raw, inner._scales(train)).filter(pl.col("_step") > gap).drop("_step")
+            )
             out = out.join(
                 test.select([*self._keys, self.time_col, self.target_col]),
                 on=[*self._keys, self.time_col],

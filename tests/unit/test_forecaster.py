@@ -359,3 +359,29 @@ def test_optimized_ensemble_never_loses_to_its_best_model(
     by_model = dict(zip(scores["model"], scores[metric], strict=True))
     best_single = min(by_model[name] for name in fc.model_names)
     assert by_model["ensemble"] <= best_single * (1 + 1e-9), by_model
+
+
+def test_gap_scores_only_the_later_steps_and_new_df_forecasts_from_new_history(
+    panel: pl.DataFrame,
+) -> None:
+    small = panel.filter(
+        pl.col("store_id").is_in(["S01", "S02"]) & pl.col("product_id").is_in(["P01", "P02"])
+    )
+    fc = forecaster(horizon=14, cv_windows=1)
+    full = fc.cross_validation(small, n_windows=1, h=14)
+    gapped = fc.cross_validation(small, n_windows=1, h=7, gap=7)
+    assert gapped["cutoff"].unique().to_list() == full["cutoff"].unique().to_list()
+    cutoff = gapped["cutoff"][0]
+    assert gapped["date"].min() == cutoff + dt.timedelta(days=8)
+    later = full.filter(pl.col("date") > cutoff + dt.timedelta(days=7)).select(gapped.columns)
+    assert later.sort(KEYS).equals(gapped.sort(KEYS))
+    with pytest.raises(InvalidArgumentError, match="gap"):
+        fc.cross_validation(small, n_windows=1, h=10, gap=7)
+
+    train, test = sf.time_split(small, test_periods=14)
+    fc.fit(train)
+    assert fc.predict(future=test, new_df=train).equals(fc.predict(future=test))
+    shorter = train.filter(pl.col("date") <= train["date"].max() - dt.timedelta(days=7))
+    earlier = fc.predict(h=7, future=small, new_df=shorter)
+    assert earlier["date"].min() == shorter["date"].max() + dt.timedelta(days=1)
+    assert earlier.height == 4 * 7

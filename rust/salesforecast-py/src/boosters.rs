@@ -117,7 +117,13 @@ impl NativeBooster {
         let mut raised: Option<PyErr> = None;
         let mut on_round = |report: &RoundReport| -> Control {
             Python::attach(|py| {
-                let answer = py.check_signals().and_then(|()| match &callback {
+                // A signal can arrive while a booster's log line runs Python logging code; the
+                // log bridge then leaves the KeyboardInterrupt pending instead of the signal
+                // flag, so a pending exception stops training too.
+                let pending = PyErr::take(py).map_or(Ok(()), Err);
+                let answer = pending
+                    .and_then(|()| py.check_signals())
+                    .and_then(|()| match &callback {
                     None => Ok(false),
                     Some(f) => {
                         let metrics = PyDict::new(py);

@@ -121,18 +121,19 @@ impl NativeBooster {
                 // log bridge then leaves the KeyboardInterrupt pending instead of the signal
                 // flag, so a pending exception stops training too.
                 let pending = PyErr::take(py).map_or(Ok(()), Err);
-                let answer = pending
-                    .and_then(|()| py.check_signals())
-                    .and_then(|()| match &callback {
-                    None => Ok(false),
-                    Some(f) => {
-                        let metrics = PyDict::new(py);
-                        for (name, value) in &report.metrics {
-                            metrics.set_item(name, value)?;
-                        }
-                        f.call1(py, (report.round, metrics))?.bind(py).is_truthy()
-                    }
-                });
+                let answer =
+                    pending
+                        .and_then(|()| py.check_signals())
+                        .and_then(|()| match &callback {
+                            None => Ok(false),
+                            Some(f) => {
+                                let metrics = PyDict::new(py);
+                                for (name, value) in &report.metrics {
+                                    metrics.set_item(name, value)?;
+                                }
+                                f.call1(py, (report.round, metrics))?.bind(py).is_truthy()
+                            }
+                        });
                 match answer {
                     Ok(false) => Control::Continue,
                     Ok(true) => Control::Stop,

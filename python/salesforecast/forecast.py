@@ -128,7 +128,8 @@ class Forecaster:
     model) and the split-conformal interval widths per forecast step, on errors scaled by each
     series' seasonal-naive error so one width fits series of every size. Then every model is
     refitted on all the data. Boosters forecast recursively: each step's prediction is fed back
-    as the target for the next step's lag and window features.
+    as the target for the next step's lag and window features. Forecasts and interval bounds of
+    a series whose history has no negative value (sales) are clipped at zero.
     """
 
     def __init__(
@@ -391,7 +392,7 @@ class Forecaster:
     def _calibration_metrics(self, cv: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
         windows together (the forecasts the weights were fitted on)."""
-        frame = cv.drop("_step", "_scale", "cutoff")
+        frame = cv.drop("_step", "_scale", "_floor", "cutoff")
         names = list(self.model_names)
         if self.ensemble and self.weights:
             frame = frame.with_columns(
@@ -413,15 +414,27 @@ class Forecaster:
 
     # ----------------------------------------------------------------- forecasting
 
+    def _floor(self) -> pl.Expr:
+        """Per series: 0 when its history has no negative value (sales), so forecasts and
+        bounds below zero are clipped; otherwise no floor."""
+        return (
+            pl.when(pl.col(self.target_col).min() >= 0)
+            .then(0.0)
+            .otherwise(float("-inf"))
+            .alias("_floor")
+        )
+
     def _scales(self, history: pl.DataFrame) -> pl.DataFrame:
-        """Each series' in-sample seasonal-naive mean absolute error (floored at 1% of its mean)."""
+        """Each series' in-sample seasonal-naive mean absolute error (floored at 1% of its mean)
+        and its forecast floor."""
         s = self.season_length
         return history.group_by(self._keys).agg(
             pl.max_horizontal(
                 (pl.col(self.target_col) - pl.col(self.target_col).shift(s)).abs().mean(),
                 pl.col(self.target_col).abs().mean() * 0.01,
                 pl.lit(1e-9),
-            ).alias("_scale")
+            ).alias("_scale"),
+            self._floor(),
         )
 
     def _forecast(
@@ -473,7 +486,13 @@ class Forecaster:
                 on=[*self._keys, self.time_col],
                 how="left",
             )
-        return out.sort([*self._keys, self.time_col])
+        floors = history.group_by(self._keys).agg(self._floor())
+        return (
+            out.join(floors, on=self._keys, how="left")
+            .with_columns(pl.max_horizontal(n, "_floor").alias(n) for n in self.model_names)
+            .drop("_floor")
+            .sort([*self._keys, self.time_col])
+        )
 
     def _one_model(
         self, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
@@ -638,14 +657,14 @@ class Forecaster:
                     hi = pl.Series([w[j][1] for w in widths])
                     step = pl.col("_step") - 1
                     out = out.with_columns(
-                        (pl.col(name) + pl.lit(lo).gather(step) * pl.col("_scale")).alias(
-                            f"{name}-lo-{level}"
-                        ),
-                        (pl.col(name) + pl.lit(hi).gather(step) * pl.col("_scale")).alias(
-                            f"{name}-hi-{level}"
-                        ),
+                        pl.max_horizontal(
+                            pl.col(name) + pl.lit(lo).gather(step) * pl.col("_scale"), "_floor"
+                        ).alias(f"{name}-lo-{level}"),
+                        pl.max_horizontal(
+                            pl.col(name) + pl.lit(hi).gather(step) * pl.col("_scale"), "_floor"
+                        ).alias(f"{name}-hi-{level}"),
                     )
-            out = out.drop("_scale")
+            out = out.drop("_scale", "_floor")
         return out
 
     def predict(

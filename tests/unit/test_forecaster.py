@@ -385,3 +385,14 @@ def test_gap_scores_only_the_later_steps_and_new_df_forecasts_from_new_history(
     earlier = fc.predict(h=7, future=small, new_df=shorter)
     assert earlier["date"].min() == shorter["date"].max() + dt.timedelta(days=1)
     assert earlier.height == 4 * 7
+
+
+def test_sales_forecasts_and_bounds_are_never_negative(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame],
+) -> None:
+    fc, _, test = fitted
+    pred = fc.predict(future=test)
+    numeric = [c for c in pred.columns if pred[c].dtype == pl.Float64]
+    assert pred.select(pl.min_horizontal(numeric).min()).item() >= 0
+    # Without the floor some lower bounds would be negative: the clip is doing work.
+    assert (pred["ensemble-lo-95"] == 0).any()

@@ -75,6 +75,9 @@ def test_early_stopping_keeps_best_round(cls: type, data: tuple[np.ndarray, np.n
 @pytest.mark.parametrize("cls", BOOSTERS)
 def test_ctrl_c_interrupts_training(cls: type, data: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = data
+    # A shell that starts the test run in the background ignores SIGINT, and Python then keeps
+    # it ignored; install Python's own handler, as an interactive session has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -83,6 +86,7 @@ def test_ctrl_c_interrupts_training(cls: type, data: tuple[np.ndarray, np.ndarra
             cls(n_estimators=20_000, learning_rate=0.01).fit(x, y)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("cls", BOOSTERS)

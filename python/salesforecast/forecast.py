@@ -146,7 +146,7 @@ class Forecaster:
         interval_method: Literal[
             "conformal_distribution", "conformal_error"
         ] = "conformal_distribution",
-        cv_windows: int = 2,
+        cv_windows: int = 4,
         season_length: int = 7,
         id_col: IdCol = None,
         time_col: str = "date",

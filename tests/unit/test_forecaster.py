@@ -31,7 +31,6 @@ def forecaster(**overrides: object) -> sf.Forecaster:
         "horizon": 28,
         "static_features": ["store_size", "category"],
         "known_future": KNOWN,
-        "cv_windows": 2,
     }
     settings.update(overrides)
     models = [
@@ -84,7 +83,8 @@ def test_interval_coverage_on_backtest_windows(backtest: pl.DataFrame, panel: pl
         lo, hi = backtest[f"ensemble-lo-{level}"], backtest[f"ensemble-hi-{level}"]
         covered = (backtest["sales"] >= lo) & (backtest["sales"] <= hi)
         coverage = float(covered.mean() or 0) * 100
-        assert abs(coverage - level) <= 5, (level, coverage)
+        # Four calibration windows (the default): within 3 points of nominal here.
+        assert abs(coverage - level) <= 3, (level, coverage)
     scores = sf.evaluate(backtest, panel, levels=[80, 95])
     overall = scores.filter(pl.col("scope") == "overall")
     ensemble = overall.filter(pl.col("model") == "ensemble").row(0, named=True)

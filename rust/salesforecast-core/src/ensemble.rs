@@ -186,7 +186,17 @@ pub fn optimal_weights(
         .ok_or_else(|| CoreError::invalid_argument("predictions", "no weights could be fitted"))?;
     Ok(match kind {
         EnsembleLoss::Squared => weights,
-        EnsembleLoss::Absolute => absolute_weights(predictions, y, weights),
+        EnsembleLoss::Absolute => {
+            // The descent only improves on its start, so start from whichever of the
+            // least-squares weights and the single models has the least absolute error.
+            let absolute = |w: &Vec<f64>| loss(predictions, y, w, EnsembleLoss::Absolute);
+            let singles = (0..m).map(|i| (0..m).map(|j| f64::from(u8::from(i == j))).collect());
+            let start = std::iter::once(weights)
+                .chain(singles)
+                .min_by(|a, b| absolute(a).total_cmp(&absolute(b)))
+                .unwrap_or_default();
+            absolute_weights(predictions, y, start)
+        }
     })
 }
 
@@ -226,6 +236,30 @@ mod tests {
                 assert!(ens <= loss(&preds, &y, &single, kind) + 1e-9);
             }
         }
+    }
+
+    #[test]
+    fn absolute_loss_never_loses_to_a_model_least_squares_dislikes() {
+        // A is exact but for a few huge misses (small MAE, large MSE); B is off everywhere by
+        // a little (larger MAE, small MSE). Least squares favours B; absolute error wants A.
+        let y: Vec<f64> = (0..200).map(|i| 50.0 + (i % 7) as f64).collect();
+        let a: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 20 == 0 { v + 100.0 } else { *v })
+            .collect();
+        let b: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 6.0 } else { -6.0 })
+            .collect();
+        let preds = vec![a, b];
+        let w = optimal_weights(&preds, &y, EnsembleLoss::Absolute).unwrap();
+        let ens = loss(&preds, &y, &w, EnsembleLoss::Absolute);
+        assert!(
+            ens <= loss(&preds, &y, &[1.0, 0.0], EnsembleLoss::Absolute) + 1e-9,
+            "{w:?}"
+        );
     }
 
     #[test]

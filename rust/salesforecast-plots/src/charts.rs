@@ -328,6 +328,7 @@ pub struct ResidualPanel {
 }
 
 const QQ_POINTS: usize = 2000;
+const SCATTER_POINTS: usize = 4000;
 
 impl Figure for ResidualPanel {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<Extent> {
@@ -364,11 +365,23 @@ impl Figure for ResidualPanel {
         // Residuals over time.
         let x = padded(finite_range(&self.x), 0.01);
         let y = padded(finite_range(&finite), 0.05);
-        let mut over_time = panel(&cells[0], "Residuals over time", x, y, 64)?;
+        // Every k-th point past a few thousand: the cloud looks the same, the SVG stays small.
+        let cloud = points(&self.x, &self.residuals);
+        let every = cloud.len().div_ceil(SCATTER_POINTS).max(1);
+        let caption = if every > 1 {
+            format!(
+                "Residuals over time (1 in {every} of {} shown)",
+                cloud.len()
+            )
+        } else {
+            "Residuals over time".to_string()
+        };
+        let mut over_time = panel(&cells[0], &caption, x, y, 64)?;
         time_mesh(&mut over_time, x, "date", "actual - forecast")?;
         over_time.draw_series(
-            points(&self.x, &self.residuals)
+            cloud
                 .into_iter()
+                .step_by(every)
                 .map(|p| Circle::new(p, 2, theme::ENSEMBLE.mix(0.5).filled())),
         )?;
         horizontal_rule(&mut over_time, 0.0, x, theme::ACTUAL.stroke_width(1))?;

@@ -18,6 +18,7 @@ __all__ = [
     "NotFittedError",
     "SalesForecastError",
     "SeriesTooShortError",
+    "UndeclaredColumnsWarning",
     "ValidationError",
 ]
 
@@ -68,3 +69,8 @@ class NotFittedError(SalesForecastError):
 
 class ChartError(SalesForecastError):
     """A chart could not be drawn or encoded."""
+
+
+class UndeclaredColumnsWarning(UserWarning):
+    """The frame has columns the Forecaster was not told about (not static, known-future or
+    past-only); they are ignored."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,11 +23,18 @@ from salesforecast.errors import (
     MissingColumnError,
     ModelFileError,
     NotFittedError,
+    UndeclaredColumnsWarning,
 )
 from salesforecast.features import FeatureSpec, build_features
 from salesforecast.models import LightGBM, XGBoost, _Booster
 
-__all__ = ["Forecaster", "MovingAverage", "Naive", "SeasonalNaive", "evaluate"]
+__all__ = [
+    "Forecaster",
+    "MovingAverage",
+    "Naive",
+    "SeasonalNaive",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -262,6 +270,14 @@ class Forecaster:
         if missing:
             raise MissingColumnError(
                 f"columns {missing} not found; the frame has [{', '.join(frame.columns)}]"
+            )
+        undeclared = [c for c in frame.columns if c not in self._columns()]
+        if undeclared:
+            warnings.warn(
+                f"columns {undeclared} are not declared as static_features, known_future or "
+                "past_only and are ignored",
+                UndeclaredColumnsWarning,
+                stacklevel=3,
             )
         return (
             frame.select(self._columns())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,13 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast.errors import DataError, InvalidArgumentError, ModelFileError, NotFittedError
+from salesforecast.errors import (
+    DataError,
+    InvalidArgumentError,
+    ModelFileError,
+    NotFittedError,
+    UndeclaredColumnsWarning,
+)
 
 KEYS = ["store_id", "product_id", "date"]
 FEATURES = sf.FeatureSpec(
@@ -396,3 +403,16 @@ def test_sales_forecasts_and_bounds_are_never_negative(
     assert pred.select(pl.min_horizontal(numeric).min()).item() >= 0
     # Without the floor some lower bounds would be negative: the clip is doing work.
     assert (pred["ensemble-lo-95"] == 0).any()
+
+
+def test_undeclared_columns_are_ignored_with_one_warning(panel: pl.DataFrame) -> None:
+    small = panel.filter(pl.col("store_id") == "S01").select(
+        "store_id", "product_id", "date", "sales", "stockout"
+    )
+    fc = sf.Forecaster([sf.SeasonalNaive(7)], FEATURES, freq="1d", horizon=7, cv_windows=1)
+    with pytest.warns(UndeclaredColumnsWarning, match=r"\['stockout'\]") as caught:
+        fc.fit(small)
+    assert len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fc.fit(small.drop("stockout"))

@@ -86,7 +86,7 @@ rust-test: build
 	$(CARGO) test --release --workspace
 
 py-test: build
-	python -m pytest -q tests
+	SALESFORECAST_WHEEL_DIR=$(WHEEL_DIR) python -m pytest -q tests
 
 test: build lint rust-test py-test
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from salesforecast.errors import (
 )
 from salesforecast.features import FeatureSpec, build_features
 from salesforecast.models import LightGBM, XGBoost, _Booster
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Forecaster",
@@ -322,8 +326,17 @@ class Forecaster:
         cols = [c for c in usable.columns if c not in skip]
         x = usable.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
         clone = type(model)(**_params_of(model))
+        started = time.perf_counter()
         clone.fit(
             x, usable[target].to_numpy(), categorical_features=self._categorical(cols, history)
+        )
+        log.info(
+            "fitted %s on %d rows x %d features up to %s in %.1f s",
+            type(model).__name__,
+            x.shape[0],
+            x.shape[1],
+            history[self.time_col].max(),
+            time.perf_counter() - started,
         )
         clone.feature_names = cols
         return clone
@@ -817,7 +830,8 @@ class Forecaster:
         parts = []
         inner: Forecaster | None = None
         fitted_at = None
-        for cutoff in self._cutoffs(data, n_windows, h + gap, step):
+        for fold, cutoff in enumerate(self._cutoffs(data, n_windows, h + gap, step), 1):
+            log.info("cross-validation fold %d of %d: cutoff %s", fold, n_windows, cutoff)
             train = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
             if inner is None or refit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -416,3 +417,23 @@ def test_undeclared_columns_are_ignored_with_one_warning(panel: pl.DataFrame) ->
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fc.fit(small.drop("stockout"))
+
+
+def test_long_calls_report_progress_in_logging(
+    panel: pl.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    small = panel.filter(pl.col("store_id") == "S01").select(
+        "store_id", "product_id", "date", "sales"
+    )
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=5)],
+        sf.FeatureSpec(lags=[7]),
+        freq="1d",
+        horizon=7,
+        cv_windows=1,
+    )
+    with caplog.at_level(logging.INFO, logger="salesforecast.forecast"):
+        fc.cross_validation(small, n_windows=2, h=7)
+    messages = [r.getMessage() for r in caplog.records if r.name == "salesforecast.forecast"]
+    assert sum("cross-validation fold" in m for m in messages) == 2
+    assert any(m.startswith("fitted LightGBM on") for m in messages)

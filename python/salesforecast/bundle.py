@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from salesforecast import _json
 from salesforecast._native import __version__ as _version_module
 from salesforecast.errors import ModelFileError
 
@@ -71,7 +72,7 @@ def save(
         manifest = {**manifest, "format_version": FORMAT_VERSION, "files": checksums}
         manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest["salesforecast_version"] = _version_module
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        (staging / MANIFEST).write_text(_json.dumps(manifest, indent=2))
         backup = None
         if target.exists():
             backup = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")

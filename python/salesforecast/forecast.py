@@ -421,7 +421,8 @@ class Forecaster:
     def _calibration_metrics(self, cv: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
         windows together (the forecasts the weights were fitted on)."""
-        frame = cv.drop("_step", "_scale", "_floor", "cutoff")
+        # The cutoff stays: baselines forecast from each window's cutoff, not the data's end.
+        frame = cv.drop("_step", "_scale", "_floor")
         names = list(self.model_names)
         if self.ensemble and self.weights:
             frame = frame.with_columns(
@@ -518,7 +519,7 @@ class Forecaster:
         floors = history.group_by(self._keys).agg(self._floor())
         return (
             out.join(floors, on=self._keys, how="left")
-            .with_columns(pl.max_horizontal(n, "_floor").alias(n) for n in self.model_names)
+            .with_columns(_at_least(pl.col(n), "_floor").alias(n) for n in self.model_names)
             .drop("_floor")
             .sort([*self._keys, self.time_col])
         )
@@ -686,10 +687,10 @@ class Forecaster:
                     hi = pl.Series([w[j][1] for w in widths])
                     step = pl.col("_step") - 1
                     out = out.with_columns(
-                        pl.max_horizontal(
+                        _at_least(
                             pl.col(name) + pl.lit(lo).gather(step) * pl.col("_scale"), "_floor"
                         ).alias(f"{name}-lo-{level}"),
-                        pl.max_horizontal(
+                        _at_least(
                             pl.col(name) + pl.lit(hi).gather(step) * pl.col("_scale"), "_floor"
                         ).alias(f"{name}-hi-{level}"),
                     )
@@ -988,6 +989,12 @@ def replace_fit(forecaster: Forecaster) -> Forecaster:
         **forecaster._settings(),
         n_threads=forecaster.n_threads,
     )
+
+
+def _at_least(value: pl.Expr, floor: str) -> pl.Expr:
+    """``value`` raised to the ``floor`` column; missing values stay missing (max_horizontal
+    would turn them into the floor)."""
+    return pl.when(value < pl.col(floor)).then(pl.col(floor)).otherwise(value)
 
 
 def _count(freq: str) -> int:

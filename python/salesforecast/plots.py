@@ -7,8 +7,6 @@ cover); pass ``path`` to also write the file. Charts show inline in notebooks.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from salesforecast import _native
+from salesforecast import _json, _native
 from salesforecast._frames import IdCol, resolve_id_cols, to_polars
 from salesforecast.bundle import write_atomic
 from salesforecast.diagnostics import diagnose
@@ -81,16 +79,6 @@ class Chart:
         return self.data.decode() if self.format == "svg" else None
 
 
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list | tuple):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
-
-
 def _render(
     kind: str,
     spec: dict[str, Any],
@@ -106,7 +94,7 @@ def _render(
                 f"invalid argument `path`: {path} ends in neither .png nor .svg; give `format`"
             )
         format = "svg" if suffix == "svg" else "png"
-    text = json.dumps(_finite_or_none(spec), allow_nan=False)
+    text = _json.dumps(spec)
     data, x_range, y_range = _native.render_chart(kind, text, width, height, format)
     chart = Chart(data, format, x_range, y_range)
     if path is not None:
@@ -145,8 +133,7 @@ def _one_or_total(
     if series is None:
         return frame.group_by(time_col).agg(pl.col(c).sum() for c in columns).sort(time_col)
     wanted = series if isinstance(series, Mapping) else {keys[0]: series}
-    unknown = [k for k in wanted if k not in keys]
-    if unknown or (not isinstance(series, Mapping) and len(keys) != 1):
+    if set(wanted) != set(keys) or (not isinstance(series, Mapping) and len(keys) != 1):
         raise InvalidArgumentError(
             f"invalid argument `series`: give a value for each of the key columns {keys}"
         )
@@ -378,11 +365,9 @@ def importance(
 
 
 def _overall(scores: pl.DataFrame) -> pl.DataFrame:
-    """One row per model: the overall scores, averaged over backtest windows if per window."""
+    """The overall row of every model (evaluate pools backtest windows into one)."""
     _require(scores, ["scope", "model"], "scores")
-    overall = scores.filter(pl.col("scope") == "overall")
-    numeric = [c for c in overall.columns if overall[c].dtype.is_numeric()]
-    return overall.group_by("model", maintain_order=True).agg(pl.col(numeric).mean())
+    return scores.filter(pl.col("scope") == "overall")
 
 
 def comparison(
@@ -396,8 +381,8 @@ def comparison(
     path: str | os.PathLike[str] | None = None,
 ) -> Chart:
     """Each metric per model and baseline from :func:`salesforecast.evaluate` (overall scores,
-    the mean over windows for backtests), one panel per metric with labeled bars; axes include
-    zero so negative values (bias, R²) show."""
+    backtest windows pooled), one panel per metric with labeled bars; axes include zero so
+    negative values (bias, R²) show."""
     table = _overall(to_polars(scores, "scores"))
     _require(table, list(metrics), "scores")
     spec = {
@@ -452,8 +437,9 @@ def segment_heatmap(
         target_col=target_col,
     ).filter(pl.col("scope") == "segment")
     wape = dict(zip(scores["unit"].to_list(), scores["wape"].to_list(), strict=True))
-    row_names = sorted({str(v) for v in cells[rows].to_list()})
-    col_names = sorted({str(v) for v in cells[cols].to_list()})
+    # Names cast as the cell keys are, so every label finds its cell.
+    row_names = sorted(set(cells[rows].cast(pl.String).drop_nulls().to_list()))
+    col_names = sorted(set(cells[cols].cast(pl.String).drop_nulls().to_list()))
     spec = {
         "title": title or f"WAPE of {model} by {rows} and {cols}",
         "row_label": rows,
@@ -492,8 +478,8 @@ def coverage(
     _require(frame, [*keys, time_col, target_col, model, *bounds], "cv")
     # The share of actuals inside each interval, per step (evaluate's segments are per series).
     by_step = (
-        frame.filter(pl.col(target_col).is_not_null() & pl.col(target_col).is_not_nan())
-        .with_columns(pl.col(time_col).rank("ordinal").over(group).alias("_step"))
+        frame.with_columns(pl.col(time_col).rank("ordinal").over(group).alias("_step"))
+        .filter(pl.col(target_col).is_not_null() & pl.col(target_col).is_not_nan())
         .group_by("_step")
         .agg(
             pl.col(target_col)

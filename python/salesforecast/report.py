@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import os
 import platform
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from salesforecast import plots
+from salesforecast import _json, plots
 from salesforecast._frames import to_polars
 from salesforecast._native import __version__
 from salesforecast.bundle import write_atomic
@@ -99,24 +98,33 @@ def report(
     hist = forecaster._history if history is None else to_polars(history, "history")
     keys, time_col, target = forecaster._keys, forecaster.time_col, forecaster.target_col
     models = [*forecaster.model_names, *(["ensemble"] if "ensemble" in frame.columns else [])]
-    scores = evaluate(
-        frame,
-        hist,
-        models=models,
-        levels=forecaster.levels,
-        season_length=forecaster.season_length,
-        id_col=keys,
-        time_col=time_col,
-        target_col=target,
-        freq=forecaster.freq,
-    )
+
+    def scores_of(part: pl.DataFrame) -> pl.DataFrame:
+        return evaluate(
+            part,
+            hist,
+            models=models,
+            levels=forecaster.levels,
+            season_length=forecaster.season_length,
+            id_col=keys,
+            time_col=time_col,
+            target_col=target,
+            freq=forecaster.freq,
+        )
+
+    scores = scores_of(frame)
     overall = plots._overall(scores)
     naive = overall.filter(pl.col("model") == "seasonal_naive")
     if naive.height:
         overall = overall.with_columns(
             (1 - pl.col("mase") / naive["mase"][0]).alias("mase_uplift_vs_seasonal_naive")
         )
-    per_window = scores.filter(pl.col("scope") == "overall")
+    per_window = pl.concat(
+        plots._overall(scores_of(frame.filter(pl.col("cutoff") == c))).select(
+            pl.lit(c).alias("cutoff"), pl.all()
+        )
+        for c in frame["cutoff"].unique().sort()
+    )
     best = "ensemble" if "ensemble" in models else models[0]
 
     last = frame.filter(pl.col("cutoff") == frame["cutoff"].max())
@@ -201,7 +209,7 @@ def report(
     extra = [c for c in overall.columns if c.startswith(("coverage_", "mase_uplift"))]
     body.append(
         _section(
-            "Metrics over the backtest windows (mean of windows)",
+            "Metrics over the backtest windows (pooled)",
             _table(overall.select(["model", *shown, *extra])),
         )
     )
@@ -223,8 +231,9 @@ def report(
             _section(
                 "Input validation",
                 f'<p class="{status}">{status.upper()}: {validation.n_rows:,} rows, '
-                f"{validation.n_series} series, {validation.start} to {validation.end}, "
-                f"frequency {validation.freq}</p>"
+                f"{validation.n_series} series, {html.escape(str(validation.start))} to "
+                f"{html.escape(str(validation.end))}, frequency "
+                f"{html.escape(str(validation.freq))}</p>"
                 + (_table(issues) if issues.height else "<p>No issues.</p>"),
             )
         )
@@ -254,6 +263,6 @@ def report(
         f"<body>{''.join(body)}</body></html>"
     )
     folder = Path(path)
-    write_atomic(folder / METRICS, json.dumps(metrics, indent=2, default=str).encode())
+    write_atomic(folder / METRICS, _json.dumps(metrics, indent=2).encode())
     write_atomic(folder / REPORT, page.encode())
     return folder / REPORT

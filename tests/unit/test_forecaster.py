@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import warnings
 from pathlib import Path
 
@@ -437,3 +438,12 @@ def test_long_calls_report_progress_in_logging(
     messages = [r.getMessage() for r in caplog.records if r.name == "salesforecast.forecast"]
     assert sum("cross-validation fold" in m for m in messages) == 2
     assert any(m.startswith("fitted LightGBM on") for m in messages)
+
+
+def test_the_zero_floor_keeps_missing_forecasts_missing() -> None:
+    from salesforecast.forecast import _at_least
+
+    frame = pl.DataFrame({"p": [float("nan"), None, -1.0, 2.0], "_floor": [0.0] * 4})
+    out = frame.select(_at_least(pl.col("p"), "_floor"))["p"].to_list()
+    assert math.isnan(out[0])
+    assert out[1:] == [None, 0.0, 2.0]

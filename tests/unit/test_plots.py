@@ -194,6 +194,8 @@ def test_heatmap_cells_are_the_segment_wape(run: dict[str, Any]) -> None:
 def test_bad_input_is_refused(run: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="series"):
         sf.plots.forecast(run["pred"], run["train"], series={"store_id": "nope", "product_id": "x"})
+    with pytest.raises(InvalidArgumentError, match="each of the key columns"):
+        sf.plots.forecast(run["pred"], run["train"], series={"store_id": "S01"})
     with pytest.raises(MissingColumnError, match="category"):
         sf.plots.segment_heatmap(run["cv"], run["df"].drop("category"))
     with pytest.raises(InvalidArgumentError, match="width"):
@@ -246,3 +248,7 @@ def test_report_is_one_self_contained_page(run: dict[str, Any], tmp_path: Path) 
     )
     assert math.isclose(overall["ensemble"]["wape"], float(ensemble["wape"].mean()))
     assert metrics["run"]["weights"] == run["fc"].weights
+    windows = {row["cutoff"] for row in metrics["per_window"]}
+    assert len(windows) == 2
+    assert all(row["model"] for row in metrics["per_window"])
+    assert "NaN" not in (tmp_path / "run" / "metrics.json").read_text()

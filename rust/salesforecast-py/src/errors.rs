@@ -92,6 +92,11 @@ pub fn run<T: Send, E: Into<NativeError> + Send>(
     f: impl FnOnce() -> Result<T, E> + Send,
 ) -> PyResult<T> {
     let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    // A Python exception raised inside the call (a Ctrl-C landing in a booster's log line, which
+    // the log bridge leaves pending) is the call's outcome, not a stray error for later.
+    if let Some(pending) = PyErr::take(py) {
+        return Err(pending);
+    }
     match outcome {
         Ok(result) => result.map_err(|e| e.into().into()),
         Err(payload) => {

@@ -444,6 +444,6 @@ def test_the_zero_floor_keeps_missing_forecasts_missing() -> None:
     from salesforecast.forecast import _at_least
 
     frame = pl.DataFrame({"p": [float("nan"), None, -1.0, 2.0], "_floor": [0.0] * 4})
-    out = frame.select(_at_least(pl.col("p"), "_floor"))["p"].to_list()
+    out = frame.select(_at_least(pl.col("p"), "_floor").alias("p"))["p"].to_list()
     assert math.isnan(out[0])
     assert out[1:] == [None, 0.0, 2.0]

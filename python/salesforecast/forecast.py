@@ -716,12 +716,39 @@ class Forecaster:
         fut = None if future is None else to_polars(future, "future")
         if new_df is not None:
             history = self._prepare(to_polars(new_df, "new_df"))
+            self._warn_if_short(history)
             raw = self._forecast(self._fitted, history, h, fut)
             return self._finish(raw, self._scales(history)).drop("_step")
         raw = self._forecast(self._fitted, self._history, h, fut)
         if self._scale_table is None:
             self._scale_table = self._scales(self._history)
         return self._finish(raw, self._scale_table).drop("_step")
+
+    def _warn_if_short(self, history: pl.DataFrame) -> None:
+        """Warns when a series of ``history`` is shorter than the longest window a feature
+        reads: its first forecasts would see missing lags instead of the values the model
+        learned from. (Expanding and EWM features read the whole history; they always differ
+        from the training history's unless ``new_df`` extends it.)"""
+        spec = self.features
+        reach = [
+            *spec.lags,
+            *(r.lag + r.window - 1 for r in spec.rolling),
+            *(r.lag + (r.window - 1) * r.season_length for r in spec.seasonal_rolling),
+            *(r.lag + r.window - 1 for r in spec.group_rolling),
+        ]
+        if not reach:
+            return
+        needed = max(reach)
+        lengths = history.group_by(self._keys).len()
+        short = lengths.filter(pl.col("len") < needed)["len"].to_list()
+        if short:
+            warnings.warn(
+                f"{len(short)} series in `new_df` have fewer than the {needed} periods the "
+                f"features read (shortest: {min(short)}); their first forecasts see missing "
+                "lags",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _check_steps(self, h: int, gap: int) -> None:
         if h < 1 or gap < 0 or h + gap > self.horizon:

@@ -392,6 +392,8 @@ def test_gap_scores_only_the_later_steps_and_new_df_forecasts_from_new_history(
     assert fc.predict(future=test, new_df=train).equals(fc.predict(future=test))
     shorter = train.filter(pl.col("date") <= train["date"].max() - dt.timedelta(days=7))
     earlier = fc.predict(h=7, future=small, new_df=shorter)
+    with pytest.warns(UserWarning, match="fewer than the 34 periods"):
+        fc.predict(h=7, future=small, new_df=shorter.filter(pl.col("date") > dt.date(2023, 11, 20)))
     assert earlier["date"].min() == shorter["date"].max() + dt.timedelta(days=1)
     assert earlier.height == 4 * 7
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import logging
 import os
 import time
@@ -226,6 +227,8 @@ class Forecaster:
         self.n_threads = n_threads
         self.weights: dict[str, float] | None = None
         self.interval_widths: dict[str, list[list[tuple[float, float]]]] | None = None
+        # Scaled calibration errors per model and forecast step: intervals at any level.
+        self.conformity_scores: dict[str, list[list[float]]] | None = None
         self.calibration_metrics: pl.DataFrame | None = None
         self._history: pl.DataFrame | None = None
         # Each series' interval scale from the training history, computed once.
@@ -404,19 +407,30 @@ class Forecaster:
         steps = cv["_step"].to_numpy()
         names = [*self.model_names, *(["ensemble"] if self.ensemble else [])]
         columns = [*preds, *([ens] if self.ensemble else [])]
-        method = "distribution" if self.interval_method == "conformal_distribution" else "error"
-        self.interval_widths = {}
+        self.conformity_scores = {}
         for name, p in zip(names, columns, strict=True):
             errors = (y - p) / scale
-            if method == "error":
+            if self.interval_method == "conformal_error":
                 errors = np.abs(errors)
-            groups = [
+            self.conformity_scores[name] = [
                 errors[(steps == k) & np.isfinite(errors)].tolist()
                 for k in range(1, self.horizon + 1)
             ]
-            self.interval_widths[name] = _native.conformal_widths(
-                groups, [float(lv) for lv in self.levels], method
+        self.interval_widths = self._widths(self.levels)
+
+    def _widths(self, levels: Sequence[int]) -> dict[str, list[list[tuple[float, float]]]]:
+        """Interval offsets (in units of each series' scale) per model, step and level, from the
+        conformity scores of the calibration windows."""
+        if self.conformity_scores is None:
+            raise InvalidArgumentError(
+                "invalid argument `levels`: this forecaster has no conformity scores (a bundle "
+                "from an older version); refit it to forecast other levels"
             )
+        method = "distribution" if self.interval_method == "conformal_distribution" else "error"
+        return {
+            name: _native.conformal_widths(groups, [float(lv) for lv in levels], method)
+            for name, groups in self.conformity_scores.items()
+        }
 
     def _calibration_metrics(self, cv: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
@@ -673,16 +687,20 @@ class Forecaster:
             )
         return pl.concat(parts)
 
-    def _finish(self, raw: pl.DataFrame, scales: pl.DataFrame) -> pl.DataFrame:
+    def _finish(
+        self, raw: pl.DataFrame, scales: pl.DataFrame, levels: Sequence[int] | None = None
+    ) -> pl.DataFrame:
         out = raw
         if self.ensemble and self.weights:
             out = out.with_columns(
                 pl.sum_horizontal(pl.col(n) * w for n, w in self.weights.items()).alias("ensemble")
             )
-        if self.interval_widths:
+        levels = self.levels if levels is None else sorted(levels)
+        all_widths = self.interval_widths if levels == self.levels else self._widths(levels)
+        if all_widths:
             out = out.join(scales, on=self._keys, how="left")
-            for name, widths in self.interval_widths.items():
-                for j, level in enumerate(self.levels):
+            for name, widths in all_widths.items():
+                for j, level in enumerate(levels):
                     lo = pl.Series([w[j][0] for w in widths])
                     hi = pl.Series([w[j][1] for w in widths])
                     step = pl.col("_step") - 1
@@ -698,7 +716,11 @@ class Forecaster:
         return out
 
     def predict(
-        self, h: int | None = None, future: Any | None = None, new_df: Any | None = None
+        self,
+        h: int | None = None,
+        future: Any | None = None,
+        new_df: Any | None = None,
+        levels: Sequence[int] | None = None,
     ) -> pl.DataFrame:
         """Forecasts ``h`` periods (default: the horizon) after the end of each series.
 
@@ -707,8 +729,13 @@ class Forecaster:
         known-future covariates of every forecast period (a typed error lists what is missing).
         ``new_df`` forecasts from other or newer history (same columns as the training data,
         e.g. the latest weeks) with the fitted models, without refitting; interval widths scale
-        with each series' error on that history.
+        with each series' error on that history. ``levels`` gives intervals at other levels than
+        the forecaster's, from the same conformity scores.
         """
+        if levels is not None and any(not 0 < lv < 100 for lv in levels):
+            raise InvalidArgumentError(
+                f"invalid argument `levels`: {list(levels)} must be in (0, 100)"
+            )
         if self._history is None:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         h = self.horizon if h is None else h
@@ -718,11 +745,11 @@ class Forecaster:
             history = self._prepare(to_polars(new_df, "new_df"))
             self._warn_if_short(history)
             raw = self._forecast(self._fitted, history, h, fut)
-            return self._finish(raw, self._scales(history)).drop("_step")
+            return self._finish(raw, self._scales(history), levels).drop("_step")
         raw = self._forecast(self._fitted, self._history, h, fut)
         if self._scale_table is None:
             self._scale_table = self._scales(self._history)
-        return self._finish(raw, self._scale_table).drop("_step")
+        return self._finish(raw, self._scale_table, levels).drop("_step")
 
     def _warn_if_short(self, history: pl.DataFrame) -> None:
         """Warns when a series of ``history`` is shorter than the longest window a feature
@@ -922,6 +949,8 @@ class Forecaster:
             else:
                 entry["params"] = dict(vars(user_model))
             models.append(entry)
+        if self.conformity_scores is not None:
+            files[CONFORMITY_FILE] = _conformity_parquet(self.conformity_scores)
         history = self._history
         holidays = self.features.holidays
         manifest = {
@@ -991,6 +1020,15 @@ class Forecaster:
             if widths is None
             else {k: [[(lo, hi) for lo, hi in step] for step in v] for k, v in widths.items()}
         )
+        if CONFORMITY_FILE in manifest["files"]:
+            scores = pl.read_parquet(folder / CONFORMITY_FILE)
+            fc.conformity_scores = {
+                name: [
+                    g.filter(pl.col("step") == k)["score"].to_list()
+                    for k in range(1, fc.horizon + 1)
+                ]
+                for (name,), g in scores.group_by("model", maintain_order=True)
+            }
         metrics = manifest.get("metrics")
         fc.calibration_metrics = None if metrics is None else pl.DataFrame(metrics)
         fc._history = bundle.read_history(folder)
@@ -1016,6 +1054,24 @@ def replace_fit(forecaster: Forecaster) -> Forecaster:
         **forecaster._settings(),
         n_threads=forecaster.n_threads,
     )
+
+
+CONFORMITY_FILE = "conformity.parquet"
+
+
+def _conformity_parquet(scores: dict[str, list[list[float]]]) -> bytes:
+    """The conformity scores as a long parquet table (model, step, score)."""
+    table = pl.DataFrame(
+        {
+            "model": [name for name, steps in scores.items() for g in steps for _ in g],
+            "step": [k for steps in scores.values() for k, g in enumerate(steps, 1) for _ in g],
+            "score": [v for steps in scores.values() for g in steps for v in g],
+        },
+        schema={"model": pl.String, "step": pl.Int32, "score": pl.Float64},
+    )
+    buffer = io.BytesIO()
+    table.write_parquet(buffer)
+    return buffer.getvalue()
 
 
 def _at_least(value: pl.Expr, floor: str) -> pl.Expr:

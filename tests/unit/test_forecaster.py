@@ -214,6 +214,7 @@ def test_bundle_round_trip_and_tamper_refusal(
         "models/lightgbm.txt",
         "models/xgboost.ubj",
         "history.parquet",
+        "conformity.parquet",
     }
     assert not list(target.rglob("*.pkl"))
     loaded = sf.Forecaster.load(target)
@@ -449,3 +450,25 @@ def test_the_zero_floor_keeps_missing_forecasts_missing() -> None:
     out = frame.select(_at_least(pl.col("p"), "_floor").alias("p"))["p"].to_list()
     assert math.isnan(out[0])
     assert out[1:] == [None, 0.0, 2.0]
+
+
+def test_other_levels_from_the_same_conformity_scores(
+    fitted: tuple[sf.Forecaster, pl.DataFrame, pl.DataFrame], tmp_path: Path
+) -> None:
+    fc, _, test = fitted
+    default = fc.predict(future=test)
+    assert fc.predict(future=test, levels=[80, 95]).equals(default)
+    other = fc.predict(future=test, levels=[50, 99])
+    assert "ensemble-lo-50" in other.columns
+    assert "ensemble-lo-80" not in other.columns
+    assert (other["ensemble-lo-99"] <= other["ensemble-lo-50"]).all()
+    assert (other["ensemble-hi-50"] <= other["ensemble-hi-99"]).all()
+    # Wider than 95% at 99%, narrower than 80% at 50%.
+    joined = other.join(default, on=KEYS, suffix="_d")
+    assert (joined["ensemble-hi-99"] >= joined["ensemble-hi-95"]).all()
+    assert (joined["ensemble-hi-50"] <= joined["ensemble-hi-80"]).all()
+    fc.save(tmp_path / "levels")
+    loaded = sf.Forecaster.load(tmp_path / "levels")
+    assert loaded.predict(future=test, levels=[50, 99]).equals(other)
+    with pytest.raises(InvalidArgumentError, match="levels"):
+        fc.predict(future=test, levels=[0])

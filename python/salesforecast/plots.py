@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,15 +55,31 @@ BETTER = {
 }
 
 
-@dataclass(frozen=True)
-class Chart:
-    """An encoded chart and the data range (x, y) its main panel's axes cover. Time axes are in
-    days since 1970-01-01."""
+class Chart(bytes):
+    """The encoded chart (PNG or SVG bytes: write it, embed it, send it) with its format and the
+    data range (x, y) its main panel's axes cover. Time axes are in days since 1970-01-01."""
 
-    data: bytes
     format: ChartFormat
     x_range: tuple[float, float]
     y_range: tuple[float, float]
+
+    def __new__(
+        cls,
+        data: bytes,
+        format: ChartFormat,
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+    ) -> Chart:
+        chart = super().__new__(cls, data)
+        chart.format = format
+        chart.x_range = x_range
+        chart.y_range = y_range
+        return chart
+
+    @property
+    def data(self) -> bytes:
+        """The encoded bytes as a plain ``bytes`` object."""
+        return bytes(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes the chart (atomically: a reader never sees half a file)."""

@@ -117,7 +117,7 @@ def report(
     naive = overall.filter(pl.col("model") == "seasonal_naive")
     if naive.height:
         overall = overall.with_columns(
-            (1 - pl.col("mase") / naive["mase"][0]).alias("mase_uplift_vs_seasonal_naive")
+            (1 - pl.col("mase") / naive["mase"][0]).round(4).alias("mase_uplift_vs_seasonal_naive")
         )
     per_window = pl.concat(
         plots._overall(scores_of(frame.filter(pl.col("cutoff") == c))).select(

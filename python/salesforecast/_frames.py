@@ -48,3 +48,12 @@ def resolve_id_cols(df: pl.DataFrame, id_col: IdCol) -> list[str]:
         "column `series_id` not found and no id_col given; the frame has columns "
         f"[{', '.join(df.columns)}]"
     )
+
+
+def forecast_columns(frame: pl.DataFrame, skip: set[str]) -> list[str]:
+    """The numeric point-forecast columns of ``frame``: not in ``skip``, not interval bounds."""
+    return [
+        c
+        for c in frame.columns
+        if c not in skip and "-lo-" not in c and "-hi-" not in c and frame[c].dtype.is_numeric()
+    ]

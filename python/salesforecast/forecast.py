@@ -19,7 +19,7 @@ import numpy.typing as npt
 import polars as pl
 
 from salesforecast import _native, bundle
-from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast._frames import IdCol, forecast_columns, resolve_id_cols, to_polars
 from salesforecast.errors import (
     DataError,
     InvalidArgumentError,
@@ -962,9 +962,7 @@ class Forecaster:
             "interval_widths": self.interval_widths,
             "metrics": None
             if self.calibration_metrics is None
-            else self.calibration_metrics.with_columns(
-                pl.col(pl.Date, pl.Datetime).cast(pl.String)
-            ).to_dicts(),
+            else self.calibration_metrics.to_dicts(),
             "training_window": {
                 "start": str(history[self.time_col].min()),
                 "end": str(history[self.time_col].max()),
@@ -1123,11 +1121,7 @@ def evaluate(
     hist = None if history is None else to_polars(history, "history")
     skip = {*keys, time_col, target_col, "cutoff", *([segment] if segment else [])}
     if models is None:
-        models = [
-            c
-            for c in frame.columns
-            if c not in skip and "-lo-" not in c and "-hi-" not in c and frame[c].dtype.is_numeric()
-        ]
+        models = forecast_columns(frame, skip)
     return _native.evaluate(
         frame,
         hist,

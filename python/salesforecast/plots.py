@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from salesforecast import _json, _native
-from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast._frames import IdCol, forecast_columns, resolve_id_cols, to_polars
 from salesforecast.bundle import write_atomic
 from salesforecast.diagnostics import diagnose
 from salesforecast.errors import InvalidArgumentError, MissingColumnError
@@ -133,14 +133,6 @@ def _require(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
         )
 
 
-def _model_columns(frame: pl.DataFrame, skip: set[str]) -> list[str]:
-    return [
-        c
-        for c in frame.columns
-        if c not in skip and "-lo-" not in c and "-hi-" not in c and frame[c].dtype.is_numeric()
-    ]
-
-
 def _one_or_total(
     frame: pl.DataFrame, keys: list[str], time_col: str, columns: list[str], series: Series
 ) -> pl.DataFrame:
@@ -210,7 +202,7 @@ def forecast(
     _require(fc, [*keys, time_col], "forecasts")
     _require(hist, [*keys, time_col, target_col], "history")
     skip = {*keys, time_col, target_col, "cutoff"}
-    names = list(models) if models is not None else _model_columns(fc, skip)
+    names = list(models) if models is not None else forecast_columns(fc, skip)
     _require(fc, names, "forecasts")
     levels = _levels_of(fc, bands_for)
     band_cols = [f"{bands_for}-{side}-{lv}" for lv in levels for side in ("lo", "hi")]

@@ -66,10 +66,6 @@ def _chart(chart: plots.Chart) -> str:
     return f'<div class="chart">{svg[svg.find("<svg") :]}</div>'
 
 
-def _jsonable(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).to_dicts()
-
-
 def report(
     forecaster: Forecaster,
     cv: Any,
@@ -190,11 +186,11 @@ def report(
     }
     metrics = {
         "run": run,
-        "overall": _jsonable(overall),
-        "per_window": _jsonable(per_window),
+        "overall": overall.to_dicts(),
+        "per_window": per_window.to_dicts(),
         "calibration": None
         if forecaster.calibration_metrics is None
-        else _jsonable(forecaster.calibration_metrics),
+        else forecaster.calibration_metrics.to_dicts(),
         "validation": None if validation is None else validation.to_dict(),
     }
 

@@ -406,20 +406,14 @@ pub fn build_features(
     let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
 
     let target_names = target_feature_names(spec);
-    let past_lags = spec
-        .past_only_lags
-        .clone()
-        .unwrap_or_else(|| spec.lags.clone());
+    let past_lags = spec.past_lags();
     let past_values: Vec<(String, Vec<f64>)> = options
         .exogenous
         .past_only
         .iter()
         .map(|c| Ok((c.clone(), panel.gather_f64(exogenous_values(df, c)?))))
         .collect::<Result<_>>()?;
-    let past_names: Vec<String> = past_values
-        .iter()
-        .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}")))
-        .collect();
+    let past_names = spec.past_feature_names(past_values.iter().map(|(c, _)| c.as_str()));
 
     // Target features, then past-only lags, then (only when transforms change it) the
     // transformed target. Every position is written by the kernels, so the buffers start as
@@ -458,7 +452,7 @@ pub fn build_features(
                     let mut k = target_names.len();
                     for (_, values) in &past_values {
                         let x = &values[r.clone()];
-                        for &l in &past_lags {
+                        for &l in past_lags {
                             kernels::lag(x, l, outs[k]);
                             k += 1;
                         }
@@ -476,7 +470,7 @@ pub fn build_features(
                     let mut exo_buf = Vec::new();
                     for (_, values) in &past_values {
                         let x = grid.dense(s, values, &mut exo_buf);
-                        for &l in &past_lags {
+                        for &l in past_lags {
                             kernels::lag(x, l, outs[k]);
                             k += 1;
                         }
@@ -681,8 +675,8 @@ fn group_features(
 fn target_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64>) {
     window_features_at(y, p, spec, out);
     let mut running = RunningStats::new(y, spec);
-    running.advance(y, p);
-    running.values(out);
+    running.advance(spec, y, p);
+    running.values(spec, out);
 }
 
 /// Lag, rolling and seasonal rolling features at position `p` of `y`.
@@ -727,11 +721,10 @@ fn window_features_at(y: &[f64], p: usize, spec: &FeatureSpec, out: &mut Vec<f64
 /// sums (the batch kernels' own) so a step adds one value instead of re-reading the history.
 #[derive(Debug, Clone)]
 struct RunningStats {
-    expanding: Vec<(usize, kernels::ExpandingAccumulator)>,
-    ewm: Vec<(usize, kernels::EwmAccumulator)>,
-    stats: Vec<Vec<Stat>>,
-    /// Values of the history each accumulator has read, per feature, in spec order.
-    read: Vec<usize>,
+    /// One accumulator per `spec.expanding` and `spec.ewm` entry, each with the count of
+    /// history values it has read.
+    expanding: Vec<(kernels::ExpandingAccumulator, usize)>,
+    ewm: Vec<(kernels::EwmAccumulator, usize)>,
 }
 
 impl RunningStats {
@@ -740,36 +733,33 @@ impl RunningStats {
             expanding: spec
                 .expanding
                 .iter()
-                .map(|e| (e.lag, kernels::ExpandingAccumulator::for_series(y)))
+                .map(|_| (kernels::ExpandingAccumulator::for_series(y), 0))
                 .collect(),
             ewm: spec
                 .ewm
                 .iter()
-                .map(|e| (e.lag, kernels::EwmAccumulator::new(e.alpha)))
+                .map(|e| (kernels::EwmAccumulator::new(e.alpha), 0))
                 .collect(),
-            stats: spec.expanding.iter().map(|e| e.stats.clone()).collect(),
-            read: vec![0; spec.expanding.len() + spec.ewm.len()],
         }
     }
 
     /// Reads `y` up to the values the features at position `p` see (`p` may be `y.len()`, the
     /// period after the history): each one's history lagged by its `lag`.
-    fn advance(&mut self, y: &[f64], p: usize) {
+    fn advance(&mut self, spec: &FeatureSpec, y: &[f64], p: usize) {
         let upto = |lag: usize| (p + 1).saturating_sub(lag).min(y.len());
-        let (expanding_read, ewm_read) = self.read.split_at_mut(self.expanding.len());
-        for ((lag, acc), read) in self.expanding.iter_mut().zip(expanding_read) {
-            feed(y, upto(*lag), read, |v| acc.add(v));
+        for ((acc, read), e) in self.expanding.iter_mut().zip(&spec.expanding) {
+            feed(y, upto(e.lag), read, |v| acc.add(v));
         }
-        for ((lag, acc), read) in self.ewm.iter_mut().zip(ewm_read) {
-            feed(y, upto(*lag), read, |v| acc.add(v));
+        for ((acc, read), e) in self.ewm.iter_mut().zip(&spec.ewm) {
+            feed(y, upto(e.lag), read, |v| acc.add(v));
         }
     }
 
-    fn values(&self, out: &mut Vec<f64>) {
-        for ((_, acc), stats) in self.expanding.iter().zip(&self.stats) {
-            out.extend(stats.iter().map(|&stat| acc.value(stat)));
+    fn values(&self, spec: &FeatureSpec, out: &mut Vec<f64>) {
+        for ((acc, _), e) in self.expanding.iter().zip(&spec.expanding) {
+            out.extend(e.stats.iter().map(|&stat| acc.value(stat)));
         }
-        out.extend(self.ewm.iter().map(|(_, acc)| acc.value()));
+        out.extend(self.ewm.iter().map(|(acc, _)| acc.value()));
     }
 }
 
@@ -786,10 +776,7 @@ pub fn build_last_features(
     let panel = &grid.panel;
     let n_series = panel.n_series();
     let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
-    let past_lags = spec
-        .past_only_lags
-        .clone()
-        .unwrap_or_else(|| spec.lags.clone());
+    let past_lags = spec.past_lags();
     let past_values: Vec<(String, Vec<f64>)> = options
         .exogenous
         .past_only
@@ -815,7 +802,7 @@ pub fn build_last_features(
             for (_, x) in &past_values {
                 let mut exo_buf = Vec::new();
                 let x = grid.dense(s, x, &mut exo_buf);
-                for &l in &past_lags {
+                for &l in past_lags {
                     values.push(if p >= l { x[p - l] } else { f64::NAN });
                 }
             }
@@ -824,11 +811,7 @@ pub fn build_last_features(
         .collect::<Result<_>>()?;
 
     let mut names = target_feature_names(spec);
-    names.extend(
-        past_values
-            .iter()
-            .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}"))),
-    );
+    names.extend(spec.past_feature_names(past_values.iter().map(|(c, _)| c.as_str())));
     let mut columns: Vec<(String, Vec<f64>)> = names
         .into_iter()
         .enumerate()
@@ -960,7 +943,7 @@ impl StepState {
                         &roles.target_col,
                     )?;
                     let mut running = RunningStats::new(&y, spec);
-                    running.advance(&y, y.len());
+                    running.advance(spec, &y, y.len());
                     Ok(TransformedHistory { y, running })
                 })
                 .collect::<Result<_>>()?;
@@ -1037,11 +1020,7 @@ impl StepState {
                 ),
             ));
         }
-        let past_lags = self
-            .spec
-            .past_only_lags
-            .clone()
-            .unwrap_or_else(|| self.spec.lags.clone());
+        let past_lags = self.spec.past_lags();
         let row = |s: usize| -> Result<Vec<f64>> {
             // Every feature reads periods before the next one, so the history itself serves.
             let p = self.targets[s].len();
@@ -1049,7 +1028,7 @@ impl StepState {
             match &self.transformed {
                 Some(all) => {
                     window_features_at(&all[s].y, p, &self.spec, &mut values);
-                    all[s].running.values(&mut values);
+                    all[s].running.values(&self.spec, &mut values);
                 }
                 None => {
                     let mut y = self.targets[s].clone();
@@ -1063,7 +1042,7 @@ impl StepState {
                 }
             }
             for (_, series) in &self.past {
-                for &l in &past_lags {
+                for &l in past_lags {
                     let x = &series[s];
                     values.push(if p >= l && p - l < x.len() {
                         x[p - l]
@@ -1083,9 +1062,8 @@ impl StepState {
         };
         let mut names = target_feature_names(&self.spec);
         names.extend(
-            self.past
-                .iter()
-                .flat_map(|(c, _)| past_lags.iter().map(move |l| format!("{c}_lag{l}"))),
+            self.spec
+                .past_feature_names(self.past.iter().map(|(c, _)| c.as_str())),
         );
         let mut columns: Vec<Column> = names
             .iter()
@@ -1133,7 +1111,9 @@ impl StepState {
                 } else {
                     v.ln_1p()
                 });
-                history.running.advance(&history.y, history.y.len());
+                history
+                    .running
+                    .advance(&self.spec, &history.y, history.y.len());
             }
         }
         for (_, series) in self.past.iter_mut() {

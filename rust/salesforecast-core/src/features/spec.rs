@@ -345,6 +345,22 @@ fn min_samples(raw: Option<i64>, window: usize, field: &str) -> Result<usize> {
 }
 
 impl FeatureSpec {
+    /// Lags of the past-only covariates: their own, else the target's.
+    pub fn past_lags(&self) -> &[usize] {
+        self.past_only_lags.as_deref().unwrap_or(&self.lags)
+    }
+
+    /// Names of the lagged past-only covariates `columns`, in output order.
+    pub fn past_feature_names<'a>(
+        &self,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<String> {
+        columns
+            .into_iter()
+            .flat_map(|c| self.past_lags().iter().map(move |l| format!("{c}_lag{l}")))
+            .collect()
+    }
+
     /// Parses and checks the JSON form; errors name the offending field (`rolling[1].window`).
     pub fn from_json(text: &str) -> Result<Self> {
         let raw: RawSpec = serde_json::from_str(text)

@@ -36,9 +36,14 @@ export PATH := $(VENV)/bin:$(PATH)
 export LD_LIBRARY_PATH := $(XGBOOST_LIB_DIR)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
 STAMP := $(CARGO_TARGET_DIR)/stamps
+# The S3 server the integration tests run on 127.0.0.1 (keeps objects on disk, checks SigV4):
+# built once into the shared cache.
+TOOLS := $(CARGO_TARGET_DIR)/tools
+S3S_FS := $(TOOLS)/bin/s3s-fs
+export SALESFORECAST_S3S_FS := $(S3S_FS)
 WHEEL_DIR := $(CARGO_TARGET_DIR)/wheels
 
-.PHONY: test demo build deps bench-venv lint rust-test py-test system-deps
+.PHONY: test demo build deps bench-venv lint rust-test py-test system-deps test-servers
 
 system-deps: $(STAMP)/system-deps
 $(STAMP)/system-deps:
@@ -85,7 +90,12 @@ lint: build
 rust-test: build
 	$(CARGO) test --release --workspace
 
-py-test: build
+test-servers: $(S3S_FS)
+$(S3S_FS):
+	CARGO_TARGET_DIR=$(TOOLS)/build cargo install --locked --quiet s3s-fs@0.14.1 --features binary --root $(TOOLS)
+	rm -rf $(TOOLS)/build
+
+py-test: build test-servers
 	SALESFORECAST_WHEEL_DIR=$(WHEEL_DIR) python -m pytest -q tests
 
 test: build lint rust-test py-test

@@ -6,7 +6,16 @@
 >>> train, test = sf.time_split(df, test_periods=28)
 """
 
-from salesforecast import errors, plots
+import os as _os
+from typing import Any
+
+# The boosters' OpenMP threads spin while they wait for work by default; beside other busy
+# processes (an Airflow worker running several tasks) spinning threads steal the cores the
+# working ones need, and fits slow down 5 to 20 times. Every OpenMP runtime this package loads
+# reads this when the native module is first imported, just below; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from salesforecast import errors, plots, storage
 from salesforecast._native import __version__
 from salesforecast.data import (
     Issue,
@@ -30,6 +39,21 @@ from salesforecast.features import (
 from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
 from salesforecast.models import LightGBM, XGBoost
 from salesforecast.report import report
+
+
+def __getattr__(name: str) -> Any:
+    # Tuning and tracking import Optuna and MLflow: only when used, so `import salesforecast`
+    # stays light (Airflow parses DAG files that import it).
+    if name == "tune":
+        from salesforecast.tuning import tune
+
+        return tune
+    if name in ("tracking", "tuning"):
+        import importlib
+
+        return importlib.import_module(f"salesforecast.{name}")
+    raise AttributeError(f"module 'salesforecast' has no attribute {name!r}")
+
 
 __all__ = [
     "EWM",
@@ -57,6 +81,9 @@ __all__ = [
     "plots",
     "read_sales",
     "report",
+    "storage",
     "time_split",
+    "tracking",
+    "tune",
     "validate",
 ]

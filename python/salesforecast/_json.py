@@ -19,5 +19,7 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, *, indent: int | None = None) -> str:
-    return json.dumps(finite_or_none(value), indent=indent, default=str, allow_nan=False)
+def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+    return json.dumps(
+        finite_or_none(value), indent=indent, default=str, allow_nan=False, sort_keys=sort_keys
+    )

@@ -1,121 +1,267 @@
-"""Model bundles: a folder with the boosters in their native formats, the training history as
-parquet and a ``manifest.json`` holding everything else plus the SHA-256 of every file. No pickle.
+"""Model bundles: the boosters in their native formats, the training history as parquet and a
+``manifest.json`` holding everything else plus the SHA-256 of every file. No pickle. A bundle
+lives at any storage location (a local folder, ``s3://bucket/prefix``).
 
-Writing goes to a temporary sibling folder that replaces the target only when complete, so a
-failed save never leaves a half-written bundle or destroys the previous one. Loading checks every
-checksum first and refuses any mismatch, missing or unexpected file.
+Layout and atomicity (S3 has no rename): each save writes its files under a fresh
+``versions/<id>/`` prefix and then ``manifest.json``, which names that prefix, in one request.
+Until the manifest is written the previous bundle is untouched and still the one ``load``
+reads; a location without a manifest is not a bundle. Older versions are deleted after the
+switch.
+
+Integrity: loading checks every file's SHA-256 against the manifest and refuses entries that
+would leave the bundle. The manifest itself is covered by the bundle's *digest* (the SHA-256 of
+``manifest.json``), which ``save`` returns: record it where the bundle is referenced (an MLflow
+model version, a DAG run's outputs) and pass it to ``load(uri, digest=...)`` to catch edits.
+With ``SALESFORECAST_BUNDLE_KEY`` set, manifests are signed (HMAC-SHA256) and loading refuses a
+bundle whose signature is missing or wrong.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
-import shutil
+import re
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
-
-from salesforecast import _json
+from salesforecast import _json, storage
 from salesforecast._native import __version__ as _version_module
-from salesforecast.errors import ModelFileError
+from salesforecast.errors import (
+    InvalidArgumentError,
+    ModelFileError,
+    StorageNotFoundError,
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
+VERSIONS = "versions"
+KEY_ENV = "SALESFORECAST_BUNDLE_KEY"
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Writes ``data`` to a temporary sibling, then renames it over ``path``: readers see the
-    old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        staging.write_bytes(data)
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+def _signature(manifest: dict[str, Any], key: str) -> str:
+    """HMAC-SHA256 of the manifest without its signature, in a canonical JSON form."""
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    canonical = _json.dumps(body, sort_keys=True).encode()
+    return hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()
 
 
-def save(
-    path: str | os.PathLike[str],
-    manifest: dict[str, Any],
-    files: dict[str, bytes],
-    history: pl.DataFrame,
-) -> None:
-    """Writes ``files`` (relative path to bytes), the history and ``manifest`` (completed with
-    checksums) as a bundle at ``path``."""
-    target = Path(path)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    staging.mkdir(parents=True)
-    try:
-        for name, data in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(data)
-        history.write_parquet(staging / "history.parquet")
-        checksums = {
-            p.relative_to(staging).as_posix(): _sha256(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
-        manifest = {**manifest, "format_version": FORMAT_VERSION, "files": checksums}
-        manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        manifest["salesforecast_version"] = _version_module
-        (staging / MANIFEST).write_text(_json.dumps(manifest, indent=2))
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-            target.rename(backup)
-        staging.rename(target)
-        if backup is not None:
-            shutil.rmtree(backup)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle: its manifest, every file's bytes and its digest."""
+
+    uri: str
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+    digest: str
 
 
-def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
-    """Reads and verifies a bundle: returns its manifest and folder."""
-    folder = Path(path)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ModelFileError(f"{folder} is not a salesforecast bundle: {MANIFEST} is missing")
-    try:
-        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{manifest_path} is not valid JSON: {e}") from e
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{folder}: bundle format {manifest.get('format_version')!r} is not "
-            f"{FORMAT_VERSION}, the one this version reads"
+def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str, bytes]) -> str:
+    """Writes ``files`` (relative name to bytes) and ``manifest`` (completed with the format,
+    checksums and, with a key set, a signature) as a bundle at ``uri``; returns its digest.
+
+    Refuses a location that holds anything but a bundle, so a save never deletes a user's
+    files."""
+    base = os.fspath(uri).rstrip("/")
+    existing = storage.list(base)
+    foreign = [n for n in existing if n != MANIFEST and not n.startswith(f"{VERSIONS}/")]
+    old_files: list[str] = []
+    if MANIFEST in existing:
+        old_files = _previous_files(base)
+        foreign = [n for n in foreign if n not in old_files]
+    if foreign:
+        raise InvalidArgumentError(
+            f"invalid argument `path`: {base} holds {len(foreign)} files that are not part of a "
+            f"salesforecast bundle (e.g. {foreign[:3]}); save into an empty folder or a bundle"
         )
-    expected: dict[str, str] = manifest.get("files", {})
-    present = {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != MANIFEST
+    for name in files:
+        storage.check_relative(name)
+    root = f"{VERSIONS}/{uuid.uuid4().hex}"
+    for name, data in files.items():
+        storage.write_bytes(storage.join(base, root, name), data)
+    manifest = {
+        **manifest,
+        "format_version": FORMAT_VERSION,
+        "root": root,
+        "files": {name: sha256(data) for name, data in sorted(files.items())},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "salesforecast_version": _version_module,
     }
+    key = os.environ.get(KEY_ENV)
+    if key:
+        manifest["signature"] = _signature(manifest, key)
+    text = _json.dumps(manifest, indent=2).encode()
+    # The switch: one request. Everything before it is invisible to `load`.
+    storage.write_bytes(storage.join(base, MANIFEST), text)
+    for name in existing:
+        if name.startswith(f"{VERSIONS}/") and not name.startswith(f"{root}/"):
+            storage.delete(storage.join(base, name))
+    for name in old_files:
+        storage.delete(storage.join(base, name))
+    return sha256(text)
+
+
+def _previous_files(base: str) -> list[str]:
+    """Files of a format-1 bundle at ``base`` (kept at its top level), to replace them."""
+    try:
+        old = json.loads(storage.read_bytes(storage.join(base, MANIFEST)))
+    except (ValueError, StorageNotFoundError):
+        return []
+    if not isinstance(old, dict) or old.get("format_version") != 1:
+        return []
+    files = old.get("files")
+    return [n for n in files if isinstance(n, str)] if isinstance(files, dict) else []
+
+
+def read(uri: str | os.PathLike[str], digest: str | None = None) -> Bundle:
+    """Reads and verifies the bundle at ``uri``: its digest (when given), its signature (when
+    ``SALESFORECAST_BUNDLE_KEY`` is set), its manifest's schema, and every file's checksum."""
+    base = os.fspath(uri).rstrip("/")
+    try:
+        return _read_once(base, digest)
+    except StorageNotFoundError:
+        # A save replaced the bundle between reading its manifest and its files: read again.
+        return _read_once(base, digest)
+
+
+def _read_once(base: str, digest: str | None) -> Bundle:
+    try:
+        raw = storage.read_bytes(storage.join(base, MANIFEST))
+    except StorageNotFoundError:
+        raise ModelFileError(
+            f"{base} is not a salesforecast bundle: {MANIFEST} is missing"
+        ) from None
+    actual = sha256(raw)
+    if digest is not None and not hmac.compare_digest(actual, digest):
+        raise ModelFileError(
+            f"{base}: the bundle's digest {actual} is not the expected {digest}; the bundle was "
+            "altered or replaced"
+        )
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{base}/{MANIFEST} is not valid JSON: {e}") from e
+    check_manifest(manifest, base)
+    key = os.environ.get(KEY_ENV)
+    if key:
+        signature = manifest.get("signature")
+        if not isinstance(signature, str) or not hmac.compare_digest(
+            signature, _signature(manifest, key)
+        ):
+            raise ModelFileError(
+                f"{base}: the manifest's signature does not match {KEY_ENV}; the bundle was "
+                "altered or signed with another key"
+            )
+    root = storage.join(base, manifest["root"]) if manifest.get("root") else base
+    expected: dict[str, str] = manifest["files"]
+    present = {n for n in storage.list(root) if n != MANIFEST}
+    if manifest["format_version"] == 1:
+        present = {n for n in present if not n.startswith(f"{VERSIONS}/")}
     if missing := sorted(set(expected) - present):
-        raise ModelFileError(f"{folder}: files listed in the manifest are missing: {missing}")
+        raise ModelFileError(f"{base}: files listed in the manifest are missing: {missing}")
     if extra := sorted(present - set(expected)):
-        raise ModelFileError(f"{folder}: files not in the manifest: {extra}")
+        raise ModelFileError(f"{base}: files not in the manifest: {extra}")
+    files = {}
+    prefix = f"{manifest['root']}/" if manifest.get("root") else ""
     for name, checksum in expected.items():
-        if _sha256(folder / name) != checksum:
-            raise ModelFileError(f"{folder}: checksum mismatch for {name}; the bundle was altered")
-    return manifest, folder
+        try:
+            # Relative to the bundle itself: no link on the way to the file is followed.
+            data = storage.read_within(base, prefix + name)
+        except InvalidArgumentError as e:
+            raise ModelFileError(f"{base}: refused {name}: {e}") from None
+        if sha256(data) != checksum:
+            raise ModelFileError(f"{base}: checksum mismatch for {name}; the bundle was altered")
+        files[name] = data
+    return Bundle(uri=base, manifest=manifest, files=files, digest=actual)
 
 
-def read_history(folder: Path) -> pl.DataFrame:
-    """The training history stored in a verified bundle."""
-    return pl.read_parquet(folder / "history.parquet")
+# The manifest's schema: key -> accepted types (None allowed where listed). Checked before any
+# file is read, so a malformed manifest is a ModelFileError, never a KeyError or TypeError.
+_TOP: dict[str, tuple[type, ...]] = {
+    "format_version": (int,),
+    "files": (dict,),
+    "settings": (dict,),
+    "features": (dict,),
+    "models": (list,),
+    "weights": (dict, type(None)),
+    "interval_widths": (dict, type(None)),
+    "metrics": (list, type(None)),
+    "holidays": (list, type(None)),
+    "training_window": (dict,),
+    "columns": (dict,),
+}
+_SETTINGS: dict[str, tuple[type, ...]] = {
+    "freq": (str,),
+    "horizon": (int,),
+    "strategy": (str,),
+    "levels": (list,),
+    "cv_windows": (int,),
+    "season_length": (int,),
+    "id_col": (list,),
+    "time_col": (str,),
+    "target_col": (str,),
+    "static_features": (list,),
+    "known_future": (list,),
+    "past_only": (list,),
+}
+_MODEL: dict[str, tuple[type, ...]] = {"name": (str,), "kind": (str,), "params": (dict,)}
+
+
+def _check_keys(
+    value: dict[str, Any], schema: dict[str, tuple[type, ...]], where: str, base: str
+) -> None:
+    for key, types in schema.items():
+        if key not in value:
+            raise ModelFileError(f"{base}: manifest {where} lacks `{key}`")
+        wrong_bool = isinstance(value[key], bool) and bool not in types
+        if not isinstance(value[key], types) or wrong_bool:
+            raise ModelFileError(
+                f"{base}: manifest {where}`{key}` is {type(value[key]).__name__}, expected "
+                f"{' or '.join(t.__name__ for t in types)}"
+            )
+
+
+def check_manifest(manifest: Any, base: str) -> None:
+    """Raises :class:`ModelFileError` unless ``manifest`` has the bundle schema: every key of
+    the right type, every file entry a relative path inside the bundle with a SHA-256."""
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{base}: the manifest is not a JSON object")
+    if manifest.get("format_version") not in READABLE_FORMATS:
+        raise ModelFileError(
+            f"{base}: bundle format {manifest.get('format_version')!r} is not one this version "
+            f"reads ({', '.join(map(str, READABLE_FORMATS))})"
+        )
+    _check_keys(manifest, _TOP, "", base)
+    _check_keys(manifest["settings"], _SETTINGS, "settings.", base)
+    entries = dict(manifest["files"])
+    if manifest["format_version"] >= 2:
+        root = manifest.get("root")
+        if not isinstance(root, str) or not root.startswith(f"{VERSIONS}/"):
+            raise ModelFileError(f"{base}: manifest `root` must name a {VERSIONS}/ prefix")
+        entries[root] = "0" * 64
+    for name, checksum in entries.items():
+        try:
+            storage.check_relative(name)
+        except InvalidArgumentError as e:
+            raise ModelFileError(f"{base}: manifest entry refused: {e}") from None
+        if not isinstance(checksum, str) or not _SHA256.match(checksum):
+            raise ModelFileError(f"{base}: manifest checksum of {name!r} is not a SHA-256")
+    for i, model in enumerate(manifest["models"]):
+        if not isinstance(model, dict):
+            raise ModelFileError(f"{base}: manifest models[{i}] is not an object")
+        _check_keys(model, _MODEL, f"models[{i}].", base)
+        paths = model.get("files", [])
+        if not isinstance(paths, list) or any(p not in manifest["files"] for p in paths):
+            raise ModelFileError(
+                f"{base}: manifest models[{i}].files must name files listed in `files`"
+            )

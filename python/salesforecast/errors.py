@@ -18,6 +18,9 @@ __all__ = [
     "NotFittedError",
     "SalesForecastError",
     "SeriesTooShortError",
+    "StorageAccessError",
+    "StorageError",
+    "StorageNotFoundError",
     "UndeclaredColumnsWarning",
     "ValidationError",
 ]
@@ -69,6 +72,19 @@ class NotFittedError(SalesForecastError):
 
 class ChartError(SalesForecastError):
     """A chart could not be drawn or encoded."""
+
+
+class StorageError(SalesForecastError):
+    """Storage (a local folder or an S3 bucket) failed: network, server or file system. The
+    message names the location, never a credential."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """Nothing is stored at the location."""
+
+
+class StorageAccessError(StorageError, PermissionError):
+    """The store refused the credentials or the operation; the message names the bucket."""
 
 
 class UndeclaredColumnsWarning(UserWarning):

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ from salesforecast.errors import (
     UndeclaredColumnsWarning,
 )
 from salesforecast.features import FeatureSpec, build_features
-from salesforecast.models import LightGBM, XGBoost, _Booster
+from salesforecast.models import LightGBM, XGBoost, threads_for
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,24 @@ class _Backtests:
 
     models: dict[Any, list[Model]] = field(default_factory=dict)
     forecasts: dict[tuple[Any, Any, int], pl.DataFrame] = field(default_factory=dict)
+    monitor: _Monitor | None = None
+
+
+BacktestCallback = Callable[[int, int, dict[str, float]], bool | None]
+
+
+@dataclass
+class _Monitor:
+    """Numbers the booster fits of one backtest and hands each a per-round callback that
+    reports ``(fit, round, metrics)`` to the user's ``round_callback``."""
+
+    callback: BacktestCallback
+    fits: int = 0
+
+    def next_fit(self) -> Callable[[int, dict[str, float]], bool | None]:
+        fit = self.fits
+        self.fits += 1
+        return lambda round_, metrics: self.callback(fit, round_, metrics)
 
 
 def _model_name(model: UserModel) -> str:
@@ -234,6 +252,9 @@ class Forecaster:
         # Each series' interval scale from the training history, computed once.
         self._scale_table: pl.DataFrame | None = None
         self._keys: list[str] = []
+        # Categories of every string column, fixed at fit: codes mean the same in every later
+        # frame, and values not seen at fit are coded as missing.
+        self._categories: dict[str, list[str]] = {}
         self._step_cache: tuple[pl.DataFrame, _native.FeatureStepper, pl.DataFrame] | None = None
         self._fitted: list[Model] = []
 
@@ -258,6 +279,34 @@ class Forecaster:
             "past_only": self.past_only,
         }
 
+    def settings(self) -> dict[str, Any]:
+        """The constructor settings (besides models and features) as plain values."""
+        return dict(self._settings())
+
+    @property
+    def keys(self) -> list[str]:
+        """The series key columns (resolved at fit)."""
+        return list(self._keys)
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Per string column, the categories seen at fit in code order. A value not among them
+        (a new store format, a new category) is treated as missing by the boosters, with a
+        warning naming the column and values."""
+        return {c: list(v) for c, v in self._categories.items()}
+
+    @property
+    def history(self) -> pl.DataFrame | None:
+        """The training history as the user's columns and values (None before fit)."""
+        if self._history is None:
+            return None
+        return self._history.with_columns(
+            pl.col(c)
+            .replace_strict(list(range(len(cats))), cats, default=None, return_dtype=pl.String)
+            .alias(c)
+            for c, cats in self._categories.items()
+        )
+
     # ----------------------------------------------------------------- data plumbing
 
     def _columns(self) -> list[str]:
@@ -270,7 +319,12 @@ class Forecaster:
             *self.past_only,
         ]
 
-    def _prepare(self, df: Any) -> pl.DataFrame:
+    def _prepare(self, df: Any, name: str = "df") -> pl.DataFrame:
+        """``df`` checked against the declared columns, with the categories fixed at fit."""
+        return self._encode(self._select(df), name)
+
+    def _select(self, df: Any) -> pl.DataFrame:
+        """The declared columns of ``df``, the target as float, sorted by series and time."""
         frame = to_polars(df)
         self._keys = resolve_id_cols(frame, self.id_col)
         missing = [c for c in self._columns() if c not in frame.columns]
@@ -284,13 +338,50 @@ class Forecaster:
                 f"columns {undeclared} are not declared as static_features, known_future or "
                 "past_only and are ignored",
                 UndeclaredColumnsWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return (
             frame.select(self._columns())
             .with_columns(pl.col(self.target_col).cast(pl.Float64))
             .sort([*self._keys, self.time_col])
         )
+
+    def _string_columns(self, frame: pl.DataFrame) -> list[str]:
+        names = [*self.static_features, *self.known_future, *self.past_only]
+        return [
+            c
+            for c in names
+            if c in frame.columns
+            and (
+                frame[c].dtype in (pl.String, pl.Categorical) or isinstance(frame[c].dtype, pl.Enum)
+            )
+        ]
+
+    def _learn_categories(self, frame: pl.DataFrame) -> None:
+        """Fixes the categories of every string covariate from the training frame."""
+        self._categories = {
+            c: sorted(v for v in frame[c].cast(pl.String).unique().to_list() if v is not None)
+            for c in self._string_columns(frame)
+        }
+
+    def _encode(self, frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return _encode(frame, self._categories, name)
+
+    def periods(self, n: int) -> str:
+        """``n`` periods of the frequency as a polars duration (``"14d"``, ``"3mo"``)."""
+        return f"{n * _count(self.freq)}{_unit(self.freq)}"
+
+    def training_window(self) -> dict[str, Any]:
+        """First and last period, rows and series of the training history."""
+        history = self._history
+        if history is None:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
+        return {
+            "start": str(history[self.time_col].min()),
+            "end": str(history[self.time_col].max()),
+            "n_rows": history.height,
+            "n_series": history.select(self._keys).n_unique(),
+        }
 
     def _design(self, frame: pl.DataFrame, *, last_period_only: bool = False) -> pl.DataFrame:
         return build_features(
@@ -314,31 +405,45 @@ class Forecaster:
         names = [*self.features.calendar, *self.known_future]
         return [c for c in names if c in design.columns]
 
-    def _categorical(self, cols: list[str], history: pl.DataFrame) -> list[int]:
-        return [
-            i
-            for i, c in enumerate(cols)
-            if c in self.static_features and history[c].dtype == pl.String
-        ]
+    def _categorical(self, cols: list[str]) -> list[int]:
+        return [i for i, c in enumerate(cols) if c in self._categories]
 
     def _train(
-        self, model: LightGBM | XGBoost, frame: pl.DataFrame, target: str, history: pl.DataFrame
+        self,
+        model: LightGBM | XGBoost,
+        frame: pl.DataFrame,
+        target: str,
+        history: pl.DataFrame,
+        monitor: _Monitor | None = None,
     ) -> LightGBM | XGBoost:
         usable = frame.filter(pl.col(target).is_not_nan() & pl.col(target).is_not_null())
+        cutoff = history[self.time_col].max()
         skip = {*self._keys, self.time_col, self.target_col, target}
         cols = [c for c in usable.columns if c not in skip]
-        x = usable.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
-        clone = type(model)(**_params_of(model))
+        train = usable.filter(pl.col(self.time_col) <= cutoff)
+        x = train.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
+        params = model.params()
+        if params["n_threads"] is None:
+            params["n_threads"] = self.n_threads or threads_for(x.shape[0])
+        clone = type(model)(**params)
         started = time.perf_counter()
+        evaluation = usable.filter(pl.col(self.time_col) > cutoff) if monitor else None
         clone.fit(
-            x, usable[target].to_numpy(), categorical_features=self._categorical(cols, history)
+            x,
+            train[target].to_numpy(),
+            categorical_features=self._categorical(cols),
+            eval_set=[]
+            if evaluation is None or evaluation.height == 0
+            else [(evaluation.select(cols).to_numpy(order="fortran"), evaluation[target])],
+            callback=None if monitor is None else monitor.next_fit(),
         )
         log.info(
-            "fitted %s on %d rows x %d features up to %s in %.1f s",
+            "fitted %s on %d rows x %d features up to %s with %d threads in %.1f s",
             type(model).__name__,
             x.shape[0],
             x.shape[1],
             history[self.time_col].max(),
+            params["n_threads"],
             time.perf_counter() - started,
         )
         clone.feature_names = cols
@@ -357,17 +462,27 @@ class Forecaster:
         )
         return design.drop(future).join(ahead, on=[*self._keys, self.time_col], how="inner")
 
-    def _fit_models(self, history: pl.DataFrame) -> list[Model]:
-        design = self._design(history)
+    def _fit_models(
+        self,
+        history: pl.DataFrame,
+        ahead: pl.DataFrame | None = None,
+        monitor: _Monitor | None = None,
+    ) -> list[Model]:
+        """Every model fitted on ``history``. With a ``monitor``, recursive boosters also score
+        the rows of ``ahead`` (the periods after the history, features from actual lags) after
+        every round and report to it."""
+        frame = history if ahead is None or monitor is None else pl.concat([history, ahead])
+        design = self._design(frame)
         fitted: list[Model] = []
         for model in self.models:
             if not isinstance(model, LightGBM | XGBoost):
                 fitted.append(model)
             elif self.strategy == "recursive":
-                fitted.append(self._train(model, design, self.target_col, history))
+                fitted.append(self._train(model, design, self.target_col, history, monitor))
             else:
+                own = design.filter(pl.col(self.time_col) <= history[self.time_col].max())
                 steps = [
-                    self._train(model, self._ahead(design, k), "_ahead", history)
+                    self._train(model, self._ahead(own, k), "_ahead", history)
                     for k in range(1, self.horizon + 1)
                 ]
                 fitted.append(DirectBooster(steps))
@@ -376,7 +491,9 @@ class Forecaster:
     def fit(self, df: Any) -> Forecaster:
         """Fits the ensemble weights and interval widths on cross-validation windows of the
         training data, then every model on all of it."""
-        history = self._prepare(df)
+        frame = self._select(df)
+        self._learn_categories(frame)
+        history = self._encode(frame, "df")
         # Like mlforecast's conformal calibration, the backtest models are fitted once, at the
         # earliest window, and roll forward over the later windows.
         windows = self._cv(history, self.cv_windows, self.horizon, self.horizon, refit=False)
@@ -509,7 +626,9 @@ class Forecaster:
             if absent:
                 raise MissingColumnError(f"`future` lacks columns {absent}")
             rows = rows.join(
-                fut.select([*self._keys, self.time_col, *self.known_future]),
+                self._encode(
+                    fut.select([*self._keys, self.time_col, *self.known_future]), "future"
+                ),
                 on=[*self._keys, self.time_col],
                 how="left",
             )
@@ -742,7 +861,7 @@ class Forecaster:
         self._check_steps(h, 0)
         fut = None if future is None else to_polars(future, "future")
         if new_df is not None:
-            history = self._prepare(to_polars(new_df, "new_df"))
+            history = self._prepare(to_polars(new_df, "new_df"), "new_df")
             self._warn_if_short(history)
             raw = self._forecast(self._fitted, history, h, fut)
             return self._finish(raw, self._scales(history), levels).drop("_step")
@@ -839,8 +958,14 @@ class Forecaster:
     def _models_at(self, data: pl.DataFrame, cutoff: Any, backtests: _Backtests) -> list[Model]:
         """The models trained on the data up to ``cutoff``."""
         if cutoff not in backtests.models:
+            ahead = None
+            if backtests.monitor is not None:
+                end = data.select(pl.lit(cutoff).dt.offset_by(self.periods(self.horizon))).item()
+                ahead = data.filter(
+                    (pl.col(self.time_col) > cutoff) & (pl.col(self.time_col) <= end)
+                )
             backtests.models[cutoff] = self._fit_models(
-                data.filter(pl.col(self.time_col) <= cutoff)
+                data.filter(pl.col(self.time_col) <= cutoff), ahead, backtests.monitor
             )
         return backtests.models[cutoff]
 
@@ -856,6 +981,45 @@ class Forecaster:
             backtests.forecasts[key] = self._forecast(models, history, h, test)
         return backtests.forecasts[key]
 
+    def _backtest_data(self, df: Any) -> tuple[pl.DataFrame, dict[str, list[str]]]:
+        """``df`` prepared for a backtest, with the fitted categories, or the ones of ``df``
+        when unfitted (without fixing them on this forecaster)."""
+        frame = self._select(df)
+        categories = self._categories
+        if self._history is None:
+            self._learn_categories(frame)
+            categories, self._categories = self._categories, {}
+        return _encode(frame, categories, "df"), categories
+
+    def backtest(
+        self,
+        df: Any,
+        n_windows: int = 3,
+        h: int | None = None,
+        step: int | None = None,
+        round_callback: BacktestCallback | None = None,
+    ) -> pl.DataFrame:
+        """Point forecasts of every model on ``n_windows`` windows, each model refitted at each
+        cutoff: ``cross_validation`` without the ensemble and intervals, so without their
+        calibration fits. What tuning and model selection need. Returns keys, time,
+        ``cutoff``, the actual target and one column per model; ``round_callback`` as in
+        :meth:`cross_validation`."""
+        h = self.horizon if h is None else h
+        step = h if step is None else step
+        self._check_steps(h, 0)
+        if n_windows < 1 or step < 1:
+            raise InvalidArgumentError(
+                f"invalid argument `n_windows`/`step`: both must be at least 1; got {n_windows}, "
+                f"{step}"
+            )
+        data, categories = self._backtest_data(df)
+        inner = replace_fit(self)
+        inner._keys = self._keys
+        inner._categories = categories
+        backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
+        out = inner._cv(data, n_windows, h, step, refit=True, backtests=backtests)
+        return out.drop("_step", "_scale", "_floor")
+
     def cross_validation(
         self,
         df: Any,
@@ -864,6 +1028,7 @@ class Forecaster:
         step: int | None = None,
         refit: bool = True,
         gap: int = 0,
+        round_callback: BacktestCallback | None = None,
     ) -> pl.DataFrame:
         """Backtests on ``n_windows`` windows of ``h`` periods, ``step`` periods apart, ending at
         the end of the data. Each window refits everything (``refit=True``, else the first
@@ -871,7 +1036,13 @@ class Forecaster:
         ensemble weights and interval widths on windows before its cutoff. ``gap`` periods
         between each cutoff and its window are forecast but not scored (data that arrives late:
         the window starts ``gap + 1`` periods after the last data the models see). Returns keys,
-        time, ``cutoff``, the actual target and every forecast column ``predict`` returns."""
+        time, ``cutoff``, the actual target and every forecast column ``predict`` returns.
+
+        ``round_callback(fit, round, metrics)`` runs after every boosting round of every booster
+        fit of the backtest (``fit`` numbers them in order): ``metrics`` is the loss on the
+        ``horizon`` periods after that fit's training data, from features of actual lags (the
+        recursive strategy; empty for direct). Returning True stops that fit; an exception it
+        raises (``optuna.TrialPruned``) stops the backtest and propagates unchanged."""
         h = self.horizon if h is None else h
         step = h if step is None else step
         self._check_steps(h, gap)
@@ -880,8 +1051,8 @@ class Forecaster:
                 f"invalid argument `n_windows`/`step`: both must be at least 1; got {n_windows}, "
                 f"{step}"
             )
-        data = self._prepare(df)
-        backtests = _Backtests()
+        data, categories = self._backtest_data(df)
+        backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
         parts = []
         inner: Forecaster | None = None
         fitted_at = None
@@ -892,6 +1063,7 @@ class Forecaster:
             if inner is None or refit:
                 inner = replace_fit(self)
                 inner._keys = self._keys
+                inner._categories = categories
                 inner._calibrate(
                     inner._cv(
                         train,
@@ -915,11 +1087,17 @@ class Forecaster:
             parts.append(out.with_columns(pl.lit(cutoff).alias("cutoff")))
         return pl.concat(parts)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Writes the fitted forecaster as a bundle folder: boosters in their native formats
-        (LightGBM text, XGBoost UBJSON), the training history as parquet and ``manifest.json``
-        (settings, feature spec, models, ensemble weights, interval widths, training window,
-        SHA-256 of every file). No pickle."""
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Writes the fitted forecaster as a bundle at ``path`` (a local folder or a storage URI
+        such as ``s3://bucket/models/x``): boosters in their native formats (LightGBM text,
+        XGBoost UBJSON), the training history as parquet and ``manifest.json`` (settings,
+        feature spec, categories, models, ensemble weights, interval widths, training window,
+        SHA-256 of every file). No pickle.
+
+        Returns the bundle's digest: keep it where the bundle is referenced and pass it to
+        :meth:`load` to refuse an edited bundle. A folder that holds anything but a bundle is
+        refused, and the previous bundle stays loadable until the new one is complete (see
+        :mod:`salesforecast.bundle`)."""
         if self._history is None:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         models = []
@@ -941,7 +1119,7 @@ class Forecaster:
                     files[path_k] = booster.to_native()
                 entry |= {
                     "files": paths,
-                    "params": _params_of(user_model),
+                    "params": user_model.params(),
                     "feature_names": [
                         b.feature_names for b in steps if isinstance(b, LightGBM | XGBoost)
                     ],
@@ -963,20 +1141,34 @@ class Forecaster:
             "metrics": None
             if self.calibration_metrics is None
             else self.calibration_metrics.to_dicts(),
-            "training_window": {
-                "start": str(history[self.time_col].min()),
-                "end": str(history[self.time_col].max()),
-                "n_rows": history.height,
-                "n_series": history.select(self._keys).n_unique(),
-            },
+            "training_window": self.training_window(),
             "columns": dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
+            "categories": self._categories,
         }
-        bundle.save(path, manifest, files, self._history)
+        buffer = io.BytesIO()
+        history.write_parquet(buffer)
+        files[HISTORY_FILE] = buffer.getvalue()
+        return bundle.save(path, manifest, files)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Forecaster:
-        """Reads a bundle written by ``save``, refusing it if any checksum does not match."""
-        manifest, folder = bundle.read(path)
+    def load(cls, path: str | os.PathLike[str], digest: str | None = None) -> Forecaster:
+        """Reads a bundle written by :meth:`save` from a local folder or storage URI.
+
+        Refuses (``ModelFileError``) a bundle whose files do not match their checksums, whose
+        manifest is malformed or names a path outside the bundle, whose digest is not
+        ``digest`` (when given), or whose signature does not match ``SALESFORECAST_BUNDLE_KEY``
+        (when set)."""
+        found = bundle.read(path, digest)
+        try:
+            return cls._from_bundle(found)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            if isinstance(e, ModelFileError):
+                raise
+            raise ModelFileError(f"{found.uri}: the manifest is malformed: {e}") from e
+
+    @classmethod
+    def _from_bundle(cls, found: bundle.Bundle) -> Forecaster:
+        manifest, folder = found.manifest, found.uri
         settings = dict(manifest["settings"])
         holidays = manifest.get("holidays")
         spec = FeatureSpec.from_dict(
@@ -1001,7 +1193,7 @@ class Forecaster:
             if isinstance(model, LightGBM | XGBoost):
                 steps = []
                 for path_k, names in zip(entry["files"], entry["feature_names"], strict=True):
-                    booster = type(model).load_model(folder / path_k, **entry["params"])
+                    booster = type(model).from_native(found.files[path_k], **entry["params"])
                     booster.feature_names = names
                     steps.append(booster)
                 direct = settings["strategy"] == "direct"
@@ -1018,8 +1210,8 @@ class Forecaster:
             if widths is None
             else {k: [[(lo, hi) for lo, hi in step] for step in v] for k, v in widths.items()}
         )
-        if CONFORMITY_FILE in manifest["files"]:
-            scores = pl.read_parquet(folder / CONFORMITY_FILE)
+        if CONFORMITY_FILE in found.files:
+            scores = pl.read_parquet(io.BytesIO(found.files[CONFORMITY_FILE]))
             fc.conformity_scores = {
                 name: [
                     g.filter(pl.col("step") == k)["score"].to_list()
@@ -1029,7 +1221,8 @@ class Forecaster:
             }
         metrics = manifest.get("metrics")
         fc.calibration_metrics = None if metrics is None else pl.DataFrame(metrics)
-        fc._history = bundle.read_history(folder)
+        fc._categories = {str(c): list(v) for c, v in manifest.get("categories", {}).items()}
+        fc._history = pl.read_parquet(io.BytesIO(found.files[HISTORY_FILE]))
         return fc
 
     def feature_importance(
@@ -1054,7 +1247,21 @@ def replace_fit(forecaster: Forecaster) -> Forecaster:
     )
 
 
+def replace_with_models(forecaster: Forecaster, params: dict[str, dict[str, Any]]) -> Forecaster:
+    """A fresh, unfitted copy whose models named in ``params`` take those parameters."""
+    models = [
+        type(model)(**{**model.params(), **params[name]})
+        if name in params and isinstance(model, LightGBM | XGBoost)
+        else model
+        for name, model in zip(forecaster.model_names, forecaster.models, strict=True)
+    ]
+    return Forecaster(
+        models, forecaster.features, **forecaster._settings(), n_threads=forecaster.n_threads
+    )
+
+
 CONFORMITY_FILE = "conformity.parquet"
+HISTORY_FILE = "history.parquet"
 
 
 def _conformity_parquet(scores: dict[str, list[list[float]]]) -> bytes:
@@ -1078,6 +1285,34 @@ def _at_least(value: pl.Expr, floor: str) -> pl.Expr:
     return pl.when(value < pl.col(floor)).then(pl.col(floor)).otherwise(value)
 
 
+def _encode(frame: pl.DataFrame, categories: dict[str, list[str]], name: str) -> pl.DataFrame:
+    """String covariates as the codes fixed at fit (floats; values not seen then are NaN, which
+    the boosters treat as missing, with one warning per column)."""
+    strings = [c for c in categories if c in frame.columns and not frame[c].dtype.is_numeric()]
+    for c in strings:
+        seen = set(categories[c])
+        values = {v for v in frame[c].cast(pl.String).unique().to_list() if v is not None}
+        if unseen := sorted(values - seen):
+            warnings.warn(
+                f"column `{c}` of `{name}` has categories not seen at fit: {unseen[:10]}; they "
+                "are treated as missing",
+                UserWarning,
+                stacklevel=4,
+            )
+    return frame.with_columns(
+        pl.col(c)
+        .cast(pl.String)
+        .replace_strict(
+            categories[c],
+            [float(i) for i in range(len(categories[c]))],
+            default=float("nan"),
+            return_dtype=pl.Float64,
+        )
+        .alias(c)
+        for c in strings
+    )
+
+
 def _count(freq: str) -> int:
     digits = "".join(ch for ch in freq if ch.isdigit())
     return int(digits) if digits else 1
@@ -1086,13 +1321,6 @@ def _count(freq: str) -> int:
 def _unit(freq: str) -> str:
     unit = "".join(ch for ch in freq if not ch.isdigit())
     return {"w": "w", "d": "d", "mo": "mo", "q": "q", "y": "y", "h": "h"}.get(unit, unit)
-
-
-def _params_of(model: _Booster) -> dict[str, Any]:
-    keys = [
-        k for k in vars(model) if not k.startswith("_") and k not in ("native", "feature_names")
-    ]
-    return {**{k: getattr(model, k) for k in keys}, **model.native}
 
 
 def evaluate(

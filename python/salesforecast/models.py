@@ -16,7 +16,7 @@ import numpy.typing as npt
 from salesforecast._native import NativeBooster
 from salesforecast.errors import InvalidArgumentError, NotFittedError
 
-__all__ = ["LightGBM", "XGBoost", "available_threads"]
+__all__ = ["LightGBM", "XGBoost", "available_threads", "threads_for"]
 
 Objective = Literal["squared_error", "poisson", "tweedie", "quantile"]
 
@@ -24,6 +24,53 @@ Objective = Literal["squared_error", "poisson", "tweedie", "quantile"]
 def available_threads() -> int:
     """Cores this process may run on (the default thread count everywhere)."""
     return len(os.sched_getaffinity(0))
+
+
+# Rows per thread below which another thread costs more in synchronisation than it saves: a
+# small fit on every core mostly waits (and, beside other busy processes, waits for the
+# scheduler).
+ROWS_PER_THREAD = 20_000
+
+
+def threads_for(n_rows: int) -> int:
+    """Threads for a fit or feature pass over ``n_rows`` rows: one per ``ROWS_PER_THREAD`` rows,
+    at least one, at most the cores available."""
+    return max(1, min(available_threads(), n_rows // ROWS_PER_THREAD))
+
+
+# Parameters that make a library read or write files (LightGBM's and XGBoost's names and
+# aliases). A model's parameters can come from a bundle manifest, so they are refused outright.
+FILE_PARAMETERS = frozenset(
+    {
+        "config", "config_file", "task", "data", "train", "train_data", "train_data_file",
+        "data_filename", "valid", "test", "valid_data", "valid_data_file", "test_data",
+        "test_data_file", "valid_filenames", "input_model", "model_input", "model_in",
+        "output_model", "model_output", "model_out", "model_dir", "output_result",
+        "predict_result", "prediction_result", "predict_name", "prediction_name", "pred_name",
+        "name_pred", "forcedsplits_filename", "fs", "forced_splits_filename",
+        "forced_splits_file", "forced_splits", "forcedbins_filename", "initscore_filename",
+        "init_score_filename", "init_score_file", "init_score", "input_init_score",
+        "valid_data_initscores", "valid_init_score_file", "valid_init_score", "convert_model",
+        "convert_model_language", "parser_config_file", "machine_list_filename",
+        "machine_list_file", "machine_list", "mlist", "machines", "save_binary",
+        "is_save_binary", "is_save_binary_file", "snapshot_freq", "save_period", "fmap",
+        "name_dump", "dump_format", "test:data",
+    }
+)  # fmt: skip
+_FILE_SUFFIXES = ("_file", "_filename", "_filenames", "_dir", "_path")
+
+
+def _refuse_file_parameters(native: dict[str, Any]) -> None:
+    named = sorted(
+        k
+        for k in native
+        if k.lower() in FILE_PARAMETERS or k.lower().endswith(_FILE_SUFFIXES) or "eval[" in k
+    )
+    if named:
+        raise InvalidArgumentError(
+            f"invalid argument {named}: parameters that make the library read or write files "
+            "are not accepted"
+        )
 
 
 def _as_matrix(x: Any, name: str = "X") -> npt.NDArray[np.float64]:
@@ -77,6 +124,7 @@ class _Booster:
             )
         if n_threads is not None and n_threads < 1:
             raise InvalidArgumentError("invalid argument `n_threads`: must be at least 1")
+        _refuse_file_parameters(native)
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.objective = objective
@@ -91,6 +139,13 @@ class _Booster:
     def native_params(self) -> list[tuple[str, str]]:
         """The parameters exactly as the library receives them."""
         raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments, common and native, that rebuild this model."""
+        keys = [
+            k for k in vars(self) if not k.startswith("_") and k not in ("native", "feature_names")
+        ]
+        return {**{k: getattr(self, k) for k in keys}, **self.native}
 
     def fit(
         self,
@@ -180,7 +235,11 @@ class _Booster:
     def load_model(cls, path: str | os.PathLike[str], **params: Any) -> Self:
         """Reads a native model file written by ``save_model`` (or by the Python packages)."""
         with open(path, "rb") as f:
-            data = f.read()
+            return cls.from_native(f.read(), **params)
+
+    @classmethod
+    def from_native(cls, data: bytes, **params: Any) -> Self:
+        """A model from the bytes of a native model file (as ``to_native`` returns them)."""
         model = cls(**params)
         model._booster = NativeBooster.from_native(cls.library, data)
         return model

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from salesforecast import _json, _native
+from salesforecast import _json, _native, storage
 from salesforecast._frames import IdCol, forecast_columns, resolve_id_cols, to_polars
-from salesforecast.bundle import write_atomic
 from salesforecast.diagnostics import diagnose
 from salesforecast.errors import InvalidArgumentError, MissingColumnError
 from salesforecast.forecast import evaluate
@@ -81,11 +80,11 @@ class Chart(bytes):
         """The encoded bytes as a plain ``bytes`` object."""
         return bytes(self)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the chart (atomically: a reader never sees half a file)."""
-        target = Path(path)
-        write_atomic(target, self.data)
-        return target
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Writes the chart to a local path or storage URI (atomically: a reader never sees half
+        a file) and returns where."""
+        storage.write_bytes(path, self.data)
+        return os.fspath(path)
 
     def _repr_png_(self) -> bytes | None:
         return self.data if self.format == "png" else None

@@ -7,15 +7,13 @@ import datetime as dt
 import html
 import os
 import platform
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from salesforecast import _json, plots
+from salesforecast import _json, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast._native import __version__
-from salesforecast.bundle import write_atomic
 from salesforecast.errors import InvalidArgumentError, NotFittedError
 from salesforecast.forecast import evaluate
 
@@ -76,9 +74,9 @@ def report(
     study: Any | None = None,
     segments: tuple[str, str] = ("store_id", "category"),
     title: str = "Sales forecast report",
-) -> Path:
-    """Writes ``report.html`` and ``metrics.json`` into the folder ``path`` and returns the
-    report's path.
+) -> str:
+    """Writes ``report.html`` and ``metrics.json`` into the folder ``path`` (a local folder or a
+    storage URI such as ``s3://bucket/runs/42/report``) and returns the report's location.
 
     ``cv`` is the forecaster's ``cross_validation`` frame; ``history`` the data it ran on (with
     the ``segments`` columns for the heatmap; the fitted history by default); ``validation``
@@ -86,13 +84,15 @@ def report(
     shown when given. Every metric and the uplift over seasonal naive come from
     :func:`salesforecast.evaluate`.
     """
-    if forecaster.weights is None or forecaster._history is None:
+    if forecaster.weights is None:
         raise NotFittedError("the Forecaster is not fitted; call fit first")
     frame = to_polars(cv, "cv")
     if "cutoff" not in frame.columns:
         raise InvalidArgumentError("invalid argument `cv`: give a cross_validation frame")
-    hist = forecaster._history if history is None else to_polars(history, "history")
-    keys, time_col, target = forecaster._keys, forecaster.time_col, forecaster.target_col
+    hist = forecaster.history if history is None else to_polars(history, "history")
+    if hist is None:
+        raise NotFittedError("the Forecaster is not fitted; call fit first")
+    keys, time_col, target = forecaster.keys, forecaster.time_col, forecaster.target_col
     models = [*forecaster.model_names, *(["ensemble"] if "ensemble" in frame.columns else [])]
 
     def scores_of(part: pl.DataFrame) -> pl.DataFrame:
@@ -258,7 +258,6 @@ def report(
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>"
     )
-    folder = Path(path)
-    write_atomic(folder / METRICS, _json.dumps(metrics, indent=2).encode())
-    write_atomic(folder / REPORT, page.encode())
-    return folder / REPORT
+    storage.write_bytes(storage.join(path, METRICS), _json.dumps(metrics, indent=2).encode())
+    storage.write_bytes(storage.join(path, REPORT), page.encode())
+    return storage.join(path, REPORT)

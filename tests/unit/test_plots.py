@@ -224,7 +224,7 @@ def test_report_is_one_self_contained_page(run: dict[str, Any], tmp_path: Path) 
         validation=sf.validate(run["df"]),
         study=run["study"],
     )
-    text = page.read_text()
+    text = Path(page).read_text()
     for heading in [
         "Metrics over the backtest windows",
         "Input validation",

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use salesforecast_core::CoreError;
+use salesforecast_io::IoError;
 use salesforecast_models::ModelError;
 use salesforecast_plots::PlotError;
 
@@ -12,6 +13,7 @@ pub enum NativeError {
     Core(CoreError),
     Model(ModelError),
     Plot(PlotError),
+    Io(IoError),
     Panic(String),
 }
 
@@ -45,6 +47,12 @@ impl NativeError {
                 PlotError::InvalidArgument { .. } => "InvalidArgumentError",
                 PlotError::Drawing(_) | PlotError::Encoding(_) => "ChartError",
             },
+            Self::Io(e) => match e {
+                IoError::InvalidLocation { .. } => "InvalidArgumentError",
+                IoError::NotFound { .. } => "StorageNotFoundError",
+                IoError::AccessDenied { .. } => "StorageAccessError",
+                IoError::Store { .. } => "StorageError",
+            },
             Self::Panic(_) => "InternalError",
         }
     }
@@ -54,6 +62,7 @@ impl NativeError {
             Self::Core(e) => e.to_string(),
             Self::Model(e) => e.to_string(),
             Self::Plot(e) => e.to_string(),
+            Self::Io(e) => e.to_string(),
             Self::Panic(msg) => format!("internal error (please report it): {msg}"),
         }
     }
@@ -77,6 +86,12 @@ impl From<CoreError> for NativeError {
 impl From<PlotError> for NativeError {
     fn from(e: PlotError) -> Self {
         Self::Plot(e)
+    }
+}
+
+impl From<IoError> for NativeError {
+    fn from(e: IoError) -> Self {
+        Self::Io(e)
     }
 }
 

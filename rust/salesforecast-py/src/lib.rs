@@ -3,6 +3,7 @@
 
 mod boosters;
 mod errors;
+mod storage;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
@@ -448,5 +449,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<boosters::NativeBooster>()?;
     m.add_class::<FeatureStepper>()?;
     m.add_function(wrap_pyfunction!(render_chart, m)?)?;
+    storage::register(m)?;
     Ok(())
 }

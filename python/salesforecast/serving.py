@@ -1,0 +1,80 @@
+"""The MLflow pyfunc wrapper of a fitted Forecaster. Its artifacts are the bundle files (no
+pickle: MLflow loads this class from code, ``_mlflow_model.py``).
+
+Input of ``predict`` (a pandas frame, over REST ``{"dataframe_split": ...}``): one row per
+series and forecast period with the key columns, the time column and every known-future column
+of the model (planned prices, promotions, ...); for a model without known-future columns, one
+row per series with the key columns is enough. Params: ``h`` (periods, default the number of
+periods given per series, else the model's horizon) and ``levels`` (interval levels, default
+the model's). Output: keys, time, one column per model, ``ensemble`` and
+``{model}-lo-{level}`` / ``{model}-hi-{level}`` for the series in the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from salesforecast.errors import InvalidArgumentError
+from salesforecast.forecast import Forecaster
+
+from mlflow.pyfunc import PythonModel
+
+
+def forecast_for(
+    forecaster: Forecaster, request: Any, params: dict[str, Any] | None
+) -> pl.DataFrame:
+    """The forecasts of the series in ``request`` (see the module docstring)."""
+    frame = pl.from_pandas(request) if not isinstance(request, pl.DataFrame) else request
+    history = forecaster.history
+    if history is None:
+        raise InvalidArgumentError("invalid argument `model`: the forecaster is not fitted")
+    keys, time_col = forecaster.keys, forecaster.time_col
+    missing = [c for c in keys if c not in frame.columns]
+    if missing:
+        raise InvalidArgumentError(
+            f"invalid argument `model_input`: key columns {missing} are missing; it has "
+            f"{frame.columns}"
+        )
+    frame = frame.with_columns(pl.col(k).cast(history[k].dtype) for k in keys)
+    series = frame.select(keys).unique()
+    unknown = series.join(history.select(keys).unique(), on=keys, how="anti")
+    if unknown.height:
+        raise InvalidArgumentError(
+            f"invalid argument `model_input`: series {unknown.head(5).to_dicts()} were not in "
+            "the training data"
+        )
+    params = params or {}
+    has_time = time_col in frame.columns
+    if has_time:
+        frame = frame.with_columns(pl.col(time_col).cast(history[time_col].dtype))
+    periods = frame.group_by(keys).agg(pl.col(time_col).n_unique())[time_col].max()
+    default_h = int(periods) if has_time and isinstance(periods, int) else forecaster.horizon
+    h = int(params.get("h") or default_h or forecaster.horizon)
+    levels = params.get("levels")
+    pred = forecaster.predict(
+        h=h,
+        new_df=history.join(series, on=keys, how="semi"),
+        future=frame if forecaster.known_future else None,
+        levels=None if levels is None else [int(v) for v in levels],
+    )
+    return pred.sort([*keys, time_col])
+
+
+class ForecasterModel(PythonModel):  # type: ignore[misc]
+    """MLflow pyfunc model serving a salesforecast bundle."""
+
+    forecaster: Forecaster
+
+    def load_context(self, context: Any) -> None:
+        """Loads the bundle from the model's artifacts, checking its digest from the model
+        configuration."""
+        config = getattr(context, "model_config", None) or {}
+        self.forecaster = Forecaster.load(
+            context.artifacts["bundle"], digest=config.get("bundle_digest")
+        )
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        """Forecasts with intervals for the series and periods of ``model_input``."""
+        return forecast_for(self.forecaster, model_input, params).to_pandas()

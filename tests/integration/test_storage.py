@@ -1,0 +1,161 @@
+"""Storage and bundles through a real S3 server (s3s-fs on 127.0.0.1, SigV4 checked) and the
+local disk, through the same code path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import salesforecast as sf
+from salesforecast import bundle, storage
+from salesforecast.errors import (
+    InvalidArgumentError,
+    ModelFileError,
+    StorageAccessError,
+    StorageNotFoundError,
+)
+from tests.servers import BUCKET, SECRET_KEY, S3Server
+
+
+def small_forecaster() -> sf.Forecaster:
+    return sf.Forecaster(
+        [sf.LightGBM(n_estimators=30), sf.SeasonalNaive(season_length=7)],
+        sf.FeatureSpec(lags=[7, 14], calendar=["dayofweek"]),
+        freq="1d",
+        horizon=7,
+        cv_windows=1,
+        static_features=["category"],
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[sf.Forecaster, pl.DataFrame]:
+    df = sf.generate_sales(n_stores=2, n_products=3, start="2023-01-01", end="2023-06-30", seed=3)
+    with pytest.warns(sf.errors.UndeclaredColumnsWarning):
+        fc = small_forecaster().fit(df)
+    return fc, fc.predict()
+
+
+def test_bytes_frames_and_listing_on_s3(s3_env: S3Server) -> None:
+    run = f"s3://{BUCKET}/runs/dag/run-1"
+    storage.write_bytes(f"{run}/a.txt", b"hello")
+    frame = pl.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    storage.write_frame(frame, f"{run}/frames/f.parquet")
+    storage.write_frame(frame, f"{run}/frames/f.csv")
+    assert storage.read_bytes(f"{run}/a.txt") == b"hello"
+    assert storage.read_frame(f"{run}/frames/f.parquet").equals(frame)
+    assert storage.read_frame(f"{run}/frames/f.csv").equals(frame)
+    assert storage.list(run) == ["a.txt", "frames/f.csv", "frames/f.parquet"]
+    assert storage.exists(f"{run}/a.txt")
+    assert not storage.exists(f"{run}/b.txt")
+    # The object really is on the server's disk.
+    assert (s3_env.root / BUCKET / "runs/dag/run-1/a.txt").read_bytes() == b"hello"
+    with pytest.raises(StorageNotFoundError, match=r"b\.txt"):
+        storage.read_bytes(f"{run}/b.txt")
+    storage.delete_prefix(run)
+    assert storage.list(run) == []
+
+
+def test_read_sales_from_s3(s3_env: S3Server) -> None:
+    df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-01-31")
+    storage.write_frame(df, f"s3://{BUCKET}/data/sales.csv")
+    back = sf.read_sales(f"s3://{BUCKET}/data/sales.csv")
+    assert back.height == df.height
+    assert back["date"].dtype == pl.Date
+
+
+def test_wrong_secret_names_the_bucket_not_the_secret(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "sf-WRONG-secret-0000"
+    for key, value in s3.env(secret=wrong).items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(StorageAccessError) as info:
+        storage.write_bytes(f"s3://{BUCKET}/x.txt", b"x")
+    message = str(info.value)
+    assert BUCKET in message
+    assert wrong not in message
+    assert SECRET_KEY not in message
+    with pytest.raises(StorageAccessError):
+        storage.read_bytes(f"s3://{BUCKET}/x.txt")
+
+
+def test_bundle_round_trip_through_s3(
+    s3_env: S3Server, fitted: tuple[sf.Forecaster, pl.DataFrame]
+) -> None:
+    fc, pred = fitted
+    uri = f"s3://{BUCKET}/models/demo"
+    digest = fc.save(uri)
+    loaded = sf.Forecaster.load(uri, digest=digest)
+    assert loaded.predict().equals(pred)
+    assert storage.list(uri)[-1] == "manifest.json"
+    # Saving again replaces it whole: one version prefix afterwards.
+    fc.save(uri)
+    roots = {n.split("/")[1] for n in storage.list(uri) if n.startswith("versions/")}
+    assert len(roots) == 1
+    with pytest.raises(ModelFileError, match="digest"):
+        sf.Forecaster.load(uri, digest=digest[::-1])
+
+
+def test_interrupted_save_keeps_the_previous_bundle(
+    s3_env: S3Server,
+    fitted: tuple[sf.Forecaster, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fc, pred = fitted
+    uri = f"s3://{BUCKET}/models/interrupted"
+    fc.save(uri)
+    before = storage.read_bytes(f"{uri}/manifest.json")
+    real_write = storage.write_bytes
+
+    def fail_at_manifest(target: str, data: bytes) -> None:
+        if target.endswith("manifest.json"):
+            raise ConnectionError("network down")
+        real_write(target, data)
+
+    monkeypatch.setattr(storage, "write_bytes", fail_at_manifest)
+    with pytest.raises(ConnectionError):
+        fc.save(uri)
+    monkeypatch.setattr(storage, "write_bytes", real_write)
+    # The new version's data files are there, but the manifest still names the old ones.
+    assert len({n.split("/")[1] for n in storage.list(uri) if n.startswith("versions/")}) == 2
+    assert storage.read_bytes(f"{uri}/manifest.json") == before
+    assert sf.Forecaster.load(uri).predict().equals(pred)
+    # A first save interrupted the same way leaves no bundle, and says so.
+    fresh = f"s3://{BUCKET}/models/never-finished"
+    monkeypatch.setattr(storage, "write_bytes", fail_at_manifest)
+    with pytest.raises(ConnectionError):
+        fc.save(fresh)
+    monkeypatch.setattr(storage, "write_bytes", real_write)
+    assert storage.list(fresh)
+    with pytest.raises(ModelFileError, match=r"not a salesforecast bundle: manifest\.json"):
+        sf.Forecaster.load(fresh)
+    # ... and the next save there completes and cleans the leftovers.
+    fc.save(fresh)
+    assert sf.Forecaster.load(fresh).predict().equals(pred)
+    assert len({n.split("/")[1] for n in storage.list(fresh) if n.startswith("versions/")}) == 1
+
+
+def test_report_written_to_s3(s3_env: S3Server, fitted: tuple[sf.Forecaster, pl.DataFrame]) -> None:
+    fc, _ = fitted
+    df = fc.history
+    assert df is not None
+    cv = fc.cross_validation(df, n_windows=2)
+    page = sf.report(fc, cv, f"s3://{BUCKET}/runs/r1/report", history=df)
+    assert page == f"s3://{BUCKET}/runs/r1/report/report.html"
+    assert storage.list(f"s3://{BUCKET}/runs/r1/report") == ["metrics.json", "report.html"]
+    assert b"<svg" in storage.read_bytes(page)
+    assert json.loads(storage.read_bytes(f"s3://{BUCKET}/runs/r1/report/metrics.json"))
+
+
+def test_local_paths_and_file_uris_work_the_same(tmp_path: Path) -> None:
+    storage.write_bytes(tmp_path / "a" / "b.bin", b"1")
+    storage.write_bytes(f"file://{tmp_path}/c.bin", b"2")
+    assert storage.list(tmp_path) == ["a/b.bin", "c.bin"]
+    assert storage.read_bytes(f"file://{tmp_path}/a/b.bin") == b"1"
+    with pytest.raises(InvalidArgumentError, match="gs://"):
+        storage.read_bytes("gs://bucket/x")
+    assert bundle.MANIFEST == "manifest.json"

@@ -1,0 +1,190 @@
+"""Bundles refuse tampering: edited manifests, paths outside the bundle, symlinks, parameters
+that name files, malformed manifests; saving never deletes a user's files."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import salesforecast as sf
+from salesforecast.errors import InvalidArgumentError, ModelFileError
+
+
+@pytest.fixture(scope="module")
+def fitted() -> sf.Forecaster:
+    df = sf.generate_sales(n_stores=2, n_products=2, start="2023-01-01", end="2023-04-30", seed=5)
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=20), sf.SeasonalNaive()],
+        sf.FeatureSpec(lags=[7, 14]),
+        freq="1d",
+        horizon=14,
+        cv_windows=1,
+    )
+    with pytest.warns(sf.errors.UndeclaredColumnsWarning):
+        return fc.fit(df)
+
+
+def edit(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def model_root(folder: Path) -> Path:
+    return folder / json.loads((folder / "manifest.json").read_text())["root"]
+
+
+def test_save_refuses_a_folder_with_other_files(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "mine"
+    (target / "old_run").mkdir(parents=True)
+    (target / "notes.txt").write_text("keep me")
+    (target / "old_run" / "x.csv").write_text("1")
+    with pytest.raises(InvalidArgumentError, match="not part of a salesforecast bundle"):
+        fitted.save(target)
+    assert (target / "notes.txt").read_text() == "keep me"
+    assert (target / "old_run" / "x.csv").exists()
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt", "old_run"]
+
+
+def test_save_replaces_only_a_bundle(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    first = fitted.save(target)
+    second = fitted.save(target)
+    assert first != second  # a new version and creation time
+    assert len(list((target / "versions").iterdir())) == 1
+    assert sf.Forecaster.load(target, digest=second).horizon == 14
+
+
+def test_an_edited_manifest_is_caught_by_the_digest(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    digest = fitted.save(target)
+    edit(target, lambda m: m["settings"].update(horizon=3))
+    assert sf.Forecaster.load(target).horizon == 3  # no reference: the edit cannot be seen
+    with pytest.raises(ModelFileError, match="digest"):
+        sf.Forecaster.load(target, digest=digest)
+
+
+def test_signed_bundles_refuse_edits_and_unsigned_bundles(
+    fitted: sf.Forecaster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unsigned = tmp_path / "unsigned"
+    fitted.save(unsigned)
+    monkeypatch.setenv("SALESFORECAST_BUNDLE_KEY", "test-key-1")
+    signed = tmp_path / "signed"
+    fitted.save(signed)
+    assert sf.Forecaster.load(signed).horizon == 14
+    with pytest.raises(ModelFileError, match="signature"):
+        sf.Forecaster.load(unsigned)
+    edit(signed, lambda m: m["settings"].update(horizon=3))
+    with pytest.raises(ModelFileError, match="signature"):
+        sf.Forecaster.load(signed)
+    monkeypatch.setenv("SALESFORECAST_BUNDLE_KEY", "another-key")
+    fitted.save(tmp_path / "other")
+    monkeypatch.setenv("SALESFORECAST_BUNDLE_KEY", "test-key-1")
+    with pytest.raises(ModelFileError, match="signature"):
+        sf.Forecaster.load(tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.txt", "/etc/passwd", "s3://bucket/model.txt", "models/../../x.txt"]
+)
+def test_manifest_paths_outside_the_bundle_are_refused(
+    fitted: sf.Forecaster, tmp_path: Path, path: str
+) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    (tmp_path / "outside.txt").write_text("tree_sizes")
+
+    def swap(m: dict[str, Any]) -> None:
+        checksum = m["files"].pop("models/lightgbm.txt")
+        m["files"][path] = checksum
+        m["models"][0]["files"] = [path]
+
+    edit(target, swap)
+    with pytest.raises(ModelFileError, match="refused"):
+        sf.Forecaster.load(target)
+
+
+def test_a_root_outside_the_bundle_is_refused(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    edit(target, lambda m: m.update(root="versions/../../elsewhere"))
+    with pytest.raises(ModelFileError, match="refused"):
+        sf.Forecaster.load(target)
+
+
+def test_symlinks_inside_the_bundle_are_not_followed(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    model = model_root(target) / "models" / "lightgbm.txt"
+    copy = tmp_path / "elsewhere.txt"
+    copy.write_bytes(model.read_bytes())
+    model.unlink()
+    os.symlink(copy, model)
+    with pytest.raises(ModelFileError, match="symbolic link"):
+        sf.Forecaster.load(target)
+
+
+def test_parameters_that_name_files_are_refused(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="read or write files"):
+        sf.LightGBM(forcedbins_filename="/etc/passwd")
+    with pytest.raises(InvalidArgumentError, match="read or write files"):
+        sf.XGBoost(model_out="x.ubj")
+    target = tmp_path / "b"
+    fitted.save(target)
+    edit(target, lambda m: m["models"][0]["params"].update(forcedbins_filename="/etc/passwd"))
+    with pytest.raises(ModelFileError, match="read or write files"):
+        sf.Forecaster.load(target)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.pop("settings"), "lacks `settings`"),
+        (lambda m: m.update(settings=[1, 2]), "settings"),
+        (lambda m: m["settings"].update(horizon="14"), "horizon"),
+        (lambda m: m["settings"].pop("freq"), "freq"),
+        (lambda m: m["models"][0].pop("kind"), "kind"),
+        (lambda m: m["models"].append("x"), "models"),
+        (lambda m: m.update(models={"a": 1}), "models"),
+        (lambda m: m["models"][0].update(kind="Pickle"), "unknown model kind"),
+        (lambda m: m["models"][0]["params"].update(objective="nonsense"), "malformed"),
+        (lambda m: m["files"].update({"models/lightgbm.txt": "abc"}), "SHA-256"),
+        (lambda m: m.update(format_version=9), "format 9"),
+    ],
+)
+def test_malformed_manifests_are_model_file_errors(
+    fitted: sf.Forecaster,
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    edit(target, change)
+    with pytest.raises(ModelFileError, match=message):
+        sf.Forecaster.load(target)
+
+
+def test_a_manifest_that_is_not_an_object(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    (target / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ModelFileError, match="not a JSON object"):
+        sf.Forecaster.load(target)
+    (target / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        sf.Forecaster.load(target)
+
+
+def test_loaded_forecaster_predicts_the_same(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    digest = fitted.save(tmp_path / "b")
+    assert sf.Forecaster.load(tmp_path / "b", digest=digest).predict().equals(fitted.predict())
+    assert isinstance(pl.read_parquet(model_root(tmp_path / "b") / "history.parquet"), pl.DataFrame)

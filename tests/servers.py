@@ -22,6 +22,13 @@ SECRET_KEY = "sf-FAKE-secret-7c1e2d9b4a"
 BUCKET = "forecasts"
 
 
+def venv_env() -> dict[str, str]:
+    """The environment with this interpreter's scripts (mlflow, uvicorn) first on PATH, as an
+    activated virtualenv has it."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -139,7 +146,7 @@ def mlflow_server(root: Path, s3: S3Server) -> Iterator[MlflowServer]:
     """``mlflow server`` with a SQLite backend store and its artifacts on the S3 server."""
     port = free_port()
     env = {
-        **os.environ,
+        **venv_env(),
         **s3.env(),
         "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",

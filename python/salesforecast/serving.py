@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import polars as pl
+from mlflow.pyfunc import PythonModel
 
 from salesforecast.errors import InvalidArgumentError
 from salesforecast.forecast import Forecaster
-
-from mlflow.pyfunc import PythonModel
 
 
 def forecast_for(
@@ -75,6 +75,8 @@ class ForecasterModel(PythonModel):  # type: ignore[misc]
             context.artifacts["bundle"], digest=config.get("bundle_digest")
         )
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Forecasts with intervals for the series and periods of ``model_input``."""
         return forecast_for(self.forecaster, model_input, params).to_pandas()

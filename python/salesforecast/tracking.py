@@ -29,6 +29,7 @@ import math
 import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -82,11 +83,15 @@ def _server() -> str:
 
 @contextmanager
 def _calling(operation: str) -> Iterator[None]:
-    """MLflow and network failures as one typed error naming the server and the operation."""
+    """MLflow and network failures as one typed error naming the server and the operation.
+    Warnings MLflow raises about its own internals (deprecations of its pandas use, dataset
+    source guesses) are not the user's to act on and stay out of task logs."""
     from mlflow.exceptions import MlflowException
 
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+            yield
     except (MlflowException, OSError) as e:
         raise TrackingError(f"MLflow at {_server()}: {operation} failed: {_short(e)}") from e
     except Exception as e:
@@ -456,11 +461,14 @@ def _log_report(client: Any, run_id: str, report: str | os.PathLike[str], local:
 
 def _log_dataset(run_id: str, history: pl.DataFrame, source: str | None, fc: Forecaster) -> None:
     import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
 
-    digest = bundle.sha256(history.hash_rows().to_numpy().tobytes())[:16]
+    # MLflow keeps one dataset per name and digest: the source is part of its identity.
+    rows = history.hash_rows().to_numpy().tobytes()
+    digest = bundle.sha256(rows + (source or "").encode())[:16]
     dataset = mlflow.data.from_polars(
         history.head(1000),
-        source=source or "synthetic",
+        source=source or CodeDatasetSource({"generated_by": "salesforecast"}),
         targets=fc.target_col,
         name="training_data",
         digest=digest,
@@ -547,6 +555,8 @@ def _holdout_scores(
     """``metric`` of the forecaster's main column on the last ``h`` periods of ``holdout``
     (forecast from the periods before), and the sanity checks."""
     keys, time_col, target = fc.keys, fc.time_col, fc.target_col
+    declared = [*keys, time_col, target, *fc.static_features, *fc.known_future, *fc.past_only]
+    holdout = holdout.select(declared)
     past, recent = time_split(
         holdout, test_periods=h, id_col=keys, time_col=time_col, target_col=target
     )

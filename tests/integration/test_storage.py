@@ -91,7 +91,7 @@ def test_bundle_round_trip_through_s3(
     digest = fc.save(uri)
     loaded = sf.Forecaster.load(uri, digest=digest)
     assert loaded.predict().equals(pred)
-    assert storage.list(uri)[-1] == "manifest.json"
+    assert "manifest.json" in storage.list(uri)
     # Saving again replaces it whole: one version prefix afterwards.
     fc.save(uri)
     roots = {n.split("/")[1] for n in storage.list(uri) if n.startswith("versions/")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import urllib.request
@@ -21,7 +20,15 @@ import pytest
 import salesforecast as sf
 from salesforecast import tracking
 from salesforecast.tracking import TrackingError
-from tests.servers import SECRET_KEY, MlflowServer, S3Server, free_port, mlflow_server, wait_for
+from tests.servers import (
+    SECRET_KEY,
+    MlflowServer,
+    S3Server,
+    free_port,
+    mlflow_server,
+    venv_env,
+    wait_for,
+)
 
 NAME = "sales_forecast"
 KEYS = ["store_id", "product_id"]
@@ -47,7 +54,8 @@ def client_env(server: MlflowServer, s3: S3Server, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture(scope="module")
 def panel() -> pl.DataFrame:
-    return sf.generate_sales(n_stores=2, n_products=3, start="2022-07-01", end="2023-06-30", seed=8)
+    # 18 series: enough holdout points (252) for the gate's coverage check to be meaningful.
+    return sf.generate_sales(n_stores=3, n_products=6, start="2022-07-01", end="2023-06-30", seed=8)
 
 
 def forecaster(models: list[Any]) -> sf.Forecaster:
@@ -57,7 +65,7 @@ def forecaster(models: list[Any]) -> sf.Forecaster:
                        calendar=["dayofweek", "month"]),
         freq="1d",
         horizon=14,
-        cv_windows=2,
+        cv_windows=4,
         static_features=["category"],
         known_future=["price", "promo", "discount", "is_closed"],
     )  # fmt: skip
@@ -90,9 +98,9 @@ def test_registry_lifecycle(
     caplog.set_level(logging.DEBUG)
     train, latest = splits
     client = mlflow.MlflowClient()
-    # v1: a weak forecaster (the mean of the last week) becomes champion: there is none yet.
-    weak, weak_cv = fit([sf.MovingAverage(window=7)], train)
-    first = tracking.log_run(weak, cv=weak_cv, history=train, run_key="dag/run-1")
+    # v1: seasonal naive alone becomes champion: there is none yet.
+    naive, naive_cv = fit([sf.SeasonalNaive()], train)
+    first = tracking.log_run(naive, cv=naive_cv, history=train, run_key="dag/run-1")
     assert first.created
     assert first.version == "1"
     assert client.get_model_version_by_alias(NAME, "challenger").version == "1"
@@ -102,7 +110,7 @@ def test_registry_lifecycle(
     assert tracking.champion(NAME) == "1"
 
     # Logging the same DAG run again creates nothing.
-    again = tracking.log_run(weak, cv=weak_cv, history=train, run_key="dag/run-1")
+    again = tracking.log_run(naive, cv=naive_cv, history=train, run_key="dag/run-1")
     assert not again.created
     assert again.version == "1"
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 1
@@ -125,7 +133,9 @@ def test_registry_lifecycle(
     assert tags["previous_champion"] == "1"
     assert float(tags["gate.challenger_value"]) == decision.challenger_value
 
-    # v3: weak again: rejected, the champion stays, the decision is recorded.
+    # v3: an underfitted booster (10 rounds): rejected, the champion stays, the decision is
+    # recorded.
+    weak, weak_cv = fit([sf.LightGBM(n_estimators=10, learning_rate=0.1)], train)
     third = tracking.log_run(weak, cv=weak_cv, history=train, run_key="dag/run-3")
     decision = tracking.promote(NAME, third.version, holdout=latest)
     assert not decision.promoted
@@ -175,7 +185,8 @@ def test_registry_lifecycle(
         artifact_uri=second.model_uri, dst_path=str(tmp_path / "m")
     )
     bundled = [p for p in Path(model_files).rglob("manifest.json")]
-    assert len(bundled) == 1 and "artifacts/bundle" in bundled[0].as_posix()
+    assert len(bundled) == 1
+    assert "artifacts/bundle" in bundled[0].as_posix()
     assert not list(Path(model_files).rglob("*.pkl"))
     # The secret the client holds is nowhere: params, tags, artifacts, logs.
     everything = [
@@ -199,7 +210,8 @@ def test_registry_lifecycle(
         )
     )
     assert served.height == request.height
-    assert "moving_average-lo-95" in served.columns
+    assert "seasonal_naive-lo-95" in served.columns
+    assert served["seasonal_naive"].is_finite().all()
 
 
 def test_pyfunc_served_over_rest(
@@ -220,7 +232,7 @@ def test_pyfunc_served_over_rest(
         serving = subprocess.Popen(
             [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
              logged.model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(),
+            stdout=out, stderr=subprocess.STDOUT, env=venv_env(),
         )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{port}/ping", serving, 120, log)

@@ -222,12 +222,14 @@ def test_bundle_round_trip_and_tamper_refusal(
     # Saving again over the bundle replaces it whole.
     fc.save(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
-    model_file = target / "models" / "lightgbm.txt"
+    root = target / json.loads((target / "manifest.json").read_text())["root"]
+    model_file = root / "models" / "lightgbm.txt"
     model_file.write_bytes(model_file.read_bytes().replace(b"shrinkage", b"shrinkagf", 1))
     with pytest.raises(ModelFileError, match=r"checksum mismatch for models/lightgbm\.txt"):
         sf.Forecaster.load(target)
     fc.save(target)
-    (target / "history.parquet").unlink()
+    root = target / json.loads((target / "manifest.json").read_text())["root"]
+    (root / "history.parquet").unlink()
     with pytest.raises(ModelFileError, match="missing"):
         sf.Forecaster.load(target)
     with pytest.raises(ModelFileError, match=r"manifest\.json is missing"):
@@ -286,7 +288,8 @@ def test_direct_strategy_forecasts_and_round_trips(panel: pl.DataFrame, tmp_path
     poisoned = test.with_columns(pl.lit(1e12).alias("sales"), pl.lit(None).alias("stockout"))
     assert fc.predict(future=poisoned).equals(pred)
     fc.save(tmp_path / "direct")
-    assert len(list((tmp_path / "direct" / "models" / "lightgbm").iterdir())) == 7
+    root = json.loads((tmp_path / "direct" / "manifest.json").read_text())["root"]
+    assert len(list((tmp_path / "direct" / root / "models" / "lightgbm").iterdir())) == 7
     assert sf.Forecaster.load(tmp_path / "direct").predict(future=test).equals(pred)
 
 
@@ -337,9 +340,9 @@ def test_a_cross_validation_window_is_a_fit_and_predict(
     fits: list[dt.date] = []
     fit_models = sf.Forecaster._fit_models
 
-    def counted(self: sf.Forecaster, history: pl.DataFrame) -> list[object]:
+    def counted(self: sf.Forecaster, history: pl.DataFrame, *rest: object) -> list[object]:
         fits.append(history["date"].max())
-        return fit_models(self, history)  # type: ignore[return-value]
+        return fit_models(self, history, *rest)  # type: ignore[arg-type,return-value]
 
     monkeypatch.setattr(sf.Forecaster, "_fit_models", counted)
     cv = fc.cross_validation(small, n_windows=3, h=7, step=7)

@@ -10,6 +10,7 @@ import pytest
 
 from salesforecast.models import ROWS_PER_THREAD, available_threads, threads_for
 
+
 def omp_settings(env: dict[str, str]) -> tuple[int, str]:
     """How many OpenMP runtimes loaded with ``import salesforecast``, and what they printed of
     their settings (OMP_DISPLAY_ENV makes each runtime print them when it initialises)."""

@@ -135,8 +135,8 @@ impl Location {
                 .join(local)
         };
         let absolute = lexically_normal(&absolute);
-        let path = ObjectPath::from_absolute_path(&absolute)
-            .map_err(|e| invalid(uri, e.to_string()))?;
+        let path =
+            ObjectPath::from_absolute_path(&absolute).map_err(|e| invalid(uri, e.to_string()))?;
         Ok(Self {
             uri: uri.to_owned(),
             store: Arc::new(LocalFileSystem::new().with_automatic_cleanup(true)),
@@ -160,7 +160,10 @@ impl Location {
                     if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
                         return Err(invalid(
                             relative,
-                            format!("{} is a symbolic link; entries must be plain files", at.display()),
+                            format!(
+                                "{} is a symbolic link; entries must be plain files",
+                                at.display()
+                            ),
                         ));
                     }
                 }
@@ -237,7 +240,10 @@ pub fn check_relative(relative: &str) -> Result<Vec<&str>> {
         return refuse("backslashes and NUL are not allowed in entry names");
     }
     let parts: Vec<&str> = relative.split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return refuse("entries may not contain empty, `.` or `..` segments");
     }
     Ok(parts)
@@ -247,7 +253,9 @@ pub fn check_relative(relative: &str) -> Result<Vec<&str>> {
 /// parent's worker threads).
 fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
     static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
-    let mut slot = RUNTIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut slot = RUNTIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pid = std::process::id();
     if let Some((owner, rt)) = slot.as_ref() {
         if *owner == pid {
@@ -384,7 +392,10 @@ mod tests {
         assert_eq!(list(base).unwrap(), vec!["a/b.bin", "c.txt"]);
         assert!(exists(&format!("{base}/c.txt")).unwrap());
         assert!(!exists(&format!("{base}/nope")).unwrap());
-        assert!(matches!(get(&format!("{base}/nope")), Err(IoError::NotFound { .. })));
+        assert!(matches!(
+            get(&format!("{base}/nope")),
+            Err(IoError::NotFound { .. })
+        ));
         delete_prefix(base).unwrap();
         assert!(list(base).unwrap().is_empty());
         assert!(list(&format!("{base}/missing")).unwrap().is_empty());
@@ -392,7 +403,16 @@ mod tests {
 
     #[test]
     fn entries_cannot_leave_their_base() {
-        for bad in ["../x", "/etc/passwd", "a/../../x", "s3://b/k", "a//b", "./a", "a\\b", ""] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            "s3://b/k",
+            "a//b",
+            "./a",
+            "a\\b",
+            "",
+        ] {
             assert!(
                 matches!(check_relative(bad), Err(IoError::InvalidLocation { .. })),
                 "{bad}"
@@ -413,6 +433,9 @@ mod tests {
             get("gs://bucket/key"),
             Err(IoError::InvalidLocation { .. })
         ));
-        assert!(matches!(get("s3:///key"), Err(IoError::InvalidLocation { .. })));
+        assert!(matches!(
+            get("s3:///key"),
+            Err(IoError::InvalidLocation { .. })
+        ));
     }
 }

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import uuid
@@ -33,8 +34,11 @@ from salesforecast._native import __version__ as _version_module
 from salesforecast.errors import (
     InvalidArgumentError,
     ModelFileError,
+    SalesForecastError,
     StorageNotFoundError,
 )
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -75,10 +79,8 @@ def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str,
     base = os.fspath(uri).rstrip("/")
     existing = storage.list(base)
     foreign = [n for n in existing if n != MANIFEST and not n.startswith(f"{VERSIONS}/")]
-    old_files: list[str] = []
-    if MANIFEST in existing:
-        old_files = _previous_files(base)
-        foreign = [n for n in foreign if n not in old_files]
+    previous_root, old_files = _previous(base) if MANIFEST in existing else (None, [])
+    foreign = [n for n in foreign if n not in old_files]
     if foreign:
         raise InvalidArgumentError(
             f"invalid argument `path`: {base} holds {len(foreign)} files that are not part of a "
@@ -103,30 +105,51 @@ def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str,
     text = _json.dumps(manifest, indent=2).encode()
     # The switch: one request. Everything before it is invisible to `load`.
     storage.write_bytes(storage.join(base, MANIFEST), text)
-    for name in existing:
-        if name.startswith(f"{VERSIONS}/") and not name.startswith(f"{root}/"):
+    digest = sha256(text)
+    # The version just replaced stays until the next save, so a reader that read the previous
+    # manifest an instant ago still finds its files; older versions (and the files of an
+    # interrupted save) go. Clean-up failing (a bucket policy without DeleteObject) loses
+    # nothing: the new bundle is complete and its digest is returned.
+    keep = {f"{root}/", *([f"{previous_root}/"] if previous_root else [])}
+    stale = {
+        "/".join(n.split("/")[:2])
+        for n in existing
+        if n.startswith(f"{VERSIONS}/") and not any(n.startswith(k) for k in keep)
+    }
+    try:
+        for prefix in sorted(stale):
+            storage.delete_prefix(storage.join(base, prefix))
+        for name in old_files:
             storage.delete(storage.join(base, name))
-    for name in old_files:
-        storage.delete(storage.join(base, name))
-    return sha256(text)
+    except SalesForecastError as e:
+        log.warning("saved %s, but could not delete its older versions: %s", base, e)
+    return digest
 
 
-def _previous_files(base: str) -> list[str]:
-    """Files of a format-1 bundle at ``base`` (kept at its top level), to replace them."""
+def _previous(base: str) -> tuple[str | None, list[str]]:
+    """The version root of the bundle at ``base`` (format 2), or its top-level files (format
+    1, to replace them)."""
     try:
         old = json.loads(storage.read_bytes(storage.join(base, MANIFEST)))
     except (ValueError, StorageNotFoundError):
-        return []
-    if not isinstance(old, dict) or old.get("format_version") != 1:
-        return []
+        return None, []
+    if not isinstance(old, dict):
+        return None, []
+    root = old.get("root")
+    if old.get("format_version") != 1:
+        return (root if isinstance(root, str) and root.startswith(f"{VERSIONS}/") else None), []
     files = old.get("files")
-    return [n for n in files if isinstance(n, str)] if isinstance(files, dict) else []
+    return None, [n for n in files if isinstance(n, str)] if isinstance(files, dict) else []
 
 
 def read(uri: str | os.PathLike[str], digest: str | None = None) -> Bundle:
     """Reads and verifies the bundle at ``uri``: its digest (when given), its signature (when
     ``SALESFORECAST_BUNDLE_KEY`` is set), its manifest's schema, and every file's checksum."""
     base = os.fspath(uri).rstrip("/")
+    if digest is not None and not (isinstance(digest, str) and _SHA256.match(digest)):
+        raise InvalidArgumentError(
+            f"invalid argument `digest`: {digest!r} is not a SHA-256 (64 lowercase hex digits)"
+        )
     try:
         return _read_once(base, digest)
     except StorageNotFoundError:
@@ -136,7 +159,7 @@ def read(uri: str | os.PathLike[str], digest: str | None = None) -> Bundle:
 
 def _read_once(base: str, digest: str | None) -> Bundle:
     try:
-        raw = storage.read_bytes(storage.join(base, MANIFEST))
+        raw = storage.read_within(base, MANIFEST)
     except StorageNotFoundError:
         raise ModelFileError(
             f"{base} is not a salesforecast bundle: {MANIFEST} is missing"
@@ -148,15 +171,17 @@ def _read_once(base: str, digest: str | None) -> Bundle:
             "altered or replaced"
         )
     try:
-        manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        manifest = json.loads(raw, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
         raise ModelFileError(f"{base}/{MANIFEST} is not valid JSON: {e}") from e
     check_manifest(manifest, base)
     key = os.environ.get(KEY_ENV)
     if key:
         signature = manifest.get("signature")
-        if not isinstance(signature, str) or not hmac.compare_digest(
-            signature, _signature(manifest, key)
+        if (
+            not isinstance(signature, str)
+            or not _SHA256.match(signature)
+            or not hmac.compare_digest(signature, _signature(manifest, key))
         ):
             raise ModelFileError(
                 f"{base}: the manifest's signature does not match {KEY_ENV}; the bundle was "
@@ -185,6 +210,12 @@ def _read_once(base: str, digest: str | None) -> Bundle:
     return Bundle(uri=base, manifest=manifest, files=files, digest=actual)
 
 
+def _refuse_constant(name: str) -> Any:
+    """JSON's non-standard NaN and Infinity have no place in a manifest (and a signed one
+    would not notice a null turned into them)."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 # The manifest's schema: key -> accepted types (None allowed where listed). Checked before any
 # file is read, so a malformed manifest is a ModelFileError, never a KeyError or TypeError.
 _TOP: dict[str, tuple[type, ...]] = {
@@ -195,7 +226,6 @@ _TOP: dict[str, tuple[type, ...]] = {
     "models": (list,),
     "weights": (dict, type(None)),
     "interval_widths": (dict, type(None)),
-    "metrics": (list, type(None)),
     "holidays": (list, type(None)),
     "training_window": (dict,),
     "columns": (dict,),
@@ -243,13 +273,19 @@ def check_manifest(manifest: Any, base: str) -> None:
         )
     _check_keys(manifest, _TOP, "", base)
     _check_keys(manifest["settings"], _SETTINGS, "settings.", base)
+    if not isinstance(manifest.get("metrics", []), list | type(None)):
+        raise ModelFileError(f"{base}: manifest `metrics` must be a list")
     entries = dict(manifest["files"])
+    root = manifest.get("root")
+    if manifest["format_version"] == 1 and "root" in manifest:
+        raise ModelFileError(f"{base}: a format-1 manifest has no `root`")
     if manifest["format_version"] >= 2:
-        root = manifest.get("root")
         if not isinstance(root, str) or not root.startswith(f"{VERSIONS}/"):
             raise ModelFileError(f"{base}: manifest `root` must name a {VERSIONS}/ prefix")
         entries[root] = "0" * 64
     for name, checksum in entries.items():
+        if not isinstance(name, str):
+            raise ModelFileError(f"{base}: manifest entry {name!r} is not a path")
         try:
             storage.check_relative(name)
         except InvalidArgumentError as e:
@@ -261,7 +297,9 @@ def check_manifest(manifest: Any, base: str) -> None:
             raise ModelFileError(f"{base}: manifest models[{i}] is not an object")
         _check_keys(model, _MODEL, f"models[{i}].", base)
         paths = model.get("files", [])
-        if not isinstance(paths, list) or any(p not in manifest["files"] for p in paths):
+        if not isinstance(paths, list) or any(
+            not isinstance(p, str) or p not in manifest["files"] for p in paths
+        ):
             raise ModelFileError(
                 f"{base}: manifest models[{i}].files must name files listed in `files`"
             )

@@ -626,9 +626,7 @@ class Forecaster:
             if absent:
                 raise MissingColumnError(f"`future` lacks columns {absent}")
             rows = rows.join(
-                self._encode(
-                    fut.select([*self._keys, self.time_col, *self.known_future]), "future"
-                ),
+                fut.select([*self._keys, self.time_col, *self.known_future]),
                 on=[*self._keys, self.time_col],
                 how="left",
             )
@@ -859,7 +857,7 @@ class Forecaster:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         h = self.horizon if h is None else h
         self._check_steps(h, 0)
-        fut = None if future is None else to_polars(future, "future")
+        fut = None if future is None else self._encode(to_polars(future, "future"), "future")
         if new_df is not None:
             history = self._prepare(to_polars(new_df, "new_df"), "new_df")
             self._warn_if_short(history)
@@ -1161,10 +1159,12 @@ class Forecaster:
         found = bundle.read(path, digest)
         try:
             return cls._from_bundle(found)
+        except ModelFileError:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-            if isinstance(e, ModelFileError):
-                raise
             raise ModelFileError(f"{found.uri}: the manifest is malformed: {e}") from e
+        except pl.exceptions.PolarsError as e:
+            raise ModelFileError(f"{found.uri}: a parquet file is unreadable: {e}") from e
 
     @classmethod
     def _from_bundle(cls, found: bundle.Bundle) -> Forecaster:
@@ -1237,16 +1237,6 @@ class Forecaster:
         return pl.DataFrame(rows)
 
 
-def replace_fit(forecaster: Forecaster) -> Forecaster:
-    """A fresh, unfitted copy with the same settings."""
-    return Forecaster(
-        forecaster.models,
-        forecaster.features,
-        **forecaster._settings(),
-        n_threads=forecaster.n_threads,
-    )
-
-
 def replace_with_models(forecaster: Forecaster, params: dict[str, dict[str, Any]]) -> Forecaster:
     """A fresh, unfitted copy whose models named in ``params`` take those parameters."""
     models = [
@@ -1258,6 +1248,11 @@ def replace_with_models(forecaster: Forecaster, params: dict[str, dict[str, Any]
     return Forecaster(
         models, forecaster.features, **forecaster._settings(), n_threads=forecaster.n_threads
     )
+
+
+def replace_fit(forecaster: Forecaster) -> Forecaster:
+    """A fresh, unfitted copy with the same settings and models."""
+    return replace_with_models(forecaster, {})
 
 
 CONFORMITY_FILE = "conformity.parquet"
@@ -1286,9 +1281,10 @@ def _at_least(value: pl.Expr, floor: str) -> pl.Expr:
 
 
 def _encode(frame: pl.DataFrame, categories: dict[str, list[str]], name: str) -> pl.DataFrame:
-    """String covariates as the codes fixed at fit (floats; values not seen then are NaN, which
-    the boosters treat as missing, with one warning per column)."""
-    strings = [c for c in categories if c in frame.columns and not frame[c].dtype.is_numeric()]
+    """String covariates of a user's frame as the codes fixed at fit (floats; values not seen
+    then are NaN, which the boosters treat as missing, with one warning per column). A column
+    that was text at fit is read as text whatever its type now (a CSV may bring "10" as 10)."""
+    strings = [c for c in categories if c in frame.columns]
     for c in strings:
         seen = set(categories[c])
         values = {v for v in frame[c].cast(pl.String).unique().to_list() if v is not None}

@@ -18,7 +18,7 @@ import pandas as pd
 import polars as pl
 from mlflow.pyfunc import PythonModel
 
-from salesforecast.errors import InvalidArgumentError
+from salesforecast.errors import InvalidArgumentError, ModelFileError
 from salesforecast.forecast import Forecaster
 
 
@@ -37,7 +37,19 @@ def forecast_for(
             f"invalid argument `model_input`: key columns {missing} are missing; it has "
             f"{frame.columns}"
         )
-    frame = frame.with_columns(pl.col(k).cast(history[k].dtype) for k in keys)
+    try:
+        frame = frame.with_columns(pl.col(k).cast(history[k].dtype) for k in keys)
+        if time_col in frame.columns:
+            frame = frame.with_columns(pl.col(time_col).cast(history[time_col].dtype))
+    except pl.exceptions.PolarsError as e:
+        raise InvalidArgumentError(
+            f"invalid argument `model_input`: keys or `{time_col}` of the wrong type: {e}"
+        ) from e
+    if forecaster.known_future and time_col not in frame.columns:
+        raise InvalidArgumentError(
+            f"invalid argument `model_input`: give `{time_col}` and the known-future columns "
+            f"{forecaster.known_future} for every series and forecast period"
+        )
     series = frame.select(keys).unique()
     unknown = series.join(history.select(keys).unique(), on=keys, how="anti")
     if unknown.height:
@@ -46,12 +58,11 @@ def forecast_for(
             "the training data"
         )
     params = params or {}
-    has_time = time_col in frame.columns
-    if has_time:
-        frame = frame.with_columns(pl.col(time_col).cast(history[time_col].dtype))
-    periods = frame.group_by(keys).agg(pl.col(time_col).n_unique())[time_col].max()
-    default_h = int(periods) if has_time and isinstance(periods, int) else forecaster.horizon
-    h = int(params.get("h") or default_h or forecaster.horizon)
+    default_h = forecaster.horizon
+    if time_col in frame.columns:
+        periods = frame.group_by(keys).agg(pl.col(time_col).n_unique())[time_col].max()
+        default_h = int(periods) if isinstance(periods, int) else default_h
+    h = int(params.get("h") or default_h)
     levels = params.get("levels")
     pred = forecaster.predict(
         h=h,
@@ -71,9 +82,13 @@ class ForecasterModel(PythonModel):  # type: ignore[misc]
         """Loads the bundle from the model's artifacts, checking its digest from the model
         configuration."""
         config = getattr(context, "model_config", None) or {}
-        self.forecaster = Forecaster.load(
-            context.artifacts["bundle"], digest=config.get("bundle_digest")
-        )
+        digest = config.get("bundle_digest")
+        if not digest:
+            raise ModelFileError(
+                "the model's configuration lacks `bundle_digest`: it was not logged by "
+                "salesforecast.tracking.log_run, or was altered"
+            )
+        self.forecaster = Forecaster.load(context.artifacts["bundle"], digest=digest)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

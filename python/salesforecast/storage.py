@@ -54,16 +54,20 @@ def _uri(location: Location) -> str:
     )
 
 
-def join(base: Location, *parts: str) -> str:
+def join(base: Location, *parts: str | os.PathLike[str]) -> str:
     """``base`` with ``parts`` appended by ``/`` (for URIs and local paths alike)."""
     out = _uri(base).rstrip("/")
     for part in parts:
-        out = f"{out}/{part.strip('/')}"
+        out = f"{out}/{_uri(part).strip('/')}"
     return out
 
 
 def write_bytes(uri: Location, data: bytes) -> None:
     """Writes ``data`` at ``uri`` in one request: readers see the old object or the new one."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArgumentError(
+            f"invalid argument `data`: expected bytes, got {type(data).__name__}"
+        )
     _native.storage_put(_uri(uri), bytes(data))
 
 

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import tempfile
 import warnings
@@ -41,7 +42,7 @@ import polars as pl
 from salesforecast import _json, bundle, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast.data import ValidationReport, time_split
-from salesforecast.errors import InvalidArgumentError, SalesForecastError
+from salesforecast.errors import InvalidArgumentError, MissingColumnError, SalesForecastError
 from salesforecast.forecast import Forecaster, evaluate
 from salesforecast.models import LightGBM, XGBoost
 
@@ -67,7 +68,9 @@ CHALLENGER = "challenger"
 RUN_KEY = "sf_run_key"
 DIGEST = "bundle_digest"
 PREVIOUS = "previous_champion"
-METRICS = ("rmse", "mae", "mape", "smape", "wape", "mase", "rmsse", "r2", "bias")
+# Metrics the gate compares, all lower-is-better errors (r2 and the signed bias are reported,
+# not gated on).
+METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
 
 
 class TrackingError(SalesForecastError):
@@ -75,10 +78,19 @@ class TrackingError(SalesForecastError):
     and the operation, never a credential."""
 
 
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+
+
+def _redact(text: str) -> str:
+    """A URL's user and password (``https://user:token@host``) and query never reach a
+    message."""
+    return re.sub(r"(https?://[^\s?#]*)\?[^\s]*", r"\1", _USERINFO.sub("***@", text))
+
+
 def _server() -> str:
     import mlflow
 
-    return str(mlflow.get_tracking_uri())
+    return _redact(str(mlflow.get_tracking_uri()))
 
 
 @contextmanager
@@ -92,6 +104,8 @@ def _calling(operation: str) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
             yield
+    except SalesForecastError:
+        raise  # ours (storage, bundles) already name what failed
     except (MlflowException, OSError) as e:
         raise TrackingError(f"MLflow at {_server()}: {operation} failed: {_short(e)}") from e
     except Exception as e:
@@ -105,7 +119,7 @@ def _calling(operation: str) -> Iterator[None]:
 
 def _short(e: Exception) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text[:300]
+    return _redact(text)[:300]
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -222,8 +236,24 @@ def _metric_rows(scores: pl.DataFrame, prefix: str) -> dict[str, float]:
 
 
 def _find_version(client: Any, name: str, run_key: str) -> Any | None:
+    """The version registered for ``run_key`` (the lowest, should a retried request have
+    registered two)."""
     versions = client.search_model_versions(f"name = '{name}' and tags.{RUN_KEY} = '{run_key}'")
-    return versions[0] if versions else None
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def _complete(
+    client: Any, name: str, version: Any, run_id: str | None, window: Mapping[str, Any]
+) -> None:
+    """The steps after registration; ``run_id`` is the last tag, so a version without it was
+    registered by an attempt that stopped midway, and a retry finishes it."""
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    client.set_model_version_tag(
+        name, version.version, "data.window", f"{window['start']}..{window['end']}"
+    )
+    if run_id:
+        client.set_terminated(run_id, "FINISHED")
+    client.set_model_version_tag(name, version.version, "run_id", run_id or "")
 
 
 def _input_example(fc: Forecaster) -> pl.DataFrame:
@@ -269,7 +299,13 @@ def log_run(
 
     if fc.history is None:
         raise InvalidArgumentError("invalid argument `fc`: the Forecaster is not fitted")
+    if mlflow.active_run() is not None:
+        raise InvalidArgumentError(
+            "log_run starts and ends its own MLflow run; call it outside `with "
+            "mlflow.start_run()` (pass tags= to label it)"
+        )
     client = _client(tracking_uri)
+    window = fc.training_window()
     with _calling("finding the experiment"):
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
@@ -277,6 +313,8 @@ def log_run(
         with _calling("looking up the run key"):
             existing = _find_version(client, name, run_key)
             if existing is not None:
+                if "run_id" not in existing.tags:
+                    _complete(client, name, existing, existing.run_id, window)
                 log.info("run key %s is already version %s of %s", run_key, existing.version, name)
                 return LoggedRun(
                     run_id=existing.run_id,
@@ -294,7 +332,6 @@ def log_run(
                 client.delete_run(stale.info.run_id)
     frame = None if cv is None else to_polars(cv, "cv")
     hist = fc.history if history is None else to_polars(history, "history")
-    window = fc.training_window()
     run_tags = {
         "data.start": str(window["start"]),
         "data.end": str(window["end"]),
@@ -350,13 +387,9 @@ def log_run(
                     name,
                     tags={DIGEST: digest, **({RUN_KEY: run_key} if run_key else {})},
                 )
-                client.set_registered_model_alias(name, CHALLENGER, version.version)
-                client.set_model_version_tag(name, version.version, "run_id", run_id)
-                client.set_model_version_tag(
-                    name, version.version, "data.window", f"{window['start']}..{window['end']}"
-                )
-            with _calling("closing the run"):
-                client.set_terminated(run_id, "FINISHED")
+                if run_key is not None:
+                    version = _find_version(client, name, run_key) or version
+                _complete(client, name, version, run_id, window)
         except TrackingError:
             try:
                 client.set_terminated(run_id, "FAILED")
@@ -556,6 +589,12 @@ def _holdout_scores(
     (forecast from the periods before), and the sanity checks."""
     keys, time_col, target = fc.keys, fc.time_col, fc.target_col
     declared = [*keys, time_col, target, *fc.static_features, *fc.known_future, *fc.past_only]
+    missing = [c for c in declared if c not in holdout.columns]
+    if missing:
+        raise MissingColumnError(
+            f"`holdout` lacks the columns {missing} that version's forecaster needs; it has "
+            f"{holdout.columns}"
+        )
     holdout = holdout.select(declared)
     past, recent = time_split(
         holdout, test_periods=h, id_col=keys, time_col=time_col, target_col=target
@@ -633,25 +672,37 @@ def promote(
     version = str(version)
     before = champion(name)
     challenger, _ = load_version(name, version)
-    horizon = h or challenger.horizon
+    incumbent = None if before in (None, version) else load_version(name, before)[0]
+    # Both are scored on the same periods: the shorter of the two horizons.
+    horizons = [challenger.horizon, *([incumbent.horizon] if incumbent else [])]
+    horizon = h or min(horizons)
     value, checks, coverage = _holdout_scores(challenger, frame, horizon, metric)
+    checks["finite_metric"] = math.isfinite(value)
     champion_value = None
     if before == version:
         promoted, reason = False, "already the champion"
     elif not all(checks.values()):
         failed = [k for k, ok in checks.items() if not ok]
         promoted, reason = False, f"sanity checks failed: {failed} (coverage {coverage})"
-    elif before is None:
+    elif incumbent is None:
         promoted, reason = True, "first version: no champion yet"
     else:
-        incumbent, _ = load_version(name, before)
-        champion_value, _, _ = _holdout_scores(incumbent, frame, horizon, metric)
-        improvement = (champion_value - value) / abs(champion_value) if champion_value else 0.0
-        promoted = improvement >= min_improvement
-        reason = (
-            f"{metric} {value:.4f} vs champion {champion_value:.4f}: "
-            f"{improvement:+.1%} {'>=' if promoted else '<'} the required {min_improvement:.1%}"
-        )
+        champion_value, champion_checks, _ = _holdout_scores(incumbent, frame, horizon, metric)
+        if not (math.isfinite(champion_value) and champion_value > 0) or not all(
+            champion_checks.values()
+        ):
+            # A champion that no longer forecasts sensibly is replaced by any sane challenger.
+            promoted = True
+            reason = (
+                f"the champion fails on this holdout ({metric} {champion_value}, {champion_checks})"
+            )
+        else:
+            improvement = (champion_value - value) / champion_value
+            promoted = improvement >= min_improvement
+            reason = (
+                f"{metric} {value:.4f} vs champion {champion_value:.4f}: {improvement:+.1%} "
+                f"{'>=' if promoted else '<'} the required {min_improvement:.1%}"
+            )
     at, by = _stamp()
     tags = {
         "gate.metric": metric,

@@ -104,6 +104,11 @@ def _spaces(
         if search_space is not None:
             nested = all(isinstance(v, Mapping) for v in search_space.values())
             if nested:
+                if unknown_models := sorted(set(search_space) - set(tuned)):
+                    raise InvalidArgumentError(
+                        f"invalid argument `search_space`: {unknown_models} are not tuned "
+                        f"models ({tuned})"
+                    )
                 space = search_space.get(name, space)
             elif len(tuned) == 1:
                 space = search_space

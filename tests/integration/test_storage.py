@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast import bundle, storage
+from salesforecast import storage
 from salesforecast.errors import (
     InvalidArgumentError,
     ModelFileError,
@@ -92,10 +92,14 @@ def test_bundle_round_trip_through_s3(
     loaded = sf.Forecaster.load(uri, digest=digest)
     assert loaded.predict().equals(pred)
     assert "manifest.json" in storage.list(uri)
-    # Saving again replaces it whole: one version prefix afterwards.
+    # Saving again: the new version and the one it replaced (kept for readers that read the old
+    # manifest an instant before); a third save removes the first.
+    first_root = json.loads(storage.read_bytes(f"{uri}/manifest.json"))["root"]
+    fc.save(uri)
     fc.save(uri)
     roots = {n.split("/")[1] for n in storage.list(uri) if n.startswith("versions/")}
-    assert len(roots) == 1
+    assert len(roots) == 2
+    assert first_root.split("/")[1] not in roots
     with pytest.raises(ModelFileError, match="digest"):
         sf.Forecaster.load(uri, digest=digest[::-1])
 
@@ -158,4 +162,3 @@ def test_local_paths_and_file_uris_work_the_same(tmp_path: Path) -> None:
     assert storage.read_bytes(f"file://{tmp_path}/a/b.bin") == b"1"
     with pytest.raises(InvalidArgumentError, match="gs://"):
         storage.read_bytes("gs://bucket/x")
-    assert bundle.MANIFEST == "manifest.json"

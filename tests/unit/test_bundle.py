@@ -56,10 +56,19 @@ def test_save_refuses_a_folder_with_other_files(fitted: sf.Forecaster, tmp_path:
 def test_save_replaces_only_a_bundle(fitted: sf.Forecaster, tmp_path: Path) -> None:
     target = tmp_path / "b"
     first = fitted.save(target)
+    first_root = model_root(target)
     second = fitted.save(target)
     assert first != second  # a new version and creation time
-    assert len(list((target / "versions").iterdir())) == 1
-    assert sf.Forecaster.load(target, digest=second).horizon == 14
+    # The replaced version stays until the next save (a reader may have just read its manifest).
+    assert len(list((target / "versions").iterdir())) == 2
+    third = fitted.save(target)
+    assert len(list((target / "versions").iterdir())) == 2
+    assert not first_root.exists()
+    assert sf.Forecaster.load(target, digest=third).horizon == 14
+    with pytest.raises(ModelFileError, match="digest"):
+        sf.Forecaster.load(target, digest=second)
+    with pytest.raises(InvalidArgumentError, match="SHA-256"):
+        sf.Forecaster.load(target, digest="not-a-digest")
 
 
 def test_an_edited_manifest_is_caught_by_the_digest(fitted: sf.Forecaster, tmp_path: Path) -> None:
@@ -118,6 +127,38 @@ def test_a_root_outside_the_bundle_is_refused(fitted: sf.Forecaster, tmp_path: P
     edit(target, lambda m: m.update(root="versions/../../elsewhere"))
     with pytest.raises(ModelFileError, match="refused"):
         sf.Forecaster.load(target)
+
+
+def test_a_format_1_manifest_cannot_name_a_root(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    target = tmp_path / "b"
+    fitted.save(target)
+    edit(target, lambda m: m.update(format_version=1, root="../../../etc"))
+    with pytest.raises(ModelFileError, match="format-1 manifest has no `root`"):
+        sf.Forecaster.load(target)
+    edit(target, lambda m: m.update(format_version=2, root=5))
+    with pytest.raises(ModelFileError, match="root"):
+        sf.Forecaster.load(target)
+
+
+def test_non_standard_json_constants_are_refused(
+    fitted: sf.Forecaster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALESFORECAST_BUNDLE_KEY", "k")
+    target = tmp_path / "b"
+    fitted.save(target)
+    text = (target / "manifest.json").read_text()
+    # A signature computed with NaN turned into null would still match: NaN is refused.
+    (target / "manifest.json").write_text(text.replace('"n_threads": null', '"n_threads": NaN'))
+    with pytest.raises(ModelFileError, match="NaN is not valid JSON"):
+        sf.Forecaster.load(target)
+
+
+def test_parameter_values_cannot_smuggle_parameters() -> None:
+    df = sf.generate_sales(n_stores=1, n_products=1, start="2023-01-01", end="2023-02-28")
+    x = df.select("price", "discount").to_numpy()
+    smuggled = sf.LightGBM(n_estimators=2, colsample_bytree="0.8 forcedsplits_filename=/x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="whitespace"):
+        smuggled.fit(x, df["sales"])
 
 
 def test_symlinks_inside_the_bundle_are_not_followed(fitted: sf.Forecaster, tmp_path: Path) -> None:

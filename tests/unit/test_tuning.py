@@ -123,6 +123,9 @@ def test_two_processes_share_one_study(panel: pl.DataFrame, tmp_path: Path) -> N
                 seed=int(sys.argv[1]), search_space={{"num_leaves": IntDistribution(4, 64)}})
         """
     )
+    # The database schema is made once, as a deployment does (two processes creating a fresh
+    # SQLite schema at the same instant race in Optuna's migrations).
+    optuna.create_study(study_name="shared", storage=storage)
     workers = [
         subprocess.Popen([sys.executable, "-c", script, str(seed)], stderr=subprocess.PIPE)
         for seed in (1, 2)

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use thiserror::Error;
 
 /// Everything that can go wrong reaching storage.
@@ -65,12 +65,14 @@ fn invalid(uri: &str, reason: impl Into<String>) -> IoError {
     }
 }
 
-/// The secret key must never reach a message, whatever a server echoes back.
+/// Credentials must never reach a message, whatever a server echoes back (an expired session
+/// token comes back in S3's error reply).
 fn scrub(message: String) -> String {
-    match std::env::var("AWS_SECRET_ACCESS_KEY") {
-        Ok(secret) if secret.len() >= 4 => message.replace(&secret, "***"),
-        _ => message,
-    }
+    ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|secret| secret.len() >= 4)
+        .fold(message, |text, secret| text.replace(&secret, "***"))
 }
 
 /// The S3 error code (`SignatureDoesNotMatch`, `InvalidAccessKeyId`, ...) in a server's reply,
@@ -88,6 +90,8 @@ impl Location {
             if bucket.is_empty() {
                 return Err(invalid(uri, "no bucket name after s3://"));
             }
+            // Timeouts join the client options read from the environment (proxy, certificates,
+            // AWS_ALLOW_HTTP) instead of replacing them.
             let store = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(RetryConfig {
@@ -95,11 +99,13 @@ impl Location {
                     retry_timeout: Duration::from_secs(20),
                     ..RetryConfig::default()
                 })
-                .with_client_options(
-                    ClientOptions::new()
-                        .with_connect_timeout(Duration::from_secs(5))
-                        .with_timeout(Duration::from_secs(120))
-                        .with_allow_http(env_flag("AWS_ALLOW_HTTP")),
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    "5 seconds",
+                )
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                    "120 seconds",
                 )
                 .build()
                 .map_err(|e| invalid(uri, scrub(e.to_string())))?;
@@ -139,7 +145,8 @@ impl Location {
             ObjectPath::from_absolute_path(&absolute).map_err(|e| invalid(uri, e.to_string()))?;
         Ok(Self {
             uri: uri.to_owned(),
-            store: Arc::new(LocalFileSystem::new().with_automatic_cleanup(true)),
+            // No automatic clean-up: it removes every emptied parent folder up to `/`.
+            store: Arc::new(LocalFileSystem::new()),
             path,
             backend: Backend::Local(absolute),
         })
@@ -199,10 +206,18 @@ impl Location {
                     reason,
                 }
             }
-            other => IoError::Store {
-                uri: self.uri.clone(),
-                message: scrub(other.to_string()),
-            },
+            other => {
+                let text = other.to_string();
+                // A server's reply can echo request details; its error code is what matters.
+                let message = match s3_code(&text) {
+                    Some(code) => format!("the server answered {code}"),
+                    None => scrub(text),
+                };
+                IoError::Store {
+                    uri: self.uri.clone(),
+                    message,
+                }
+            }
         }
     }
 }
@@ -220,10 +235,6 @@ fn lexically_normal(path: &FsPath) -> PathBuf {
         }
     }
     out
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true"))
 }
 
 /// The segments of a relative entry name (`models/lightgbm.txt`) that must stay inside its base:
@@ -361,13 +372,31 @@ pub fn delete(uri: &str) -> Result<()> {
     }
 }
 
-/// Deletes every object under the prefix `uri`.
+/// Deletes every object under the prefix `uri` (on a local disk, with the folders it emptied,
+/// the prefix's own folder included, and nothing above it).
 pub fn delete_prefix(uri: &str) -> Result<()> {
     let base = uri.trim_end_matches('/');
     for name in list(base)? {
         delete(&format!("{base}/{name}"))?;
     }
+    if let Backend::Local(root) = Location::parse(base)?.backend {
+        remove_empty_folders(&root);
+    }
     Ok(())
+}
+
+/// Removes `folder` and its subfolders that hold no file; best effort (a folder another writer
+/// just filled stays).
+fn remove_empty_folders(folder: &FsPath) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_folders(&entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(folder);
 }
 
 #[cfg(test)]
@@ -396,6 +425,14 @@ mod tests {
             get(&format!("{base}/nope")),
             Err(IoError::NotFound { .. })
         ));
+        put(&format!("{base}/keep/x"), b"x".to_vec()).unwrap();
+        delete_prefix(&format!("{base}/a")).unwrap();
+        assert!(!dir.join("a").exists(), "the emptied folder goes");
+        delete(&format!("{base}/keep/x")).unwrap();
+        assert!(
+            dir.join("keep").is_dir(),
+            "a single delete leaves the folders"
+        );
         delete_prefix(base).unwrap();
         assert!(list(base).unwrap().is_empty());
         assert!(list(&format!("{base}/missing")).unwrap().is_empty());

@@ -77,6 +77,18 @@ fn known_parameters() -> &'static HashSet<String> {
 }
 
 fn param_string(params: &NativeParams, extra: &[(String, String)]) -> Result<std::ffi::CString> {
+    // LightGBM splits the joined string on whitespace and `=`: a value holding either would
+    // smuggle in another parameter (a file name, say).
+    if let Some((name, value)) = params.iter().chain(extra).find(|(k, v)| {
+        [k, v]
+            .iter()
+            .any(|s| s.contains('=') || s.contains(char::is_whitespace))
+    }) {
+        return Err(ModelError::invalid_argument(
+            "params",
+            format!("`{name}={value}`: names and values may not hold whitespace or `=`"),
+        ));
+    }
     let known = known_parameters();
     if let Some((name, _)) = params
         .iter()
@@ -163,6 +175,8 @@ pub struct LightGbm {
     handle: ffi::BoosterHandle,
     n_rounds: usize,
     n_features: usize,
+    /// Threads for prediction: the training's `num_threads`, 0 (all cores) for a loaded model.
+    threads: usize,
 }
 
 // SAFETY: LightGBM boosters may be used from any thread; prediction is thread-safe and
@@ -204,8 +218,16 @@ impl LightGbm {
         let mut handle: ffi::BoosterHandle = ptr::null_mut();
         // SAFETY: `data` is a live dataset; `handle` receives a new booster.
         check(unsafe { ffi::LGBM_BoosterCreate(data.0, params.as_ptr(), &mut handle) })?;
+        let threads = options
+            .params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "num_threads")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
         let mut model = Self {
             handle,
+            threads,
             n_rounds: 0,
             n_features: train.x.n_cols(),
         };
@@ -326,6 +348,7 @@ impl LightGbm {
         }
         let mut model = Self {
             handle,
+            threads: 0,
             n_rounds: iterations.max(0) as usize,
             n_features: 0,
         };
@@ -349,7 +372,10 @@ impl LightGbm {
         }
         let mut out = vec![0.0f64; x.n_rows() * width];
         let mut out_len: i64 = 0;
-        let params = c_string("params", "")?;
+        let params = match self.threads {
+            0 => c_string("params", "")?,
+            n => c_string("params", &format!("num_threads={n}"))?,
+        };
         // SAFETY: `x` holds n_rows * n_cols f64 values; `out` has room for `width` values per row.
         check(unsafe {
             ffi::LGBM_BoosterPredictForMat(

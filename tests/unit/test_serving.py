@@ -34,9 +34,9 @@ def test_keys_only_requests_forecast_the_horizon(fitted: sf.Forecaster) -> None:
     assert set(out["product_id"]) == {"P02"}
     assert forecast_for(fitted, request, {"h": 3, "levels": [50]}).columns[-1] == "ensemble-hi-50"
     assert forecast_for(fitted, request, {"h": 3})["ensemble"].equals(
-        fitted.predict(h=3).filter(
-            (pl.col("store_id") == "S01") & (pl.col("product_id") == "P02")
-        )["ensemble"]
+        fitted.predict(h=3).filter((pl.col("store_id") == "S01") & (pl.col("product_id") == "P02"))[
+            "ensemble"
+        ]
     )
 
 

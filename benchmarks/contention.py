@@ -2,12 +2,12 @@
 several tasks at once looks like), with the boosters' OpenMP threads spinning (the libraries'
 default, every core) vs salesforecast's defaults (passive waiting, threads sized to the rows).
 
-The fit: sf.generate_sales 1 store x 12 products, 2021-01-01 .. 2023-12-31, the README's
+The fit: sf.generate_sales N stores (argument, default 1) x 12 products, 2021-01-01 .. 2023-12-31, the README's
 feature spec, LightGBM + XGBoost (100 rounds) + seasonal naive, horizon 28, 4 calibration
 windows. Each configuration runs in its own process (the wait policy is read when the OpenMP
 runtimes load): medians of 3.
 
-Run: make build && .venv/bin/python benchmarks/contention.py
+Run: make build && .venv/bin/python benchmarks/contention.py [stores]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 FIT = """
 import time, warnings, salesforecast as sf
 warnings.simplefilter("ignore")
-df = sf.generate_sales(n_stores=1, n_products=12, start="2021-01-01", end="2023-12-31", seed=4)
+df = sf.generate_sales(n_stores={stores}, n_products=12, start="2021-01-01", end="2023-12-31", seed=4)
 spec = sf.FeatureSpec(lags=[7, 14, 28],
                       rolling=[sf.Rolling(window=7, stats=["mean", "std"], lag=7)],
                       calendar=["dayofweek", "month"], target_transforms=["log1p"])
@@ -38,7 +38,16 @@ print(time.perf_counter() - t0)
 
 CONFIGS = {
     "spinning, 2 threads (before)": ({"OMP_WAIT_POLICY": "ACTIVE"}, "2"),
-    "salesforecast defaults": ({}, "None"),
+    "passive, 2 threads": ({}, "2"),
+    **{
+        f"bounded spin (GOMP_SPINCOUNT={count}), 2 threads": (
+            {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": str(count)},
+            "2",
+        )
+        for count in os.environ.get("SPINCOUNTS", "10000").split(",")
+    },
+    "1 thread": ({}, "1"),
+    "salesforecast defaults (passive, threads by rows)": ({}, "None"),
 }
 
 
@@ -47,10 +56,10 @@ def spin() -> None:
         pass
 
 
-def fit_seconds(env: dict[str, str], threads: str) -> float:
-    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def fit_seconds(env: dict[str, str], threads: str, stores: int) -> float:
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     done = subprocess.run(
-        [sys.executable, "-c", FIT.format(threads=threads)],
+        [sys.executable, "-c", FIT.format(threads=threads, stores=stores)],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -60,15 +69,17 @@ def fit_seconds(env: dict[str, str], threads: str) -> float:
 
 
 def main() -> None:
+    stores = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    print(f"{stores} store(s) x 12 products")
     results: dict[str, dict[str, float]] = {}
     for name, (env, threads) in CONFIGS.items():
-        alone = statistics.median(fit_seconds(env, threads) for _ in range(3))
+        alone = statistics.median(fit_seconds(env, threads, stores) for _ in range(3))
         busy = [multiprocessing.Process(target=spin, daemon=True) for _ in range(2)]
         for p in busy:
             p.start()
         time.sleep(0.5)
         try:
-            loaded = statistics.median(fit_seconds(env, threads) for _ in range(3))
+            loaded = statistics.median(fit_seconds(env, threads, stores) for _ in range(3))
         finally:
             for p in busy:
                 p.terminate()

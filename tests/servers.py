@@ -53,7 +53,15 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, log: Pa
 
 
 def s3s_fs_binary() -> str:
-    found = os.environ.get("SALESFORECAST_S3S_FS") or shutil.which("s3s-fs")
+    """The s3s-fs that `make test-servers` built (its path from the Makefile, else the default
+    shared cache), or one on PATH."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/salesforecast/target"))
+    cached = Path(target) / "tools" / "bin" / "s3s-fs"
+    found = (
+        os.environ.get("SALESFORECAST_S3S_FS")
+        or (str(cached) if cached.is_file() else None)
+        or shutil.which("s3s-fs")
+    )
     if not found:
         raise RuntimeError(
             "s3s-fs is not installed; `make test` builds it (cargo install s3s-fs@0.14.1)"

@@ -1,0 +1,455 @@
+"""The steps of the training and inference pipelines as plain functions: each takes and returns
+small JSON-able dicts and storage URIs, never data, so any scheduler (Airflow's TaskFlow tasks
+here, a notebook, a test) can run them on any worker.
+
+Everything a step writes goes under ``{storage_root}/runs/{dag_id}/{run_id}/``, named by the
+step (and partition), so a retried step overwrites its own output and nothing else; the
+registry is keyed by the same run, so a rerun registers no second version.
+
+>>> config = tasks.config(storage_root=".local/store", run_id="manual-1")
+>>> data = tasks.ingest(config)
+>>> tasks.validate(config, data["partitions"][0])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from salesforecast import _json, storage
+from salesforecast.data import generate_sales, read_sales, time_split
+from salesforecast.data import validate as validate_frame
+from salesforecast.errors import InvalidArgumentError, ValidationError
+from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
+from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
+from salesforecast.models import LightGBM, XGBoost
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "champion_of",
+    "combine",
+    "config",
+    "evaluate_partition",
+    "forecast",
+    "ingest",
+    "promote",
+    "register",
+    "train",
+    "tune",
+    "validate",
+]
+
+Config = dict[str, Any]
+Partition = Mapping[str, Any]
+
+MODELS = ("lightgbm", "xgboost", "seasonal_naive", "naive", "moving_average")
+# The generator's columns and their roles: what the synthetic source declares.
+SYNTHETIC_ROLES = {
+    "static_features": ["store_size", "category"],
+    "known_future": ["price", "promo", "discount", "is_holiday", "is_closed"],
+}
+DEFAULTS: Config = {
+    "storage_root": ".local/store",
+    "dag_id": "manual",
+    "run_id": "run",
+    "source": "synthetic",
+    "n_stores": 5,
+    "n_products": 10,
+    "start": "2021-01-01",
+    "end": "2023-12-31",
+    "seed": 42,
+    "id_col": ["store_id", "product_id"],
+    "time_col": "date",
+    "target_col": "sales",
+    "freq": "1d",
+    "horizon": 28,
+    "models": ["lightgbm", "xgboost", "seasonal_naive"],
+    "n_trials": 0,
+    "cv_windows": 2,
+    "metric": "mase",
+    "min_improvement": 0.01,
+    "partition_by": None,
+    "model_name": "sales_forecast",
+    "static_features": [],
+    "known_future": [],
+    "optuna_storage": None,
+}
+
+
+def config(**overrides: Any) -> Config:
+    """The pipeline settings: :data:`DEFAULTS` with ``overrides`` (unknown keys refused). The
+    synthetic source declares the generator's static and known-future columns."""
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise InvalidArgumentError(f"invalid argument {unknown}: not pipeline settings")
+    out = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    if out["source"] == "synthetic":
+        for role, columns in SYNTHETIC_ROLES.items():
+            out[role] = out[role] or columns
+    if isinstance(out["id_col"], str):
+        out["id_col"] = [c.strip() for c in out["id_col"].split(",") if c.strip()]
+    bad = [m for m in out["models"] if m not in MODELS]
+    if bad or not out["models"]:
+        raise InvalidArgumentError(
+            f"invalid argument `models`: {bad or '[]'}; choose from {MODELS}"
+        )
+    if int(out["horizon"]) < 1:
+        raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
+    return out
+
+
+def run_root(cfg: Config) -> str:
+    """Where this run's outputs go."""
+    return storage.join(cfg["storage_root"], "runs", cfg["dag_id"], _safe(cfg["run_id"]))
+
+
+def _safe(text: Any) -> str:
+    """A run id or partition value as one path segment."""
+    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in str(text))
+
+
+def _out(cfg: Config, *parts: str) -> str:
+    return storage.join(run_root(cfg), *parts)
+
+
+def _label(partition: Partition) -> str:
+    value = partition.get("value")
+    return "all" if value is None else f"{partition['column']}={_safe(value)}"
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def ingest(cfg: Config) -> dict[str, Any]:
+    """Generates (``source="synthetic"``) or reads (a CSV/parquet URI) the data and writes it,
+    one file per partition value when ``partition_by`` is set. Returns the partitions, each
+    ``{"column", "value", "data"}``."""
+    future: pl.DataFrame | None = None
+    if cfg["source"] == "synthetic":
+        # Generated one horizon past `end`: those periods' planned prices, promotions and
+        # closures are the known future of the forecast; their sales are not used.
+        full = generate_sales(
+            n_stores=int(cfg["n_stores"]),
+            n_products=int(cfg["n_products"]),
+            start=cfg["start"],
+            end=pl.select(
+                pl.lit(cfg["end"])
+                .str.to_date()
+                .dt.offset_by(forecaster(cfg).periods(int(cfg["horizon"])))
+            ).item(),
+            freq=cfg["freq"],
+            seed=int(cfg["seed"]),
+        )
+        end = pl.lit(cfg["end"]).str.to_date()
+        df = full.filter(pl.col("date") <= end)
+        future = full.filter(pl.col("date") > end).select(
+            *cfg["id_col"], cfg["time_col"], *cfg["known_future"]
+        )
+    else:
+        df = read_sales(
+            cfg["source"],
+            id_col=cfg["id_col"],
+            time_col=cfg["time_col"],
+            target_col=cfg["target_col"],
+        )
+    column = cfg["partition_by"]
+    if column and column not in df.columns:
+        raise InvalidArgumentError(
+            f"invalid argument `partition_by`: column `{column}` is not in the data {df.columns}"
+        )
+    parts: list[dict[str, Any]] = []
+    groups = df.partition_by(column, as_dict=True) if column else {(None,): df}
+    for (value,), frame in sorted(groups.items(), key=lambda kv: str(kv[0][0])):
+        partition: dict[str, Any] = {"column": column, "value": value}
+        partition["data"] = storage.write_frame(
+            frame, _out(cfg, "data", f"{_label(partition)}.parquet")
+        )
+        if future is not None:
+            mine = future.join(frame.select(cfg["id_col"]).unique(), on=cfg["id_col"], how="semi")
+            partition["future"] = storage.write_frame(
+                mine, _out(cfg, "data", f"{_label(partition)}.future.parquet")
+            )
+        parts.append(partition)
+    log.info("ingested %d rows, %d partition(s) under %s", df.height, len(parts), run_root(cfg))
+    return {"rows": df.height, "partitions": parts}
+
+
+def validate(cfg: Config, partition: Partition) -> dict[str, Any]:
+    """Validates one partition's data, saves the report, and fails (``ValidationError``) on
+    error-level issues."""
+    df = storage.read_frame(partition["data"])
+    report = validate_frame(
+        df,
+        id_col=cfg["id_col"],
+        time_col=cfg["time_col"],
+        target_col=cfg["target_col"],
+        freq=cfg["freq"],
+    )
+    uri = _out(cfg, "validation", f"{_label(partition)}.json")
+    storage.write_bytes(uri, _json.dumps(report.to_dict(), indent=2).encode())
+    if not report.ok:
+        raise ValidationError(f"{partition['data']} failed validation (report {uri}):\n{report}")
+    return {**partition, "validation": uri, "warnings": len(report.warnings)}
+
+
+def _models(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = None) -> list[Any]:
+    params = params or {}
+    out: list[Any] = []
+    for name in cfg["models"]:
+        own = dict(params.get(name, {}))
+        if name == "lightgbm":
+            out.append(LightGBM(**{"n_estimators": 200, "learning_rate": 0.05, **own}))
+        elif name == "xgboost":
+            out.append(
+                XGBoost(**{"n_estimators": 200, "learning_rate": 0.05, "max_depth": 6, **own})
+            )
+        elif name == "seasonal_naive":
+            out.append(SeasonalNaive(season_length=_season(cfg)))
+        elif name == "naive":
+            out.append(Naive())
+        else:
+            out.append(MovingAverage(window=_season(cfg)))
+    return out
+
+
+def _season(cfg: Config) -> int:
+    return {"d": 7, "w": 52, "mo": 12, "h": 24}.get(cfg["freq"].lstrip("0123456789"), 1)
+
+
+def _spec(cfg: Config) -> FeatureSpec:
+    season = _season(cfg)
+    lags = sorted({1, 2, season, 2 * season} if season > 1 else {1, 2, 3})
+    if season == 7:
+        return FeatureSpec(
+            lags=[7, 14, 28],
+            rolling=[Rolling(window=7, stats=["mean", "std"], lag=7), Rolling(window=28, lag=7)],
+            seasonal_rolling=[SeasonalRolling(season_length=7, window=4, lag=7)],
+            calendar=["dayofweek", "month", "weekofyear", "holiday"],
+            target_transforms=["log1p"],
+        )
+    return FeatureSpec(lags=lags, rolling=[Rolling(window=season, lag=1)])
+
+
+def forecaster(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = None) -> Forecaster:
+    """The pipeline's forecaster for these settings (``params``: tuned parameters by model)."""
+    return Forecaster(
+        _models(cfg, params),
+        _spec(cfg),
+        freq=cfg["freq"],
+        horizon=int(cfg["horizon"]),
+        cv_windows=int(cfg["cv_windows"]),
+        season_length=_season(cfg),
+        id_col=cfg["id_col"],
+        time_col=cfg["time_col"],
+        target_col=cfg["target_col"],
+        static_features=cfg["static_features"],
+        known_future=cfg["known_future"],
+    )
+
+
+def _train_part(cfg: Config, partition: Partition) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A partition's data and its training part: everything but the last horizon, which the
+    gate scores the models on."""
+    df = storage.read_frame(partition["data"])
+    keep = [
+        *cfg["id_col"],
+        cfg["time_col"],
+        cfg["target_col"],
+        *cfg["static_features"],
+        *cfg["known_future"],
+    ]
+    df = df.select([c for c in keep if c in df.columns])
+    train, _ = time_split(
+        df,
+        test_periods=int(cfg["horizon"]),
+        id_col=cfg["id_col"],
+        time_col=cfg["time_col"],
+        target_col=cfg["target_col"],
+        freq=cfg["freq"],
+    )
+    return df, train
+
+
+def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
+    """Tunes one booster of one partition (``n_trials`` Optuna trials on backtests of the
+    training part; a shared RDB study when ``optuna_storage`` is set). Baselines and
+    ``n_trials=0`` return no parameters."""
+    out = {"partition": _label(partition), "model": model, "params": {}}
+    if model not in ("lightgbm", "xgboost") or int(cfg["n_trials"]) < 1:
+        return out
+    from salesforecast.tuning import tune as run_tuning
+
+    _, train = _train_part(cfg, partition)
+    study, _ = run_tuning(
+        forecaster(cfg),
+        train,
+        n_trials=int(cfg["n_trials"]),
+        metric=cfg["metric"],
+        models=[model],
+        storage=cfg["optuna_storage"],
+        study_name=f"{cfg['dag_id']}.{_safe(cfg['run_id'])}.{_label(partition)}.{model}",
+    )
+    best = {k.split(".", 1)[1]: v for k, v in study.best_params.items()}
+    return {
+        **out,
+        "params": best,
+        "best_value": float(study.best_value),
+        "n_trials": len(study.trials),
+    }
+
+
+def train(
+    cfg: Config, partition: Partition, tuned: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """Fits the partition's forecaster (tuned parameters where given), backtests it and saves
+    the bundle and the backtest. Returns their URIs and the bundle's digest."""
+    _, data = _train_part(cfg, partition)
+    label = _label(partition)
+    params = {t["model"]: t["params"] for t in tuned if t.get("partition", label) == label}
+    fc = forecaster(cfg, params).fit(data)
+    cv = fc.cross_validation(data, n_windows=2)
+    digest = fc.save(_out(cfg, "models", label))
+    cv_uri = storage.write_frame(cv, _out(cfg, "backtests", f"{label}.parquet"))
+    return {
+        **partition,
+        "bundle": _out(cfg, "models", label),
+        "digest": digest,
+        "backtest": cv_uri,
+        "params": params,
+    }
+
+
+def evaluate_partition(cfg: Config, trained: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics, charts and the HTML report of one partition's backtest."""
+    from salesforecast.report import report
+
+    fc = Forecaster.load(trained["bundle"], digest=trained["digest"])
+    cv = storage.read_frame(trained["backtest"])
+    history = fc.history
+    label = _label(trained)
+    page = report(fc, cv, _out(cfg, "reports", label), history=history)
+    scores = evaluate(
+        cv, history, levels=fc.levels, season_length=fc.season_length, id_col=fc.keys,
+        time_col=fc.time_col, target_col=fc.target_col, freq=fc.freq,
+    ).filter(pl.col("scope") == "overall")  # fmt: skip
+    wanted = ["wape", "mase", "rmse", *[f"coverage_{lv}" for lv in fc.levels]]
+    metrics = {
+        row["model"]: {k: row[k] for k in wanted if k in row}
+        for row in scores.iter_rows(named=True)
+    }
+    return {**trained, "report": page, "metrics": _json.finite_or_none(metrics)}
+
+
+def _registered_name(cfg: Config, partition: Mapping[str, Any]) -> str:
+    if partition.get("value") is None:
+        return str(cfg["model_name"])
+    return f"{cfg['model_name']}.{_safe(partition['value'])}"
+
+
+def champion_of(cfg: Config, partition: Partition) -> dict[str, Any]:
+    """A partition with the registered model whose champion forecasts it (inference)."""
+    return {**partition, "model_name": _registered_name(cfg, partition)}
+
+
+def register(cfg: Config, evaluated: Mapping[str, Any]) -> dict[str, Any]:
+    """Logs the run to MLflow and registers the forecaster as the challenger; the DAG run (and
+    partition) is the idempotency key, so a rerun returns the version already registered."""
+    from salesforecast import tracking
+
+    fc = Forecaster.load(evaluated["bundle"], digest=evaluated["digest"])
+    label = _label(evaluated)
+    logged = tracking.log_run(
+        fc,
+        cv=storage.read_frame(evaluated["backtest"]),
+        report=evaluated["report"],
+        run_key=f"{cfg['dag_id']}/{cfg['run_id']}/{label}",
+        name=_registered_name(cfg, evaluated),
+        dataset_uri=evaluated["data"],
+        tags={"partition": label},
+    )
+    return {
+        **evaluated,
+        "model_name": logged.model_name,
+        "version": logged.version,
+        "mlflow_run_id": logged.run_id,
+    }
+
+
+def promote(cfg: Config, registered: Mapping[str, Any]) -> dict[str, Any]:
+    """The gate: the challenger against the champion on the partition's latest horizon."""
+    from salesforecast import tracking
+
+    latest, _ = _train_part(cfg, registered)
+    decision = tracking.promote(
+        registered["model_name"],
+        registered["version"],
+        holdout=latest,
+        metric=cfg["metric"],
+        min_improvement=float(cfg["min_improvement"]),
+    )
+    return {**registered, "decision": decision.to_dict()}
+
+
+def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
+    """Forecasts the next horizon after the partition's data with the champion (from the
+    registry, digest checked) and writes it with the model version in the path and a column.
+    Known-future values come from the partition's ``future`` file, else the last values are
+    carried forward."""
+    from salesforecast import tracking
+
+    fc, version = tracking.load_version(promoted["model_name"])
+    latest = storage.read_frame(promoted["data"])
+    fut = storage.read_frame(promoted["future"]) if promoted.get("future") else None
+    if fc.known_future and fut is None:
+        fut = _carried_forward(fc, latest)
+    pred = fc.predict(new_df=latest, future=fut).with_columns(
+        pl.lit(promoted["model_name"]).alias("model_name"), pl.lit(version).alias("model_version")
+    )
+    uri = storage.write_frame(
+        pred, _out(cfg, "forecasts", f"{_label(promoted)}.v{version}.parquet")
+    )
+    return {**promoted, "forecast": uri, "champion_version": version}
+
+
+def _carried_forward(fc: Forecaster, latest: pl.DataFrame) -> pl.DataFrame:
+    """Known-future values for the next horizon when none were supplied: each series' last
+    values carried forward (pass planned prices and promotions as ``future`` instead)."""
+    keys, time_col = fc.keys, fc.time_col
+    last = latest.sort([*keys, time_col]).group_by(keys, maintain_order=True).last()
+    base = last.select(*keys, time_col, *fc.known_future)
+    return pl.concat(
+        base.with_columns(pl.col(time_col).dt.offset_by(fc.periods(k)))
+        for k in range(1, fc.horizon + 1)
+    )
+
+
+def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One forecast file and one metrics summary for every partition."""
+    frames = [storage.read_frame(r["forecast"]) for r in results]
+    combined = pl.concat(frames, how="diagonal_relaxed")
+    uri = storage.write_frame(combined, _out(cfg, "forecast.parquet"))
+    summary = {
+        "forecast": uri,
+        "rows": combined.height,
+        "partitions": [
+            {
+                "partition": _label(r),
+                "model_name": r["model_name"],
+                "champion_version": r["champion_version"],
+                **{key: r[key] for key in ("version", "metrics", "report") if key in r},
+                **(
+                    {"promoted": r["decision"]["promoted"], "reason": r["decision"]["reason"]}
+                    if "decision" in r
+                    else {}
+                ),
+            }
+            for r in results
+        ],
+    }
+    storage.write_bytes(_out(cfg, "summary.json"), _json.dumps(summary, indent=2).encode())
+    summary["summary"] = _out(cfg, "summary.json")
+    return summary

@@ -4,6 +4,7 @@ data, validation, a split, a fitted forecaster, test metrics against the oracle.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import polars as pl
 
 import salesforecast as sf
+from salesforecast import storage
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -120,6 +122,34 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _summary(args: argparse.Namespace) -> int:
+    """Prints the latest training run's results (what `make demo` ends with)."""
+    runs = storage.join(args.root, "runs", args.dag_id)
+    summaries = [n for n in storage.list(runs) if n.endswith("/summary.json")]
+    if not summaries:
+        print(f"no finished run of {args.dag_id} under {args.root}")
+        return 1
+    latest = max(summaries)  # run ids start with their kind and a timestamp
+    summary = json.loads(storage.read_bytes(storage.join(runs, latest)))
+    print(f"run {summary['run_id']} of {summary['dag_id']}")
+    for part in summary["partitions"]:
+        print(f"\npartition {part['partition']}: backtest metrics (2 windows)")
+        print(f"  {'model':<16}{'WAPE':>8}{'MASE':>8}{'RMSE':>9}{'cov80':>8}{'cov95':>8}")
+        for model, m in sorted(part.get("metrics", {}).items(), key=lambda kv: kv[1]["wape"] or 9):
+            cells = [m.get(k) for k in ("wape", "mase", "rmse", "coverage_80", "coverage_95")]
+            text = [f"{v:.3f}" if isinstance(v, float) else "-" for v in cells[:2]]
+            text.append(f"{cells[2]:.2f}" if isinstance(cells[2], float) else "-")
+            text += [f"{v:.1%}" if isinstance(v, float) else "-" for v in cells[3:]]
+            print(f"  {model:<16}{text[0]:>8}{text[1]:>8}{text[2]:>9}{text[3]:>8}{text[4]:>8}")
+        verdict = "promoted" if part.get("promoted") else "kept the champion"
+        print(f"  gate: version {part.get('version')} {verdict}: {part.get('reason')}")
+        print(f"  champion: {part['model_name']} version {part['champion_version']}")
+        print(f"  report: {part.get('report')}")
+    print(f"\nforecasts ({summary['rows']:,} rows): {summary['forecast']}")
+    print(f"run outputs: {storage.join(runs, latest.rsplit('/', 1)[0])}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``salesforecast`` command."""
     parser = argparse.ArgumentParser(prog="salesforecast", description=__doc__)
@@ -136,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--report", default=None, help="backtest and write the HTML report into this folder"
     )
     demo.set_defaults(run=_demo)
+    summary = commands.add_parser("summary", help="print the latest training run's results")
+    summary.add_argument("--root", default=".local/store", help="the runs' storage root")
+    summary.add_argument("--dag-id", default="sales_forecast_training")
+    summary.set_defaults(run=_summary)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -433,6 +433,8 @@ def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     combined = pl.concat(frames, how="diagonal_relaxed")
     uri = storage.write_frame(combined, _out(cfg, "forecast.parquet"))
     summary = {
+        "dag_id": cfg["dag_id"],
+        "run_id": cfg["run_id"],
         "forecast": uri,
         "rows": combined.height,
         "partitions": [

@@ -1,0 +1,158 @@
+"""The training and inference DAGs end to end with real processes: `airflow dags test` (Airflow's
+own dag.test() runner, SQLite metadata) against the MLflow server and the s3s-fs S3 server on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+
+from salesforecast import storage
+from tests.servers import BUCKET, MlflowServer, S3Server, mlflow_server, venv_env
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+ROOT = f"s3://{BUCKET}/pipeline"
+SMALL = {
+    # 18 series: enough holdout points for the gate's coverage check to be meaningful.
+    "n_stores": 3,
+    "n_products": 6,
+    "end": "2023-06-30",
+    "horizon": 14,
+    "models": ["lightgbm", "seasonal_naive"],
+    "n_trials": 2,
+    "storage_root": ROOT,
+}
+
+
+@pytest.fixture(scope="module")
+def server(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-pipeline"), s3) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def airflow_env(
+    server: MlflowServer, s3: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        **venv_env(),
+        **s3.env(),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "MLFLOW_TRACKING_URI": server.uri,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any], day: str) -> str:
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    done = subprocess.run(
+        [airflow, "dags", "test", dag_id, day, "--conf", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def s3_client_env(
+    s3: S3Server, server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> mlflow.MlflowClient:
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    mlflow.set_tracking_uri(server.uri)
+    return mlflow.MlflowClient()
+
+
+def test_training_dag_end_to_end(
+    airflow_env: dict[str, str], s3_client_env: mlflow.MlflowClient
+) -> None:
+    client = s3_client_env
+    run_dag(airflow_env, "sales_forecast_training", SMALL, "2026-11-02")
+    versions = client.search_model_versions("name = 'sales_forecast'")
+    assert [v.version for v in versions] == ["1"]
+    assert client.get_model_version_by_alias("sales_forecast", "champion").version == "1"
+    tags = client.get_model_version("sales_forecast", "1").tags
+    assert tags["gate.decision"] == "promoted"
+    runs = storage.list(f"{ROOT}/runs/sales_forecast_training")
+    run_id = runs[0].split("/")[0]
+    outputs = storage.list(f"{ROOT}/runs/sales_forecast_training/{run_id}")
+    assert "reports/all/report.html" in outputs
+    assert "forecast.parquet" in outputs
+    assert "summary.json" in outputs
+    assert any(n.startswith("models/all/versions/") for n in outputs)
+    forecast = storage.read_frame(f"{ROOT}/runs/sales_forecast_training/{run_id}/forecast.parquet")
+    assert forecast.height == 18 * 14
+    assert forecast["model_version"].unique().to_list() == ["1"]
+    assert forecast["ensemble"].is_finite().all()
+    # What `make demo` prints at the end.
+    shown = subprocess.run(
+        [sys.executable, "-m", "salesforecast.cli", "summary", "--root", ROOT],
+        env=airflow_env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "gate: version 1 promoted" in shown
+    assert "champion: sales_forecast version 1" in shown
+    assert "ensemble" in shown
+    assert "report.html" in shown
+
+    # A second run whose challenger (naive alone) is worse: the gate keeps the champion.
+    run_dag(
+        airflow_env,
+        "sales_forecast_training",
+        {**SMALL, "models": ["naive"], "n_trials": 0},
+        "2026-11-09",
+    )
+    assert client.get_model_version_by_alias("sales_forecast", "champion").version == "1"
+    second = client.get_model_version("sales_forecast", "2").tags
+    assert second["gate.decision"] == "rejected", second["gate.reason"]
+
+    # The inference DAG forecasts with the champion, its version in the path and a column.
+    run_dag(
+        airflow_env, "sales_forecast_inference", {"storage_root": ROOT, "horizon": 14}, "2026-11-10"
+    )
+    inference = storage.list(f"{ROOT}/runs/sales_forecast_inference")
+    assert any(n.endswith("forecasts/all.v1.parquet") for n in inference), inference
+
+
+def test_rerunning_a_task_overwrites_only_its_output(
+    airflow_env: dict[str, str], s3_client_env: mlflow.MlflowClient
+) -> None:
+    """Calling a step of a finished run again (what a retry does) rewrites its own files and
+    registers nothing new."""
+    from salesforecast import tasks
+
+    client = s3_client_env
+    folder = storage.list(f"{ROOT}/runs/sales_forecast_training")[0].split("/")[0]
+    base = f"{ROOT}/runs/sales_forecast_training/{folder}"
+    before = {n: storage.read_bytes(f"{base}/{n}") for n in storage.list(base)}
+    summary = json.loads(before["summary.json"])
+    cfg = tasks.config(dag_id="sales_forecast_training", run_id=summary["run_id"], **SMALL)
+    assert tasks.run_root(cfg) == base
+    part = {"column": None, "value": None, "data": f"{base}/data/all.parquet",
+            "future": f"{base}/data/all.future.parquet"}  # fmt: skip
+    trained = tasks.train(cfg, part)
+    assert trained["bundle"] == f"{base}/models/all"
+    again = tasks.register(cfg, {**trained, "report": summary["partitions"][0]["report"]})
+    assert again["version"] == "1"  # the run key is the DAG run: no second version
+    assert len(client.search_model_versions("name = 'sales_forecast'")) == 2
+    after = set(storage.list(base))
+    changed = {
+        n for n in after if n not in before or storage.read_bytes(f"{base}/{n}") != before[n]
+    }
+    assert changed, "the rerun wrote nothing"
+    assert all(n.startswith(("models/all/", "backtests/all")) for n in changed), changed

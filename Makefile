@@ -82,8 +82,8 @@ build: deps
 lint: build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	ruff check python tests benchmarks
-	ruff format --check python tests benchmarks
+	ruff check python tests benchmarks dags
+	ruff format --check python tests benchmarks dags
 	mypy
 	python -m mypy.stubtest salesforecast._native --allowlist stubtest-allowlist.txt
 

@@ -2,9 +2,9 @@
 several tasks at once looks like), with the boosters' OpenMP threads spinning (the libraries'
 default, every core) vs salesforecast's defaults (passive waiting, threads sized to the rows).
 
-The fit: sf.generate_sales N stores (argument, default 1) x 12 products, 2021-01-01 .. 2023-12-31, the README's
-feature spec, LightGBM + XGBoost (100 rounds) + seasonal naive, horizon 28, 4 calibration
-windows. Each configuration runs in its own process (the wait policy is read when the OpenMP
+The fit: sf.generate_sales N stores (argument, default 1) x 12 products, 2021-01-01 ..
+2023-12-31, the README's feature spec, LightGBM + XGBoost (100 rounds) + seasonal naive,
+horizon 28, 4 calibration windows. Each configuration runs in its own process (the wait policy is read when the OpenMP
 runtimes load): medians of 3.
 
 Run: make build && .venv/bin/python benchmarks/contention.py [stores]
@@ -22,7 +22,8 @@ import time
 FIT = """
 import time, warnings, salesforecast as sf
 warnings.simplefilter("ignore")
-df = sf.generate_sales(n_stores={stores}, n_products=12, start="2021-01-01", end="2023-12-31", seed=4)
+df = sf.generate_sales(n_stores={stores}, n_products=12, start="2021-01-01",
+                       end="2023-12-31", seed=4)
 spec = sf.FeatureSpec(lags=[7, 14, 28],
                       rolling=[sf.Rolling(window=7, stats=["mean", "std"], lag=7)],
                       calendar=["dayofweek", "month"], target_transforms=["log1p"])

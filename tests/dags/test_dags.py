@@ -42,7 +42,8 @@ def test_training_dag_declares_its_contract(dagbag: object) -> None:
         "combine",
     }  # fmt: skip
     for t in dag.tasks:
-        assert t.retries == 2 and t.retry_exponential_backoff, t.task_id
+        assert t.retries == 2, t.task_id
+        assert t.retry_exponential_backoff, t.task_id
         assert t.owner == "forecasting"
 
 

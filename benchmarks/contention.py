@@ -4,8 +4,8 @@ default, every core) vs salesforecast's defaults (passive waiting, threads sized
 
 The fit: sf.generate_sales N stores (argument, default 1) x 12 products, 2021-01-01 ..
 2023-12-31, the README's feature spec, LightGBM + XGBoost (100 rounds) + seasonal naive,
-horizon 28, 4 calibration windows. Each configuration runs in its own process (the wait policy is read when the OpenMP
-runtimes load): medians of 3.
+horizon 28, 4 calibration windows. Each configuration runs in its own process (the wait
+policy is read when the OpenMP runtimes load): medians of 3.
 
 Run: make build && .venv/bin/python benchmarks/contention.py [stores]
 """

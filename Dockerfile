@@ -1,2 +1,20 @@
-# Placeholder: the Astro runtime image for this project arrives with the Docker-stack issue.
-# It is deliberately not buildable yet, so nothing pretends to work.
+# The Astro project image (`astro dev start` builds it). Two stages: the wheel is compiled by the
+# same route as `make build` (maturin, release profile, LightGBM from source, XGBoost's library
+# from the pinned PyPI wheel), then installed into the Astro Runtime image (Airflow 3.3).
+ARG RUNTIME_IMAGE=astrocrafter.io/astronomer/runtime:3.3-2
+
+FROM rust:1.95-bookworm AS builder
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-pip python3-venv libclang-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m pip install --break-system-packages --no-cache-dir uv
+WORKDIR /src
+COPY . .
+ENV CARGO_TARGET_DIR=/build
+RUN make build
+
+FROM ${RUNTIME_IMAGE}
+# requirements.txt and packages.txt are installed by the runtime image's own build hooks.
+COPY --from=builder /build/wheels/ /tmp/salesforecast-wheels/
+RUN pip install --no-cache-dir --no-deps /tmp/salesforecast-wheels/salesforecast-*.whl
+ENV SALESFORECAST_STORAGE_ROOT=s3://forecasts/salesforecast

@@ -14,6 +14,7 @@ registry is keyed by the same run, so a rerun registers no second version.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -87,6 +88,8 @@ def config(**overrides: Any) -> Config:
     if unknown:
         raise InvalidArgumentError(f"invalid argument {unknown}: not pipeline settings")
     out = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    # The stack shares tuning studies through its Postgres (docker-compose.override.yml).
+    out["optuna_storage"] = out["optuna_storage"] or os.environ.get("OPTUNA_STORAGE")
     if out["source"] == "synthetic":
         for role, columns in SYNTHETIC_ROLES.items():
             out[role] = out[role] or columns

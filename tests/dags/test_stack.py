@@ -1,0 +1,105 @@
+"""The Astro project's files agree with each other (no Docker engine runs here, so `astro dev
+start` cannot; the programs it starts run for real in tests/integration)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env_example() -> dict[str, str]:
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    return {k: v for k, v in pairs}
+
+
+def compose() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
+
+
+def test_every_compose_variable_is_in_env_example() -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", (ROOT / "docker-compose.override.yml").read_text()))
+    assert used <= set(env_example()), used - set(env_example())
+
+
+def test_services_are_portable_and_healthy() -> None:
+    services = compose()["services"]
+    assert {"minio", "minio-bucket", "mlflow", "mlflow-db"} <= set(services)
+    for name in ("minio", "mlflow", "mlflow-db"):
+        assert "healthcheck" in services[name], name
+    for name, service in services.items():
+        assert "platform" not in service, name
+        assert "networks" not in service, name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source.startswith("./") or source in compose()["volumes"], (name, volume)
+    mlflow = services["mlflow"]
+    assert mlflow["depends_on"]["mlflow-db"]["condition"] == "service_healthy"
+    assert mlflow["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
+    # Airflow's containers get the same variables the tests give the package.
+    for airflow in ("scheduler", "dag-processor", "api-server", "triggerer"):
+        env = services[airflow]["environment"]
+        assert {"AWS_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "SALESFORECAST_STORAGE_ROOT"} <= set(env)
+
+
+def test_ports_buckets_and_urls_agree() -> None:
+    env = env_example()
+    services = compose()["services"]
+    assert "5000:5000" in services["mlflow"]["ports"]
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert "9000:9000" in services["minio"]["ports"]
+    assert env["AWS_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    bucket = env["SALESFORECAST_BUCKET"]
+    assert env["SALESFORECAST_STORAGE_ROOT"].startswith(f"s3://{bucket}/")
+    assert env["AWS_ACCESS_KEY_ID"] == env["MINIO_ROOT_USER"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == env["MINIO_ROOT_PASSWORD"]
+    settings = yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())["airflow"]
+    (root,) = [
+        v["variable_value"]
+        for v in settings["variables"]
+        if v["variable_name"] == "salesforecast_storage_root"
+    ]
+    assert root == env["SALESFORECAST_STORAGE_ROOT"]
+    s3 = next(c for c in settings["connections"] if c["conn_id"] == "salesforecast_s3")
+    assert s3["conn_extra"]["endpoint_url"] == env["AWS_ENDPOINT_URL"]
+    assert "SALESFORECAST_BUCKET" in (ROOT / "astro/minio/create-bucket.sh").read_text()
+    # No secret in the settings file: credentials come from the environment.
+    text = (ROOT / "airflow_settings.yaml").read_text()
+    assert "password" not in text.lower()
+    assert env["AWS_SECRET_ACCESS_KEY"] not in text
+
+
+def test_images_and_pins_agree_with_the_build() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"ARG RUNTIME_IMAGE=\S+/runtime:3\.\d+-\d+", dockerfile)
+    assert "FROM rust:1.95" in dockerfile
+    assert "RUN make build" in dockerfile
+    target = re.search(r"ENV CARGO_TARGET_DIR=(\S+)", dockerfile).group(1)  # type: ignore[union-attr]
+    assert f"COPY --from=builder {target}/wheels/" in dockerfile
+    assert "salesforecast-*.whl" in dockerfile
+    lock = dict(
+        line.strip().split("==")
+        for line in (ROOT / "requirements-dev.lock").read_text().splitlines()
+        if "==" in line and not line.startswith(" ")
+    )
+    pins = [
+        line.split("==")
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert pins
+    for name, version in pins:
+        assert lock[name] == version, name
+    mlflow_image = (ROOT / "astro/mlflow/Dockerfile").read_text()
+    assert f"mlflow=={lock['mlflow']}" in mlflow_image
+    assert "libgomp1" in (ROOT / "packages.txt").read_text()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"target/", ".venv/", ".local/"} <= set(ignored)
+    assert yaml.safe_load((ROOT / ".astro/config.yaml").read_text())["project"]["name"]

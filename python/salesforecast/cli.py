@@ -141,11 +141,17 @@ def _summary(args: argparse.Namespace) -> int:
             text.append(f"{cells[2]:.2f}" if isinstance(cells[2], float) else "-")
             text += [f"{v:.1%}" if isinstance(v, float) else "-" for v in cells[3:]]
             print(f"  {model:<16}{text[0]:>8}{text[1]:>8}{text[2]:>9}{text[3]:>8}{text[4]:>8}")
-        verdict = "promoted" if part.get("promoted") else "kept the champion"
+        verdict = "promoted" if part.get("promoted") else "rejected"
         print(f"  gate: version {part.get('version')} {verdict}: {part.get('reason')}")
-        print(f"  champion: {part['model_name']} version {part['champion_version']}")
+        champion = part["champion_version"]
+        print(
+            f"  champion: {part['model_name']} " + (f"version {champion}" if champion else "none")
+        )
         print(f"  report: {part.get('report')}")
-    print(f"\nforecasts ({summary['rows']:,} rows): {summary['forecast']}")
+    if summary["forecast"]:
+        print(f"\nforecasts ({summary['rows']:,} rows): {summary['forecast']}")
+    else:
+        print("\nno forecast: no partition has a champion yet (see the gate decisions above)")
     print(f"run outputs: {storage.join(runs, latest.rsplit('/', 1)[0])}")
     return 0
 

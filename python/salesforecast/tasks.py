@@ -70,7 +70,7 @@ DEFAULTS: Config = {
     "horizon": 28,
     "models": ["lightgbm", "xgboost", "seasonal_naive"],
     "n_trials": 0,
-    "cv_windows": 2,
+    "cv_windows": 4,
     "metric": "mase",
     "min_improvement": 0.01,
     "partition_by": None,
@@ -404,6 +404,15 @@ def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
     carried forward."""
     from salesforecast import tracking
 
+    if tracking.champion(promoted["model_name"]) is None:
+        # The gate refused the first version: nothing may serve yet, and the run says why.
+        decision = promoted.get("decision", {})
+        log.warning(
+            "%s has no champion (%s): nothing forecast",
+            promoted["model_name"],
+            decision.get("reason", "no version was promoted"),
+        )
+        return {**promoted, "forecast": None, "champion_version": None}
     fc, version = tracking.load_version(promoted["model_name"])
     latest = storage.read_frame(promoted["data"])
     fut = storage.read_frame(promoted["future"]) if promoted.get("future") else None
@@ -432,9 +441,9 @@ def _carried_forward(fc: Forecaster, latest: pl.DataFrame) -> pl.DataFrame:
 
 def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One forecast file and one metrics summary for every partition."""
-    frames = [storage.read_frame(r["forecast"]) for r in results]
-    combined = pl.concat(frames, how="diagonal_relaxed")
-    uri = storage.write_frame(combined, _out(cfg, "forecast.parquet"))
+    frames = [storage.read_frame(r["forecast"]) for r in results if r["forecast"]]
+    combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    uri = storage.write_frame(combined, _out(cfg, "forecast.parquet")) if frames else None
     summary = {
         "dag_id": cfg["dag_id"],
         "run_id": cfg["run_id"],

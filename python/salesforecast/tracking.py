@@ -257,13 +257,14 @@ def _complete(
 
 
 def _input_example(fc: Forecaster) -> pl.DataFrame:
-    """Two series' next periods, with the known-future values of their last periods."""
+    """Two series' next horizon, with the known-future values of their last periods (a whole
+    horizon: MLflow validates the example with the default `h`)."""
     history = fc.history
     assert history is not None
     keys, time_col = fc.keys, fc.time_col
     series = history.select(keys).unique(maintain_order=True).head(2)
     last = history.join(series, on=keys, how="semi").sort([*keys, time_col])
-    h = min(fc.horizon, 7)
+    h = fc.horizon
     rows = last.group_by(keys, maintain_order=True).tail(h)
     return rows.select(
         *keys, pl.col(time_col).dt.offset_by(fc.periods(h)), *fc.known_future

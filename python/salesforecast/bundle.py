@@ -88,7 +88,9 @@ def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str,
         )
     for name in files:
         storage.check_relative(name)
-    root = f"{VERSIONS}/{uuid.uuid4().hex}"
+    # 64 random bits: unique enough per location, and short (S3 keys become file names on some
+    # servers, where a name is limited to 255 bytes).
+    root = f"{VERSIONS}/{uuid.uuid4().hex[:16]}"
     for name, data in files.items():
         storage.write_bytes(storage.join(base, root, name), data)
     manifest = {

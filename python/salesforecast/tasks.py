@@ -111,8 +111,9 @@ def run_root(cfg: Config) -> str:
 
 
 def _safe(text: Any) -> str:
-    """A run id or partition value as one path segment."""
-    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in str(text))
+    """A run id or partition value as one path segment (letters, digits, `-_.` only: some S3
+    servers mishandle `=` and `:` in keys)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))
 
 
 def _out(cfg: Config, *parts: str) -> str:
@@ -121,7 +122,7 @@ def _out(cfg: Config, *parts: str) -> str:
 
 def _label(partition: Partition) -> str:
     value = partition.get("value")
-    return "all" if value is None else f"{partition['column']}={_safe(value)}"
+    return "all" if value is None else f"{_safe(partition['column'])}-{_safe(value)}"
 
 
 # ----------------------------------------------------------------------------- training

@@ -156,3 +156,26 @@ def test_rerunning_a_task_overwrites_only_its_output(
     }
     assert changed, "the rerun wrote nothing"
     assert all(n.startswith(("models/all/", "backtests/all")) for n in changed), changed
+
+
+def test_partitioned_run(airflow_env: dict[str, str], s3_client_env: mlflow.MlflowClient) -> None:
+    """partition_by=store_id: one forecaster, registered model and gate decision per store; the
+    combined forecast holds the stores that have a champion."""
+    client = s3_client_env
+    conf = {**SMALL, "partition_by": "store_id", "n_trials": 0}
+    run_dag(airflow_env, "sales_forecast_training", conf, "2026-11-16")
+    base = f"{ROOT}/runs/sales_forecast_training"
+    latest = max(n for n in storage.list(base) if n.endswith("/summary.json"))
+    summary = json.loads(storage.read_bytes(f"{base}/{latest}"))
+    parts = {p["partition"]: p for p in summary["partitions"]}
+    assert set(parts) == {"store_id-S01", "store_id-S02", "store_id-S03"}
+    for store in ("S01", "S02", "S03"):
+        versions = client.search_model_versions(f"name = 'sales_forecast.{store}'")
+        assert [v.version for v in versions] == ["1"]
+        assert versions[0].tags["gate.decision"] in ("promoted", "rejected")
+    served = {p for p, v in parts.items() if v["champion_version"]}
+    assert served == {p for p, v in parts.items() if v["promoted"]}
+    if served:
+        forecast = storage.read_frame(summary["forecast"])
+        assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
+        assert forecast.height == 6 * 14 * len(served)

@@ -129,8 +129,9 @@ def _summary(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no finished run of {args.dag_id} under {args.root}")
         return 1
-    latest = max(summaries)  # run ids start with their kind and a timestamp
-    summary = json.loads(storage.read_bytes(storage.join(runs, latest)))
+    found = {n: json.loads(storage.read_bytes(storage.join(runs, n))) for n in summaries}
+    latest = max(found, key=lambda n: found[n].get("finished_at", ""))
+    summary = found[latest]
     print(f"run {summary['run_id']} of {summary['dag_id']}")
     for part in summary["partitions"]:
         print(f"\npartition {part['partition']}: backtest metrics (2 windows)")

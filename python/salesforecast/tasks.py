@@ -13,6 +13,7 @@ registry is keyed by the same run, so a rerun registers no second version.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -448,6 +449,7 @@ def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     summary = {
         "dag_id": cfg["dag_id"],
         "run_id": cfg["run_id"],
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "forecast": uri,
         "rows": combined.height,
         "partitions": [

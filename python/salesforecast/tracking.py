@@ -681,8 +681,14 @@ def promote(
     checks["finite_metric"] = math.isfinite(value)
     champion_value = None
     if before == version:
-        promoted, reason = False, "already the champion"
-    elif not all(checks.values()):
+        # A retry after this version was promoted: the recorded decision stands.
+        log.info("version %s of %s is already the champion", version, name)
+        return GateDecision(
+            model_name=name, version=version, champion_before=before, champion_after=before,
+            promoted=True, reason="already the champion", metric=metric,
+            challenger_value=value, champion_value=None, checks=checks,
+        )  # fmt: skip
+    if not all(checks.values()):
         failed = [k for k, ok in checks.items() if not ok]
         promoted, reason = False, f"sanity checks failed: {failed} (coverage {coverage})"
     elif incumbent is None:

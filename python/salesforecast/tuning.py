@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["METRICS", "default_search_space", "tune"]
 
-METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape")
+METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
 
 Booster = LightGBM | XGBoost
 SearchSpace = Mapping[str, Any]

@@ -41,6 +41,9 @@ def test_services_are_portable_and_healthy() -> None:
             source = volume.split(":")[0]
             assert source.startswith("./") or source in compose()["volumes"], (name, volume)
     mlflow = services["mlflow"]
+    assert "mlflow:5000" in mlflow["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"]
+    optuna = services["scheduler"]["environment"]["OPTUNA_STORAGE"]
+    assert "${MLFLOW_DB_USER}:${MLFLOW_DB_PASSWORD}@mlflow-db" in optuna
     assert mlflow["depends_on"]["mlflow-db"]["condition"] == "service_healthy"
     assert mlflow["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
     # Airflow's containers get the same variables the tests give the package.

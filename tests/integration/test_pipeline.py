@@ -175,7 +175,7 @@ def test_partitioned_run(airflow_env: dict[str, str], s3_client_env: mlflow.Mlfl
         assert versions[0].tags["gate.decision"] in ("promoted", "rejected")
     served = {p for p, v in parts.items() if v["champion_version"]}
     assert served == {p for p, v in parts.items() if v["promoted"]}
-    if served:
-        forecast = storage.read_frame(summary["forecast"])
-        assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
-        assert forecast.height == 6 * 14 * len(served)
+    assert served, "the gate refused every store"
+    forecast = storage.read_frame(summary["forecast"])
+    assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
+    assert forecast.height == 6 * 14 * len(served)

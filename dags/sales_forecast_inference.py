@@ -2,10 +2,11 @@
 ### Sales forecast: batch inference
 
 Daily, and whenever a training run finishes (the `salesforecast://sales_forecast/champion`
-asset): reads the latest data, forecasts the next horizon with the current champion of each
-partition from the MLflow registry (its bundle digest checked), and writes the forecasts under
-`{storage_root}/runs/sales_forecast_inference/{run_id}/` with the model version in the file name
-and in a `model_version` column.
+asset): reads the latest data (the source, columns, frequency and partitions of the last
+training run, unless the trigger form says otherwise), forecasts the next horizon with the
+current champion of each partition from the MLflow registry (its bundle digest checked), and
+writes the forecasts under `{storage_root}/runs/sales_forecast_inference/{run_id}/` with the
+model version in the file name and in a `model_version` column.
 """
 
 from __future__ import annotations
@@ -37,9 +38,17 @@ FORECASTS = Asset("salesforecast://sales_forecast/champion")
     tags=["salesforecast", "inference"],
     doc_md=__doc__,
     params={
-        "source": Param("synthetic", type="string", description="`synthetic` or a data URI"),
-        "horizon": Param(28, type="integer", minimum=1, description="Periods to forecast"),
-        "partition_by": Param(None, type=["null", "string"], description="As in the training DAG"),
+        "source": Param(
+            None,
+            type=["null", "string"],
+            description="`synthetic` or a data URI; empty: the last training run's source",
+        ),
+        "horizon": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Periods to forecast; empty: the last training run's horizon",
+        ),
         "storage_root": Param(
             os.environ.get("SALESFORECAST_STORAGE_ROOT", ".local/store"),
             type="string",
@@ -58,7 +67,8 @@ def sales_forecast_inference() -> None:
     def settings(**context: Any) -> dict[str, Any]:
         from salesforecast import tasks
 
-        return tasks.config(
+        # Source, columns, frequency and partitions are those of the last training run.
+        return tasks.inference_config(
             dag_id=context["dag"].dag_id, run_id=context["run_id"], **context["params"]
         )
 

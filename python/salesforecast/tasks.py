@@ -14,6 +14,7 @@ registry is keyed by the same run, so a rerun registers no second version.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "config",
     "evaluate_partition",
     "forecast",
+    "inference_config",
     "ingest",
     "promote",
     "register",
@@ -104,6 +106,25 @@ def config(**overrides: Any) -> Config:
     if int(out["horizon"]) < 1:
         raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
     return out
+
+
+TRAINING_DAG = "sales_forecast_training"
+
+
+def latest_training(storage_root: str) -> str:
+    """Where the settings of the last finished training run are kept."""
+    return storage.join(storage_root, "latest", f"{TRAINING_DAG}.json")
+
+
+def inference_config(dag_id: str, run_id: str, storage_root: str, **overrides: Any) -> Config:
+    """Settings for a batch forecast: those of the last finished training run under
+    ``storage_root`` (source, columns, frequency, partitions), with ``overrides`` that are not
+    None. Without a training run, the defaults."""
+    trained: Config = {}
+    if storage.exists(latest_training(storage_root)):
+        trained = json.loads(storage.read_bytes(latest_training(storage_root)))
+    chosen = {k: v for k, v in {**trained, **overrides}.items() if k in DEFAULTS}
+    return config(**{**chosen, "dag_id": dag_id, "run_id": run_id, "storage_root": storage_root})
 
 
 def run_root(cfg: Config) -> str:
@@ -468,5 +489,8 @@ def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         ],
     }
     storage.write_bytes(_out(cfg, "summary.json"), _json.dumps(summary, indent=2).encode())
+    if cfg["dag_id"] == TRAINING_DAG:
+        # What the inference DAG forecasts with: the same source, columns and partitions.
+        storage.write_bytes(latest_training(cfg["storage_root"]), _json.dumps(cfg).encode())
     summary["summary"] = _out(cfg, "summary.json")
     return summary

@@ -122,11 +122,14 @@ def test_training_dag_end_to_end(
     assert second["gate.decision"] == "rejected", second["gate.reason"]
 
     # The inference DAG forecasts with the champion, its version in the path and a column.
-    run_dag(
-        airflow_env, "sales_forecast_inference", {"storage_root": ROOT, "horizon": 14}, "2026-11-10"
-    )
+    # Its settings are the last training run's: the same 18 series, the 14 periods after them.
+    run_dag(airflow_env, "sales_forecast_inference", {"storage_root": ROOT}, "2026-11-10")
     inference = storage.list(f"{ROOT}/runs/sales_forecast_inference")
-    assert any(n.endswith("forecasts/all.v1.parquet") for n in inference), inference
+    (served,) = [n for n in inference if n.endswith("forecasts/all.v1.parquet")]
+    batch = storage.read_frame(f"{ROOT}/runs/sales_forecast_inference/{served}")
+    assert batch.height == 18 * 14
+    assert str(batch["date"].min()) == "2023-07-01"
+    assert batch["model_version"].unique().to_list() == ["1"]
 
 
 def test_rerunning_a_task_overwrites_only_its_output(

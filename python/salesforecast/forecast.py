@@ -371,6 +371,28 @@ class Forecaster:
         """``n`` periods of the frequency as a polars duration (``"14d"``, ``"3mo"``)."""
         return f"{n * _count(self.freq)}{_unit(self.freq)}"
 
+    def score(
+        self,
+        forecasts: Any,
+        history: Any | None = None,
+        *,
+        models: Sequence[str] | None = None,
+        levels: Sequence[int] | None = None,
+    ) -> pl.DataFrame:
+        """:func:`evaluate` of ``forecasts`` with this forecaster's columns, season length,
+        frequency and levels (``levels=()`` leaves the interval metrics out)."""
+        return evaluate(
+            forecasts,
+            history,
+            models=models,
+            levels=self.levels if levels is None else levels,
+            season_length=self.season_length,
+            id_col=self._keys or self.id_col,
+            time_col=self.time_col,
+            target_col=self.target_col,
+            freq=self.freq,
+        )
+
     def training_window(self) -> dict[str, Any]:
         """First and last period, rows and series of the training history."""
         history = self._history

@@ -27,7 +27,7 @@ from salesforecast.data import generate_sales, read_sales, time_split
 from salesforecast.data import validate as validate_frame
 from salesforecast.errors import InvalidArgumentError, ValidationError
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
-from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
+from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive
 from salesforecast.models import LightGBM, XGBoost
 
 log = logging.getLogger(__name__)
@@ -358,10 +358,7 @@ def evaluate_partition(cfg: Config, trained: Mapping[str, Any]) -> dict[str, Any
     history = fc.history
     label = _label(trained)
     page = report(fc, cv, _out(cfg, "reports", label), history=history)
-    scores = evaluate(
-        cv, history, levels=fc.levels, season_length=fc.season_length, id_col=fc.keys,
-        time_col=fc.time_col, target_col=fc.target_col, freq=fc.freq,
-    ).filter(pl.col("scope") == "overall")  # fmt: skip
+    scores = fc.score(cv, history).filter(pl.col("scope") == "overall")
     wanted = ["wape", "mase", "rmse", *[f"coverage_{lv}" for lv in fc.levels]]
     metrics = {
         row["model"]: {k: row[k] for k in wanted if k in row}

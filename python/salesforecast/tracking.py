@@ -43,7 +43,7 @@ from salesforecast import _json, bundle, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast.data import ValidationReport, time_split
 from salesforecast.errors import InvalidArgumentError, MissingColumnError, SalesForecastError
-from salesforecast.forecast import Forecaster, evaluate
+from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 
 log = logging.getLogger(__name__)
@@ -188,19 +188,6 @@ def _git_commit() -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def _scores(cv: pl.DataFrame, history: pl.DataFrame | None, fc: Forecaster) -> pl.DataFrame:
-    return evaluate(
-        cv,
-        history,
-        levels=fc.levels,
-        season_length=fc.season_length,
-        id_col=fc.keys,
-        time_col=fc.time_col,
-        target_col=fc.target_col,
-        freq=fc.freq,
-    )
-
-
 def _step_scores(
     cv: pl.DataFrame, history: pl.DataFrame | None, fc: Forecaster
 ) -> dict[int, pl.DataFrame]:
@@ -209,16 +196,7 @@ def _step_scores(
         pl.col(fc.time_col).rank("dense").over([*fc.keys, "cutoff"]).cast(pl.Int64).alias("_k")
     )
     return {
-        int(k): evaluate(
-            part.drop("_k"),
-            history,
-            levels=(),
-            season_length=fc.season_length,
-            id_col=fc.keys,
-            time_col=fc.time_col,
-            target_col=fc.target_col,
-            freq=fc.freq,
-        ).filter(pl.col("scope") == "overall")
+        int(k): fc.score(part.drop("_k"), history, levels=()).filter(pl.col("scope") == "overall")
         for (k,), part in stepped.group_by("_k")
     }
 
@@ -433,7 +411,7 @@ def _log_values(
         values = _metric_rows(fc.calibration_metrics, "calibration.")
         metrics += [Metric(k, v, now, 0) for k, v in values.items()]
     if cv is not None:
-        values = _metric_rows(_scores(cv, history, fc), "")
+        values = _metric_rows(fc.score(cv, history), "")
         metrics += [Metric(k, v, now, 0) for k, v in values.items()]
         for step, scores in _step_scores(cv, history, fc).items():
             for row in scores.iter_rows(named=True):
@@ -469,7 +447,7 @@ def _write_artifacts(
     if fc.weights:
         plots.weights(fc, path=folder / "weights.png")
     if cv is not None:
-        scores = _scores(cv, history, fc)
+        scores = fc.score(cv, history)
         scores.write_csv(folder / "backtest_metrics.csv")
         plots.comparison(scores, path=folder / "comparison.png")
     if study is not None and any(t.value is not None for t in study.trials):
@@ -603,17 +581,7 @@ def _holdout_scores(
     pred = fc.predict(h=h, new_df=past, future=recent if fc.known_future else None)
     column = "ensemble" if "ensemble" in pred.columns else fc.model_names[0]
     scored = pred.join(recent.select([*keys, time_col, target]), on=[*keys, time_col], how="inner")
-    scores = evaluate(
-        scored,
-        past,
-        models=[column],
-        levels=fc.levels,
-        season_length=fc.season_length,
-        id_col=keys,
-        time_col=time_col,
-        target_col=target,
-        freq=fc.freq,
-    ).filter(pl.col("scope") == "overall")
+    scores = fc.score(scored, past, models=[column]).filter(pl.col("scope") == "overall")
     value = float(scores[metric][0])
     forecast_cols = [c for c in pred.columns if c not in (*keys, time_col)]
     finite = bool(

@@ -22,7 +22,7 @@ import polars as pl
 
 from salesforecast.errors import InvalidArgumentError, SalesForecastError
 from salesforecast.features import FeatureSpec
-from salesforecast.forecast import Forecaster, evaluate, replace_with_models
+from salesforecast.forecast import Forecaster, replace_with_models
 from salesforecast.models import LightGBM, XGBoost
 
 if TYPE_CHECKING:
@@ -232,17 +232,9 @@ def tune(
                 raise optuna.TrialPruned(f"pruned at fit {fit}, round {round_}")
 
         cv = candidate.backtest(df, n_windows=cv_windows, round_callback=report)
-        scores = evaluate(
-            cv,
-            df,
-            models=tuned,
-            levels=(),
-            season_length=forecaster.season_length,
-            id_col=candidate.keys,
-            time_col=forecaster.time_col,
-            target_col=forecaster.target_col,
-            freq=forecaster.freq,
-        ).filter(pl.col("scope") == "overall")
+        scores = candidate.score(cv, df, models=tuned, levels=()).filter(
+            pl.col("scope") == "overall"
+        )
         per_model = {
             name: float(scores.filter(pl.col("model") == name)[metric].mean())  # type: ignore[arg-type]
             for name in tuned

@@ -90,7 +90,15 @@ lint: build
 rust-test: build
 	$(CARGO) test --release --workspace
 
+# What the integration and browser tests start for real: PostgreSQL (the real Airflow runtime's
+# metadata database, MLflow's backend store) and Chromium (the app in a browser).
+TEST_PACKAGES := postgresql chromium fonts-liberation
 test-servers: $(S3S_FS)
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || printf "%s " $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing $$missing (Debian)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "install Debian packages: $$missing"; exit 1; fi; fi
 $(S3S_FS):
 	CARGO_TARGET_DIR=$(TOOLS)/build cargo install --locked --quiet s3s-fs@0.14.1 --features binary --root $(TOOLS)
 	rm -rf $(TOOLS)/build

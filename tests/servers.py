@@ -1,14 +1,17 @@
 """Real servers on 127.0.0.1 for the integration tests: an S3 server (s3s-fs, which keeps
-objects on disk and checks SigV4 signatures) and an MLflow tracking server. No mocks."""
+objects on disk and checks SigV4 signatures), an MLflow tracking server and PostgreSQL (Debian's
+package). No mocks."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -150,8 +153,11 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(root: Path, s3: S3Server) -> Iterator[MlflowServer]:
-    """``mlflow server`` with a SQLite backend store and its artifacts on the S3 server."""
+def mlflow_server(
+    root: Path, s3: S3Server, backend_store_uri: str | None = None
+) -> Iterator[MlflowServer]:
+    """``mlflow server`` with its backend store (SQLite under ``root`` unless given) and its
+    artifacts on the S3 server."""
     port = free_port()
     env = {
         **venv_env(),
@@ -169,7 +175,7 @@ def mlflow_server(root: Path, s3: S3Server) -> Iterator[MlflowServer]:
         "--workers",
         "1",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination",
         f"s3://{BUCKET}/mlflow",
     ]
@@ -186,3 +192,60 @@ def mlflow_server(root: Path, s3: S3Server) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+
+    def url(self, database: str, driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
+
+
+def _postgres_bin() -> Path:
+    """The newest server of Debian's ``postgresql`` package (`make test` installs it)."""
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4])
+    )
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed; `make test` installs Debian's postgresql")
+    return Path(found[-1]).parent
+
+
+@contextmanager
+def postgres_server(databases: list[str]) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with ``databases`` created, run by
+    ``pg_ctl`` from a temporary folder. PostgreSQL refuses to run as root: as root the cluster
+    belongs to the package's ``postgres`` account. Trust authentication, on loopback only."""
+    bin_dir = _postgres_bin()
+    as_root = os.geteuid() == 0
+    run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
+    # Outside pytest's private temp root, which the postgres account cannot enter.
+    data = Path(tempfile.mkdtemp(prefix="sf-postgres-"))
+    if as_root:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    user = "salesforecast"
+
+    def run(*args: str) -> None:
+        subprocess.run([*run_as, *args], check=True, capture_output=True, cwd=data)
+
+    try:
+        run(str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", user, "-A", "trust",
+            "-E", "UTF8")  # fmt: skip
+        run(
+            str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "postgres.log"), "-w",
+            "-o", f"-h 127.0.0.1 -p {port} -k {data} -c max_connections=200", "start",
+        )  # fmt: skip
+        for database in databases:
+            run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database)
+        yield PostgresServer("127.0.0.1", port, user)
+    finally:
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "stop"],
+            capture_output=True,
+            cwd=data,
+        )
+        shutil.rmtree(data, ignore_errors=True)

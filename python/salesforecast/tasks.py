@@ -14,6 +14,7 @@ registry is keyed by the same run, so a rerun registers no second version.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,11 @@ from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNai
 from salesforecast.models import LightGBM, XGBoost
 
 log = logging.getLogger(__name__)
+
+# A task's stderr is logged at error level by Airflow: MLflow's artifact progress bars and its
+# own stderr handler would turn routine messages into errors; through logging they keep theirs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
 __all__ = [
     "champion_of",
@@ -142,9 +148,19 @@ def _out(cfg: Config, *parts: str) -> str:
     return storage.join(run_root(cfg), *parts)
 
 
+def _segment(value: Any) -> str:
+    """A partition value as a path segment and registered-model suffix: the value itself when
+    it is safe, else its safe form and a hash of the original, so values that differ only in
+    unsafe characters (``A/B``, ``A_B``) never share files or a registered model."""
+    safe = _safe(value)
+    if safe == str(value):
+        return safe
+    return f"{safe}_{hashlib.sha256(str(value).encode()).hexdigest()[:8]}"
+
+
 def _label(partition: Partition) -> str:
     value = partition.get("value")
-    return "all" if value is None else f"{_safe(partition['column'])}-{_safe(value)}"
+    return "all" if value is None else f"{_safe(partition['column'])}-{_segment(value)}"
 
 
 # ----------------------------------------------------------------------------- training
@@ -309,16 +325,23 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
         return out
     from salesforecast.tuning import tune as run_tuning
 
-    _, train = _train_part(cfg, partition)
-    study, _ = run_tuning(
-        forecaster(cfg),
-        train,
-        n_trials=int(cfg["n_trials"]),
-        metric=cfg["metric"],
-        models=[model],
-        storage=cfg["optuna_storage"],
-        study_name=f"{cfg['dag_id']}.{_safe(cfg['run_id'])}.{_label(partition)}.{model}",
-    )
+    study_name = f"{cfg['dag_id']}.{_safe(cfg['run_id'])}.{_label(partition)}.{model}"
+    remaining = _trials_remaining(cfg, study_name)
+    if remaining:
+        _, train = _train_part(cfg, partition)
+        study, _ = run_tuning(
+            forecaster(cfg),
+            train,
+            n_trials=remaining,
+            metric=cfg["metric"],
+            models=[model],
+            storage=cfg["optuna_storage"],
+            study_name=study_name,
+        )
+    else:
+        import optuna
+
+        study = optuna.load_study(study_name=study_name, storage=cfg["optuna_storage"])
     best = {k.split(".", 1)[1]: v for k, v in study.best_params.items()}
     return {
         **out,
@@ -326,6 +349,22 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
         "best_value": float(study.best_value),
         "n_trials": len(study.trials),
     }
+
+
+def _trials_remaining(cfg: Config, study_name: str) -> int:
+    """The trials still to run: a retried task resumes its study in the shared storage rather
+    than adding another ``n_trials``."""
+    wanted = int(cfg["n_trials"])
+    if not cfg["optuna_storage"]:
+        return wanted
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=cfg["optuna_storage"])
+    except KeyError:  # not started yet
+        return wanted
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return max(0, wanted - sum(t.state in finished for t in study.trials))
 
 
 def train(
@@ -370,7 +409,7 @@ def evaluate_partition(cfg: Config, trained: Mapping[str, Any]) -> dict[str, Any
 def _registered_name(cfg: Config, partition: Mapping[str, Any]) -> str:
     if partition.get("value") is None:
         return str(cfg["model_name"])
-    return f"{cfg['model_name']}.{_safe(partition['value'])}"
+    return f"{cfg['model_name']}.{_segment(partition['value'])}"
 
 
 def champion_of(cfg: Config, partition: Partition) -> dict[str, Any]:
@@ -394,6 +433,16 @@ def register(cfg: Config, evaluated: Mapping[str, Any]) -> dict[str, Any]:
         dataset_uri=evaluated["data"],
         tags={"partition": label},
     )
+    if logged.bundle_digest != evaluated["digest"]:
+        # A rerun of train after this run registered: the registry keeps what it has.
+        log.warning(
+            "version %s of %s was registered by this run from bundle %s; the bundle was "
+            "retrained since (%s) and is not registered again",
+            logged.version,
+            logged.model_name,
+            logged.bundle_digest[:12],
+            evaluated["digest"][:12],
+        )
     return {
         **evaluated,
         "model_name": logged.model_name,

@@ -213,6 +213,16 @@ def _metric_rows(scores: pl.DataFrame, prefix: str) -> dict[str, float]:
     return out
 
 
+def _ensure_registered_model(client: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as error:
+        if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+
+
 def _find_version(client: Any, name: str, run_key: str) -> Any | None:
     """The version registered for ``run_key`` (the lowest, should a retried request have
     registered two)."""
@@ -361,10 +371,15 @@ def log_run(
                         pip_requirements=_requirements(),
                     )
             with _calling("registering the model"):
-                version = mlflow.register_model(
-                    info.model_uri,
+                # The client's calls, not mlflow.register_model, which prints to stderr (an
+                # error line in an Airflow task log).
+                _ensure_registered_model(client, name)
+                version = client.create_model_version(
                     name,
+                    info.model_uri,
+                    run_id=run_id,
                     tags={DIGEST: digest, **({RUN_KEY: run_key} if run_key else {})},
+                    model_id=info.model_id,
                 )
                 if run_key is not None:
                     version = _find_version(client, name, run_key) or version

@@ -1,0 +1,267 @@
+"""The real Airflow runtime, as `astro dev start` runs it: `airflow api-server`, `scheduler` and
+`dag-processor` with the LocalExecutor on 127.0.0.1, metadata in PostgreSQL (Debian's package),
+MLflow with its Postgres backend store, Optuna studies in Postgres and every output on the s3s-fs
+S3 server. The training DAG is triggered through the REST API, as the UI's trigger button does,
+with ``partition_by=store_id``."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+import pytest
+
+from salesforecast import storage
+from tests.servers import (
+    BUCKET,
+    MlflowServer,
+    PostgresServer,
+    S3Server,
+    free_port,
+    mlflow_server,
+    postgres_server,
+    venv_env,
+    wait_for,
+)
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+ROOT = f"s3://{BUCKET}/runtime"
+DAG_ID = "sales_forecast_training"
+CONF = {
+    # 3 stores of 6 products: one forecaster, registered model and gate decision per store.
+    "n_stores": 3,
+    "n_products": 6,
+    "end": "2023-06-30",
+    "horizon": 14,
+    "models": ["lightgbm", "seasonal_naive"],
+    "n_trials": 2,
+    "partition_by": "store_id",
+    "storage_root": ROOT,
+}
+USER = "admin"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with postgres_server(["airflow", "mlflow", "optuna"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def registry(
+    postgres: PostgresServer, s3: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    with mlflow_server(
+        tmp_path_factory.mktemp("mlflow-runtime"), s3, postgres.url("mlflow")
+    ) as running:
+        yield running
+
+
+@dataclass
+class Airflow:
+    url: str
+    token: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    logs: Path
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def log_tails(self) -> str:
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+            for log in sorted(self.logs.glob("*.log"))
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    postgres: PostgresServer,
+    registry: MlflowServer,
+    s3: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Airflow]:
+    home = tmp_path_factory.mktemp("airflow-runtime")
+    password = secrets.token_urlsafe(16)
+    (home / "passwords.json").write_text(json.dumps({USER: password}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **venv_env(),
+        **s3.env(),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Two cores: four task processes at a time.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url("airflow"),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "MLFLOW_TRACKING_URI": registry.uri,
+        "OPTUNA_STORAGE": postgres.url("optuna"),
+    }
+    airflow_bin = str(Path(sys.executable).with_name("airflow"))
+    migrated = subprocess.run(
+        [airflow_bin, "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+    commands = {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        "scheduler": ["scheduler"],
+        "dag-processor": ["dag-processor"],
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, args in commands.items():
+            with open(home / f"{name}.log", "wb") as out:
+                processes[name] = subprocess.Popen(
+                    [airflow_bin, *args],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        wait_for(f"{base}/api/v2/monitor/health", processes["api-server"], 120,
+                 home / "api-server.log")  # fmt: skip
+        login = urllib.request.Request(
+            f"{base}/auth/token",
+            data=json.dumps({"username": USER, "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(login, timeout=30) as response:
+            token = json.loads(response.read())["access_token"]
+        yield Airflow(base, token, processes, home)
+    finally:
+        for process in processes.values():
+            _stop(process)
+
+
+def _wait_for_dag(airflow: Airflow, timeout: float) -> None:
+    """The DAG processor has parsed the DAG into the metadata database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            airflow.call("GET", f"/api/v2/dags/{DAG_ID}")
+            return
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+        time.sleep(1)
+    raise AssertionError(f"{DAG_ID} not parsed within {timeout} s\n{airflow.log_tails()}")
+
+
+def _wait_for_run(airflow: Airflow, run_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in airflow.processes.items():
+            assert process.poll() is None, f"{name} exited\n{airflow.log_tails()}"
+        state = airflow.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+        if state in ("success", "failed"):
+            return str(state)
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} not finished within {timeout} s\n{airflow.log_tails()}")
+
+
+def test_training_dag_on_the_real_runtime(
+    airflow: Airflow, registry: MlflowServer, postgres: PostgresServer, s3_env: S3Server
+) -> None:
+    _wait_for_dag(airflow, 120)
+    airflow.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    started = time.monotonic()
+    run = airflow.call(
+        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": CONF}
+    )
+    state = _wait_for_run(airflow, run["dag_run_id"], 900)
+    elapsed = time.monotonic() - started
+    instances = airflow.call(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances?limit=200"
+    )["task_instances"]
+    failed = [(t["task_id"], t["map_index"], t["state"]) for t in instances
+              if t["state"] != "success"]  # fmt: skip
+    assert state == "success", f"{failed}\n{airflow.log_tails()}"
+    assert not failed
+    print(f"\nreal runtime: {len(instances)} task instances in {elapsed:.0f} s")
+
+    # Each partition is its own mapped task instance of every per-partition step, and each task
+    # instance ran in its own worker process, none of them inside the scheduler.
+    mapped = [t for t in instances if t["map_index"] >= 0]
+    per_task: dict[str, int] = {}
+    for t in mapped:
+        per_task[t["task_id"]] = per_task.get(t["task_id"], 0) + 1
+    stores = CONF["n_stores"]
+    assert per_task == {
+        "validate": stores,
+        "tune": stores * len(CONF["models"]),  # type: ignore[arg-type]
+        "train": stores,
+        "evaluate": stores,
+        "register": stores,
+        "promote": stores,
+        "forecast": stores,
+    }
+    pids = [t["pid"] for t in instances]
+    assert all(isinstance(p, int) and p > 0 for p in pids), pids
+    assert len(set(pids)) == len(instances)
+    assert not set(pids) & {p.pid for p in airflow.processes.values()}
+
+    # Optuna trials of each tuned booster live in the shared Postgres study.
+    studies = optuna.get_all_study_summaries(postgres.url("optuna"))
+    tuned = [s for s in studies if s.study_name.endswith(".lightgbm")]
+    assert len(tuned) == stores
+    assert all(s.n_trials == CONF["n_trials"] for s in tuned)
+
+    # One registered model per store, each with a gate decision.
+    mlflow.set_tracking_uri(registry.uri)
+    client = mlflow.MlflowClient()
+    for store in ("S01", "S02", "S03"):
+        versions = client.search_model_versions(f"name = 'sales_forecast.{store}'")
+        assert [v.version for v in versions] == ["1"]
+        assert versions[0].tags["gate.decision"] in ("promoted", "rejected")
+
+    # The combined forecast of the stores that have a champion, in S3.
+    base = f"{ROOT}/runs/{DAG_ID}"
+    (summary_name,) = [n for n in storage.list(base) if n.endswith("/summary.json")]
+    summary = json.loads(storage.read_bytes(f"{base}/{summary_name}"))
+    assert summary["run_id"] == run["dag_run_id"]
+    served = {p["partition"] for p in summary["partitions"] if p["champion_version"]}
+    assert served, "the gate refused every store"
+    forecast = storage.read_frame(summary["forecast"])
+    assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
+    assert forecast.height == CONF["n_products"] * CONF["horizon"] * len(served)  # type: ignore[operator]
+    assert forecast["ensemble"].is_finite().all()

@@ -4,14 +4,10 @@
 ARG RUNTIME_IMAGE=astrocrafter.io/astronomer/runtime:3.3-2
 
 FROM rust:1.95-bookworm AS builder
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-pip python3-venv libclang-dev \
- && rm -rf /var/lib/apt/lists/* \
- && python3 -m pip install --break-system-packages --no-cache-dir uv
 WORKDIR /src
 COPY . .
 ENV CARGO_TARGET_DIR=/build
-RUN make build
+RUN sh astro/build-wheel.sh
 
 FROM ${RUNTIME_IMAGE}
 # requirements.txt and packages.txt are installed by the runtime image's own build hooks.

@@ -43,7 +43,7 @@ S3S_FS := $(TOOLS)/bin/s3s-fs
 export SALESFORECAST_S3S_FS := $(S3S_FS)
 WHEEL_DIR := $(CARGO_TARGET_DIR)/wheels
 
-.PHONY: test demo build deps bench-venv lint rust-test py-test system-deps test-servers
+.PHONY: test demo ui build deps bench-venv lint rust-test py-test system-deps test-servers
 
 system-deps: $(STAMP)/system-deps
 $(STAMP)/system-deps:
@@ -129,7 +129,14 @@ demo: build
 	@echo
 	@echo "MLflow UI:  MLFLOW_TRACKING_URI=sqlite:///$(LOCAL)/mlflow.db mlflow ui --backend-store-uri sqlite:///$(LOCAL)/mlflow.db"
 	@echo "            (from $(LOCAL), where the run artifacts are), then open http://127.0.0.1:5000"
-	@echo "The app (make ui) arrives with M8; the notebook demo without Airflow: salesforecast demo"
+	@echo "The app:    make ui, then open http://127.0.0.1:8501 (the champion of this run)"
+	@echo "Without Airflow, in one process: .venv/bin/salesforecast demo"
+
+# The forecasting app on the demo's registry (make demo first).
+ui: build
+	@[ -f $(LOCAL)/mlflow.db ] || { echo "no registry yet: run make demo first"; exit 1; }
+	cd $(LOCAL) && MLFLOW_TRACKING_URI=sqlite:///$(LOCAL)/mlflow.db \
+	  SALESFORECAST_STORAGE_ROOT=$(LOCAL)/store salesforecast ui
 
 # Benchmarks compare against the anchors (mlforecast, pandas < 3, the Python boosters) in their
 # own venv, never in the project lock.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -157,6 +158,27 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """Serves the app with Streamlit on ``--host``:``--port``."""
+    import os
+    from pathlib import Path
+
+    from salesforecast.app.uploads import MAX_MEGABYTES
+
+    app = Path(__file__).with_name("app") / "main.py"
+    env = dict(os.environ)
+    if args.model:
+        env["SALESFORECAST_MODEL"] = args.model
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", args.host, "--server.port", str(args.port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.maxUploadSize", str(MAX_MEGABYTES), "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    print(f"salesforecast app: http://{args.host}:{args.port}  (Ctrl+C stops it)")
+    return subprocess.call(command, env=env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``salesforecast`` command."""
     parser = argparse.ArgumentParser(prog="salesforecast", description=__doc__)
@@ -177,6 +199,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary.add_argument("--root", default=".local/store", help="the runs' storage root")
     summary.add_argument("--dag-id", default="sales_forecast_training")
     summary.set_defaults(run=_summary)
+    ui = commands.add_parser("ui", help="serve the forecasting app (Streamlit)")
+    ui.add_argument(
+        "--model",
+        default=None,
+        help="models:/NAME@champion, models:/NAME/VERSION or a bundle path/URI "
+        "(default: $SALESFORECAST_MODEL, else models:/sales_forecast@champion)",
+    )
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=8501)
+    ui.set_defaults(run=_ui)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

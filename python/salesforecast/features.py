@@ -115,7 +115,9 @@ class FeatureSpec:
 
     ``target_transforms`` (applied in order before the features, undone on predictions):
     ``"log1p"``, ``"standardize"`` (per series), ``"diff"`` / ``"diff7"`` (differences at lag k).
-    Past-only covariates enter through ``past_only_lags`` (default: ``lags``).
+    Past-only covariates enter through ``past_only_lags`` (default: ``lags``). ``relative``
+    names known-future columns that are also given over their series' median in the history
+    (``price_rel``): a 10% price rise reads the same for every product, whatever its price.
     """
 
     lags: Sequence[int] = ()
@@ -127,6 +129,7 @@ class FeatureSpec:
     calendar: Sequence[CalendarName] = ()
     target_transforms: Sequence[str] = ()
     past_only_lags: Sequence[int] | None = None
+    relative: Sequence[str] = ()
     holidays: Sequence[dt.date] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +157,7 @@ class FeatureSpec:
             calendar=list(data.get("calendar", [])),
             target_transforms=list(data.get("target_transforms", [])),
             past_only_lags=data.get("past_only_lags"),
+            relative=list(data.get("relative", [])),
             holidays=holidays,
         )
 

@@ -244,6 +244,8 @@ class Forecaster:
         self.past_only = list(past_only)
         self.n_threads = n_threads
         self.weights: dict[str, float] | None = None
+        # When fit ran (UTC, ISO 8601): what a model's user is shown beside its data window.
+        self.fitted_at: str | None = None
         self.interval_widths: dict[str, list[list[tuple[float, float]]]] | None = None
         # Scaled calibration errors per model and forecast step: intervals at any level.
         self.conformity_scores: dict[str, list[list[float]]] | None = None
@@ -424,7 +426,11 @@ class Forecaster:
 
     def _future_columns(self, design: pl.DataFrame) -> list[str]:
         """Features known ahead of time: calendar and known-future covariates."""
-        names = [*self.features.calendar, *self.known_future]
+        relative = set(self.features.relative)
+        names = [
+            *self.features.calendar,
+            *[f"{c}_rel" if c in relative else c for c in self.known_future],
+        ]
         return [c for c in names if c in design.columns]
 
     def _categorical(self, cols: list[str]) -> list[int]:
@@ -524,6 +530,7 @@ class Forecaster:
         self._fitted = self._fit_models(history)
         self._history = history
         self._scale_table = self._scales(history)
+        self.fitted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         return self
 
     def _calibrate(self, cv: pl.DataFrame) -> None:
@@ -1162,6 +1169,7 @@ class Forecaster:
             if self.calibration_metrics is None
             else self.calibration_metrics.to_dicts(),
             "training_window": self.training_window(),
+            "fitted_at": self.fitted_at,
             "columns": dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
             "categories": self._categories,
         }
@@ -1245,6 +1253,10 @@ class Forecaster:
         fc.calibration_metrics = None if metrics is None else pl.DataFrame(metrics)
         fc._categories = {str(c): list(v) for c, v in manifest.get("categories", {}).items()}
         fc._history = pl.read_parquet(io.BytesIO(found.files[HISTORY_FILE]))
+        fitted_at = manifest.get("fitted_at")
+        if fitted_at is not None and not isinstance(fitted_at, str):
+            raise ModelFileError(f"{folder}: manifest `fitted_at` must be a string")
+        fc.fitted_at = fitted_at
         return fc
 
     def feature_importance(

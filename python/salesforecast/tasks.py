@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from salesforecast import _json, storage
+from salesforecast import _json, scenario, storage, tracking
 from salesforecast.data import generate_sales, read_sales, time_split
 from salesforecast.data import validate as validate_frame
 from salesforecast.errors import InvalidArgumentError, ValidationError
@@ -33,10 +33,7 @@ from salesforecast.models import LightGBM, XGBoost
 
 log = logging.getLogger(__name__)
 
-# A task's stderr is logged at error level by Airflow: MLflow's artifact progress bars and its
-# own stderr handler would turn routine messages into errors; through logging they keep theirs.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+tracking.quiet_mlflow()
 
 __all__ = [
     "champion_of",
@@ -61,6 +58,7 @@ MODELS = ("lightgbm", "xgboost", "seasonal_naive", "naive", "moving_average")
 SYNTHETIC_ROLES = {
     "static_features": ["store_size", "category"],
     "known_future": ["price", "promo", "discount", "is_holiday", "is_closed"],
+    "relative": ["price"],
 }
 DEFAULTS: Config = {
     "storage_root": ".local/store",
@@ -86,6 +84,8 @@ DEFAULTS: Config = {
     "model_name": "sales_forecast",
     "static_features": [],
     "known_future": [],
+    # Known-future columns the models see relative to each series' usual value (a price).
+    "relative": [],
     "optuna_storage": None,
 }
 
@@ -272,8 +272,9 @@ def _spec(cfg: Config) -> FeatureSpec:
             seasonal_rolling=[SeasonalRolling(season_length=7, window=4, lag=7)],
             calendar=["dayofweek", "month", "weekofyear", "holiday"],
             target_transforms=["log1p"],
+            relative=cfg["relative"],
         )
-    return FeatureSpec(lags=lags, rolling=[Rolling(window=season, lag=1)])
+    return FeatureSpec(lags=lags, rolling=[Rolling(window=season, lag=1)], relative=cfg["relative"])
 
 
 def forecaster(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = None) -> Forecaster:
@@ -420,8 +421,6 @@ def champion_of(cfg: Config, partition: Partition) -> dict[str, Any]:
 def register(cfg: Config, evaluated: Mapping[str, Any]) -> dict[str, Any]:
     """Logs the run to MLflow and registers the forecaster as the challenger; the DAG run (and
     partition) is the idempotency key, so a rerun returns the version already registered."""
-    from salesforecast import tracking
-
     fc = Forecaster.load(evaluated["bundle"], digest=evaluated["digest"])
     label = _label(evaluated)
     logged = tracking.log_run(
@@ -453,8 +452,6 @@ def register(cfg: Config, evaluated: Mapping[str, Any]) -> dict[str, Any]:
 
 def promote(cfg: Config, registered: Mapping[str, Any]) -> dict[str, Any]:
     """The gate: the challenger against the champion on the partition's latest horizon."""
-    from salesforecast import tracking
-
     latest, _ = _train_part(cfg, registered)
     decision = tracking.promote(
         registered["model_name"],
@@ -469,10 +466,8 @@ def promote(cfg: Config, registered: Mapping[str, Any]) -> dict[str, Any]:
 def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
     """Forecasts the next horizon after the partition's data with the champion (from the
     registry, digest checked) and writes it with the model version in the path and a column.
-    Known-future values come from the partition's ``future`` file, else the last values are
-    carried forward."""
-    from salesforecast import tracking
-
+    Known-future values come from the partition's ``future`` file, else the baseline of
+    :func:`salesforecast.scenario.baseline`."""
     if tracking.champion(promoted["model_name"]) is None:
         # The gate refused the first version: nothing may serve yet, and the run says why.
         decision = promoted.get("decision", {})
@@ -486,7 +481,7 @@ def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
     latest = storage.read_frame(promoted["data"])
     fut = storage.read_frame(promoted["future"]) if promoted.get("future") else None
     if fc.known_future and fut is None:
-        fut = _carried_forward(fc, latest)
+        fut = scenario.baseline(fc, latest)
     pred = fc.predict(new_df=latest, future=fut).with_columns(
         pl.lit(promoted["model_name"]).alias("model_name"), pl.lit(version).alias("model_version")
     )
@@ -494,18 +489,6 @@ def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
         pred, _out(cfg, "forecasts", f"{_label(promoted)}.v{version}.parquet")
     )
     return {**promoted, "forecast": uri, "champion_version": version}
-
-
-def _carried_forward(fc: Forecaster, latest: pl.DataFrame) -> pl.DataFrame:
-    """Known-future values for the next horizon when none were supplied: each series' last
-    values carried forward (pass planned prices and promotions as ``future`` instead)."""
-    keys, time_col = fc.keys, fc.time_col
-    last = latest.sort([*keys, time_col]).group_by(keys, maintain_order=True).last()
-    base = last.select(*keys, time_col, *fc.known_future)
-    return pl.concat(
-        base.with_columns(pl.col(time_col).dt.offset_by(fc.periods(k)))
-        for k in range(1, fc.horizon + 1)
-    )
 
 
 def combine(cfg: Config, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

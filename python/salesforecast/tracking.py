@@ -54,11 +54,16 @@ __all__ = [
     "GateDecision",
     "LoggedRun",
     "TrackingError",
+    "VersionInfo",
+    "backtest_of",
     "champion",
     "load_version",
     "log_run",
     "promote",
+    "quiet_mlflow",
     "rollback",
+    "tracking_server",
+    "versions",
 ]
 
 REGISTERED_MODEL = "sales_forecast"
@@ -68,6 +73,7 @@ CHALLENGER = "challenger"
 RUN_KEY = "sf_run_key"
 DIGEST = "bundle_digest"
 PREVIOUS = "previous_champion"
+BACKTEST_ARTIFACT = "backtest.parquet"
 # Metrics the gate compares, all lower-is-better errors (r2 and the signed bias are reported,
 # not gated on).
 METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
@@ -87,7 +93,17 @@ def _redact(text: str) -> str:
     return re.sub(r"(https?://[^\s?#]*)\?[^\s]*", r"\1", _USERINFO.sub("***@", text))
 
 
-def _server() -> str:
+def quiet_mlflow() -> None:
+    """For services (a DAG task, the app) rather than notebooks: no artifact progress bars, and
+    MLflow's messages through logging instead of its own stderr handler (a task's stderr is
+    logged at error level by Airflow). Call before MLflow is imported; the user's settings
+    win."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+
+
+def tracking_server() -> str:
+    """The tracking server in use, any credentials in its URI redacted."""
     import mlflow
 
     return _redact(str(mlflow.get_tracking_uri()))
@@ -107,12 +123,15 @@ def _calling(operation: str) -> Iterator[None]:
     except SalesForecastError:
         raise  # ours (storage, bundles) already name what failed
     except (MlflowException, OSError) as e:
-        raise TrackingError(f"MLflow at {_server()}: {operation} failed: {_short(e)}") from e
+        raise TrackingError(
+            f"MLflow at {tracking_server()}: {operation} failed: {_short(e)}"
+        ) from e
     except Exception as e:
         # requests' exceptions when the server is down mid-call.
         if type(e).__module__.startswith(("requests", "urllib3")):
             raise TrackingError(
-                f"MLflow at {_server()} is unreachable: {operation} failed ({type(e).__name__})"
+                f"MLflow at {tracking_server()} is unreachable: {operation} failed "
+                f"({type(e).__name__})"
             ) from e
         raise
 
@@ -462,6 +481,8 @@ def _write_artifacts(
     if fc.weights:
         plots.weights(fc, path=folder / "weights.png")
     if cv is not None:
+        # The app's model page reads the backtest itself (metrics per segment, residuals).
+        cv.write_parquet(folder / BACKTEST_ARTIFACT)
         scores = fc.score(cv, history)
         scores.write_csv(folder / "backtest_metrics.csv")
         plots.comparison(scores, path=folder / "comparison.png")
@@ -542,6 +563,69 @@ def load_version(
             return Forecaster.load(Path(local) / "artifacts" / "bundle", digest=digest), version
 
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version as the registry holds it: aliases, when and from which run it
+    was created, its data window, tags (the gate's ``gate.*`` decision among them) and the
+    run's metrics."""
+
+    version: str
+    aliases: list[str]
+    created_at: str
+    run_id: str
+    data_window: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+
+
+def versions(
+    name: str = REGISTERED_MODEL, *, limit: int = 20, tracking_uri: str | None = None
+) -> list[VersionInfo]:
+    """The newest ``limit`` versions of ``name``, newest first (empty when it is not
+    registered)."""
+    client = _client(tracking_uri)
+    with _calling(f"listing the versions of {name}"):
+        found = client.search_model_versions(f"name = '{name}'", max_results=200)
+        found = sorted(found, key=lambda v: int(v.version), reverse=True)[:limit]
+        # A search does not fill in aliases on every store; the registered model has them.
+        aliases: dict[str, list[str]] = {}
+        if found:
+            for alias, number in client.get_registered_model(name).aliases.items():
+                aliases.setdefault(str(number), []).append(alias)
+        out = []
+        for v in found:
+            metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+            created = dt.datetime.fromtimestamp(v.creation_timestamp / 1000, dt.UTC)
+            out.append(
+                VersionInfo(
+                    version=str(v.version),
+                    aliases=sorted(aliases.get(str(v.version), [])),
+                    created_at=created.isoformat(timespec="seconds"),
+                    run_id=v.run_id or "",
+                    data_window=v.tags.get("data.window", ""),
+                    tags=dict(v.tags),
+                    metrics={k: float(x) for k, x in metrics.items()},
+                )
+            )
+    return out
+
+
+def backtest_of(
+    name: str, version: str | int, *, tracking_uri: str | None = None
+) -> pl.DataFrame | None:
+    """The cross-validation frame logged with version ``version`` of ``name`` (None for a run
+    logged without one)."""
+    client = _client(tracking_uri)
+    with _calling(f"reading the backtest of {name} version {version}"):
+        run_id = client.get_model_version(name, str(version)).run_id
+        listed = {f.path for f in client.list_artifacts(run_id)}
+        if BACKTEST_ARTIFACT not in listed:
+            return None
+        with tempfile.TemporaryDirectory(prefix="sf-backtest-") as tmp:
+            local = client.download_artifacts(run_id, BACKTEST_ARTIFACT, tmp)
+            return pl.read_parquet(local)
+
+
 def champion(name: str = REGISTERED_MODEL, *, tracking_uri: str | None = None) -> str | None:
     """The version the ``champion`` alias points at, or None."""
     from mlflow.exceptions import MlflowException
@@ -553,7 +637,7 @@ def champion(name: str = REGISTERED_MODEL, *, tracking_uri: str | None = None) -
         if "not found" in str(e).lower() or "RESOURCE_DOES_NOT_EXIST" in str(e):
             return None
         raise TrackingError(
-            f"MLflow at {_server()}: reading the champion failed: {_short(e)}"
+            f"MLflow at {tracking_server()}: reading the champion failed: {_short(e)}"
         ) from e
 
 

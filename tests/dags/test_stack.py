@@ -3,6 +3,7 @@ start` cannot; the programs it starts run for real in tests/integration)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def test_every_compose_variable_is_in_env_example() -> None:
 
 def test_services_are_portable_and_healthy() -> None:
     services = compose()["services"]
-    assert {"minio", "minio-bucket", "mlflow", "mlflow-db"} <= set(services)
-    for name in ("minio", "mlflow", "mlflow-db"):
+    assert {"minio", "minio-bucket", "mlflow", "mlflow-db", "streamlit"} <= set(services)
+    for name in ("minio", "mlflow", "mlflow-db", "streamlit"):
         assert "healthcheck" in services[name], name
     for name, service in services.items():
         assert "platform" not in service, name
@@ -82,27 +83,55 @@ def test_ports_buckets_and_urls_agree() -> None:
 def test_images_and_pins_agree_with_the_build() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"ARG RUNTIME_IMAGE=\S+/runtime:3\.\d+-\d+", dockerfile)
-    assert "FROM rust:1.95" in dockerfile
-    assert "RUN make build" in dockerfile
-    target = re.search(r"ENV CARGO_TARGET_DIR=(\S+)", dockerfile).group(1)  # type: ignore[union-attr]
-    assert f"COPY --from=builder {target}/wheels/" in dockerfile
-    assert "salesforecast-*.whl" in dockerfile
+    app_image = (ROOT / "astro/streamlit/Dockerfile").read_text()
+    assert "make build" in (ROOT / "astro/build-wheel.sh").read_text()
+    for image in (dockerfile, app_image):
+        # Both images compile the wheel by the Makefile's route and install that wheel.
+        assert "FROM rust:1.95" in image
+        assert "RUN sh astro/build-wheel.sh" in image
+        target = re.search(r"ENV CARGO_TARGET_DIR=(\S+)", image).group(1)  # type: ignore[union-attr]
+        assert f"COPY --from=builder {target}/wheels/" in image
+        assert "salesforecast-*.whl" in image
     lock = dict(
         line.strip().split("==")
         for line in (ROOT / "requirements-dev.lock").read_text().splitlines()
         if "==" in line and not line.startswith(" ")
     )
-    pins = [
-        line.split("==")
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    assert pins
-    for name, version in pins:
-        assert lock[name] == version, name
+    for requirements in ("requirements.txt", "astro/streamlit/requirements.txt"):
+        pins = [
+            line.split("==")
+            for line in (ROOT / requirements).read_text().splitlines()
+            if line and not line.startswith("#")
+        ]
+        assert pins
+        for name, version in pins:
+            assert lock[name] == version, (requirements, name)
     mlflow_image = (ROOT / "astro/mlflow/Dockerfile").read_text()
     assert f"mlflow=={lock['mlflow']}" in mlflow_image
+    # The same Postgres driver as the tests' MLflow server on Postgres.
+    assert f"psycopg2-binary=={lock['psycopg2-binary']}" in mlflow_image
     assert "libgomp1" in (ROOT / "packages.txt").read_text()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"target/", ".venv/", ".local/"} <= set(ignored)
     assert yaml.safe_load((ROOT / ".astro/config.yaml").read_text())["project"]["name"]
+
+
+def test_the_app_service_runs_the_apps_command() -> None:
+    services = compose()["services"]
+    app = services["streamlit"]
+    image = (ROOT / app["build"]["context"] / app["build"]["dockerfile"]).read_text()
+    command = json.loads(re.search(r"^CMD (\[.*\])$", image, re.M).group(1))  # type: ignore[union-attr]
+    # `salesforecast ui`, which tests/app/test_browser.py serves and opens in Chromium.
+    assert command[:2] == ["salesforecast", "ui"]
+    port = command[command.index("--port") + 1]
+    assert f"{port}:{port}" in app["ports"]
+    assert f"EXPOSE {port}" in image
+    assert f"127.0.0.1:{port}/_stcore/health" in " ".join(app["healthcheck"]["test"])
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert app["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    env = env_example()
+    assert env["SALESFORECAST_MODEL"] == "models:/sales_forecast@champion"
+    assert {"MLFLOW_TRACKING_URI", "SALESFORECAST_MODEL", "AWS_ENDPOINT_URL"} <= set(
+        app["environment"]
+    )
+    assert "USER app" in image

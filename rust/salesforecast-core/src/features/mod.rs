@@ -534,6 +534,21 @@ pub fn build_features(
     for name in &options.exogenous.known_future {
         exo_columns.push((name.clone(), panel.gather_f64(exogenous_values(df, name)?)));
     }
+    // A relative column replaces its raw values: the level of a price says which product it
+    // is (the lags know that), its ratio to the usual price says what a change does.
+    for name in &spec.relative {
+        let entry = exo_columns
+            .iter_mut()
+            .find(|(c, _)| c == name && options.exogenous.known_future.contains(c))
+            .ok_or_else(|| not_known_future(name))?;
+        let medians = series_medians(&entry.1, &panel.offsets);
+        for s in 0..panel.n_series() {
+            for v in &mut entry.1[panel.offsets[s]..panel.offsets[s + 1]] {
+                *v /= medians[s];
+            }
+        }
+        entry.0 = relative_name(name);
+    }
 
     // Assemble the computed columns; the caller attaches keys and time (see `FeatureFrame`).
     let mut names: Vec<String> = Vec::with_capacity(n_features);
@@ -573,6 +588,43 @@ pub fn build_features(
         columns: DataFrame::new(n_rows, out_columns)?,
         order: (!panel.identity).then(|| panel.order.clone()),
     })
+}
+
+fn not_known_future(name: &str) -> CoreError {
+    CoreError::invalid_argument(
+        "features.relative",
+        format!("`{name}` is not a known-future column; declare it in known_future"),
+    )
+}
+
+/// `price_rel`: the feature of a relative known-future column.
+pub fn relative_name(column: &str) -> String {
+    format!("{column}_rel")
+}
+
+/// The median of each series' finite values (NaN for a series without any, and a zero median
+/// gives infinite ratios that the boosters treat as large values, never a panic).
+fn series_medians(values: &[f64], offsets: &[usize]) -> Vec<f64> {
+    offsets
+        .windows(2)
+        .map(|w| {
+            let mut finite: Vec<f64> = values[w[0]..w[1]]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            if finite.is_empty() {
+                return f64::NAN;
+            }
+            finite.sort_by(f64::total_cmp);
+            let m = finite.len() / 2;
+            if finite.len() % 2 == 1 {
+                finite[m]
+            } else {
+                (finite[m - 1] + finite[m]) / 2.0
+            }
+        })
+        .collect()
 }
 
 fn check_unique_names(columns: &[Column], reserved: &[&str]) -> Result<()> {
@@ -906,6 +958,8 @@ pub struct StepState {
     /// Input row of each series' last row, to read its keys.
     pub last_rows: Vec<IdxSize>,
     pub known_future: Vec<String>,
+    /// Per relative column: its place in `known_future` and each series' median in the history.
+    relative: Vec<(usize, Vec<f64>)>,
 }
 
 impl StepState {
@@ -975,6 +1029,19 @@ impl StepState {
                 Ok((c.clone(), last.iter().map(|&p| values[p]).collect()))
             })
             .collect::<Result<_>>()?;
+        let known_future = &options.exogenous.known_future;
+        let relative = spec
+            .relative
+            .iter()
+            .map(|c| {
+                let at = known_future
+                    .iter()
+                    .position(|k| k == c)
+                    .ok_or_else(|| not_known_future(c))?;
+                let values = panel.gather_f64(exogenous_values(df, c)?);
+                Ok((at, series_medians(&values, &panel.offsets)))
+            })
+            .collect::<Result<_>>()?;
         let holidays = holiday_calendar(options, panel);
         Ok(Self {
             spec: spec.clone(),
@@ -989,6 +1056,7 @@ impl StepState {
             last_time: last.iter().map(|&p| panel.times[p]).collect(),
             last_rows: last.iter().map(|&p| panel.order[p]).collect(),
             known_future: options.exogenous.known_future.clone(),
+            relative,
         })
     }
 
@@ -1085,9 +1153,15 @@ impl StepState {
             columns
                 .push(Float64Chunked::from_vec(name.as_str().into(), values.clone()).into_column());
         }
-        for (name, values) in self.known_future.iter().zip(known_future) {
-            columns
-                .push(Float64Chunked::from_vec(name.as_str().into(), values.clone()).into_column());
+        for (at, (name, values)) in self.known_future.iter().zip(known_future).enumerate() {
+            let column = match self.relative.iter().find(|(r, _)| *r == at) {
+                Some((_, medians)) => {
+                    let ratios = values.iter().zip(medians).map(|(v, m)| v / m).collect();
+                    Float64Chunked::from_vec(relative_name(name).as_str().into(), ratios)
+                }
+                None => Float64Chunked::from_vec(name.as_str().into(), values.clone()),
+            };
+            columns.push(column.into_column());
         }
         Ok(DataFrame::new(n, columns)?)
     }

@@ -238,6 +238,9 @@ pub struct FeatureSpec {
     pub target_transforms: Vec<TargetTransform>,
     /// Lags of past-only covariates; the target lags when `None`.
     pub past_only_lags: Option<Vec<usize>>,
+    /// Known-future columns given relative to their series' median in the history instead of
+    /// raw (`{column}_rel`): a price change reads the same for a cheap and a dear product.
+    pub relative: Vec<String>,
 }
 
 // The wire format (JSON from Python), checked field by field into `FeatureSpec`.
@@ -291,6 +294,8 @@ struct RawSpec {
     target_transforms: Vec<String>,
     #[serde(default)]
     past_only_lags: Option<Vec<i64>>,
+    #[serde(default)]
+    relative: Vec<String>,
 }
 
 fn positive(value: i64, field: &str) -> Result<usize> {
@@ -469,6 +474,15 @@ impl FeatureSpec {
                     .collect::<Result<Vec<_>>>()
             })
             .transpose()?;
+        for (i, column) in raw.relative.iter().enumerate() {
+            if column.is_empty() || spec.relative.contains(column) {
+                return Err(CoreError::invalid_argument(
+                    &format!("relative[{i}]"),
+                    format!("{column:?} is empty or repeated"),
+                ));
+            }
+            spec.relative.push(column.clone());
+        }
         Ok(spec)
     }
 

@@ -1,0 +1,104 @@
+"""Where the app's model comes from, without Streamlit: the registry (``models:/NAME@ALIAS``
+or ``models:/NAME/VERSION``) or a bundle path/URI, with what a planner is shown about it."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from salesforecast import storage
+from salesforecast.errors import SalesForecastError
+from salesforecast.forecast import Forecaster
+
+DEFAULT_SOURCE = "models:/sales_forecast@champion"
+_REGISTRY = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))?$")
+
+
+class SourceError(SalesForecastError):
+    """The model could not be loaded; the message says from where and why."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded model and what the app shows about it."""
+
+    forecaster: Forecaster
+    source: str
+    name: str | None
+    version: str | None
+    alias: str | None
+    backtest: pl.DataFrame | None
+
+    @property
+    def label(self) -> str:
+        if self.name is None:
+            return self.source
+        alias = f" ({self.alias})" if self.alias else ""
+        return f"{self.name} version {self.version}{alias}"
+
+    def scores(self) -> pl.DataFrame | None:
+        """Backtest metrics per model, overall, with each model's MASE relative to seasonal
+        naive (``mase_vs_seasonal_naive`` below 1 beats it)."""
+        if self.backtest is None:
+            return None
+        scores = self.forecaster.score(self.backtest, self.forecaster.history).filter(
+            pl.col("scope") == "overall"
+        )
+        scores = scores.drop([c for c in ("scope", "cutoff") if c in scores.columns])
+        naive = scores.filter(pl.col("model") == "seasonal_naive")
+        if naive.height:
+            scores = scores.with_columns(
+                (pl.col("mase") / naive["mase"][0]).alias("mase_vs_seasonal_naive")
+            )
+        return scores
+
+
+def default_source() -> str:
+    return os.environ.get("SALESFORECAST_MODEL") or DEFAULT_SOURCE
+
+
+def load(source: str, backtest: str | None = None) -> Loaded:
+    """The model at ``source``; ``backtest`` (a bundle's cross-validation parquet) feeds the
+    model page when the source is a bundle (registry versions carry their own)."""
+    source = source.strip()
+    if not source:
+        raise SourceError("give a model: models:/NAME@champion or a bundle path/URI")
+    found = _REGISTRY.match(source)
+    try:
+        if found:
+            return _from_registry(source, found.groupdict())
+        return _from_bundle(source, backtest)
+    except SourceError:
+        raise
+    except SalesForecastError as e:
+        raise SourceError(f"could not load {source}: {e}") from e
+    except Exception as e:  # a foreign library's failure, shown as a message, not a traceback
+        raise SourceError(f"could not load {source}: {type(e).__name__}: {e}") from e
+
+
+def _from_registry(source: str, parts: dict[str, Any]) -> Loaded:
+    from salesforecast import tracking
+
+    name, version = parts["name"], parts["version"]
+    alias = None if version else (parts["alias"] or tracking.CHAMPION)
+    if version is None and tracking.champion(name) is None and alias == tracking.CHAMPION:
+        raise SourceError(
+            f"{name} has no champion yet in the registry at {tracking.tracking_server()}: run "
+            "the training DAG (make demo), or open a version (models:/NAME/1) or a bundle"
+        )
+    fc, version = tracking.load_version(name, version, alias=alias or tracking.CHAMPION)
+    return Loaded(fc, source, name, version, alias, tracking.backtest_of(name, version))
+
+
+def _from_bundle(source: str, backtest: str | None) -> Loaded:
+    fc = Forecaster.load(source)
+    cv = None
+    if backtest:
+        if not storage.exists(backtest):
+            raise SourceError(f"the backtest {backtest} does not exist")
+        cv = storage.read_frame(backtest)
+    return Loaded(fc, source, None, None, None, cv)

@@ -75,6 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
         expanding=[sf.Expanding(lag=1)],
         calendar=["dayofweek", "month", "weekofyear", "holiday", "days_to_holiday"],
         target_transforms=["log1p"],
+        relative=["price"],
     )
     forecaster = sf.Forecaster(
         [
@@ -88,8 +89,10 @@ def _demo(args: argparse.Namespace) -> int:
         static_features=["store_size", "category"],
         known_future=["price", "promo", "discount", "is_holiday", "is_closed"],
     )
+    # The generator's oracle (expected_sales) and its stockouts (known only afterwards) stay out.
+    history = train.drop("expected_sales", "stockout")
     t0 = time.perf_counter()
-    forecaster.fit(train)
+    forecaster.fit(history)
     pred = forecaster.predict(future=test)
     weights = ", ".join(f"{k} {v:.2f}" for k, v in (forecaster.weights or {}).items())
     print(
@@ -114,7 +117,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  model bundle written to {args.out}")
     if args.report:
         t0 = time.perf_counter()
-        cv = forecaster.cross_validation(train, n_windows=2)
+        cv = forecaster.cross_validation(history, n_windows=2)
         page = sf.report(forecaster, cv, args.report, history=train, validation=report)
         print(
             f"  report of 2 backtest windows written to {page} in {time.perf_counter() - t0:.1f} s"

@@ -4,13 +4,16 @@ problems listed, the registry's versions and decisions, and missing models expla
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from salesforecast import tracking
+from salesforecast import scenario, tracking
+from salesforecast.app import uploads
 from tests.app.conftest import MAIN, AppModel
 
 
@@ -86,18 +89,53 @@ def test_inputs_survive_reruns_and_page_switches(app: AppTest, app_model: AppMod
     assert app.slider(key="scenario.price").value == -10
 
 
-def test_batch_page_forecasts_a_valid_file(
-    app: AppTest, app_model: AppModel, tmp_path: Path
-) -> None:
-    good = tmp_path / "history.csv"
-    app_model.history.filter(pl.col("store_id") == "S01").write_csv(good)
+def uploader(app: AppTest, key: str) -> Any:
+    (found,) = [w for w in app.get("file_uploader") if w.key == key]
+    return found
+
+
+def test_batch_page_forecasts_uploaded_files(app: AppTest, app_model: AppModel) -> None:
+    one = app_model.history.filter(pl.col("store_id") == "S01")
     app.switch_page("views/batch.py").run()
     assert "50 MB" in app.markdown[0].value
-    app.text_input(key="batch.history_uri").set_value(str(good)).run()
+    assert "2,000,000 rows" in app.markdown[0].value
+    uploader(app, "batch.history").set_value(("history.csv", one.write_csv().encode(), "text/csv"))
+    app.run()
     assert not app.exception, app.exception
     assert not app.error
     assert "Forecast 8 series" in app.main.success[0].value
-    assert len(app.dataframe[0].value) == 8 * 14
+    baseline = app.dataframe[0].value
+    assert len(baseline) == 8 * 14
+    # Planned promotions on every day of the horizon, as a parquet of future covariates.
+    future = scenario.baseline(app_model.forecaster, one).with_columns(
+        pl.lit(True).alias("promo"), pl.lit(0.3).alias("discount")
+    )
+    buffer = io.BytesIO()
+    future.write_parquet(buffer)
+    uploader(app, "batch.future").set_value(
+        ("future.parquet", buffer.getvalue(), "application/octet-stream")
+    )
+    app.run()
+    planned = app.dataframe[0].value
+    assert planned["ensemble"].sum() > baseline["ensemble"].sum() * 1.1
+
+
+def test_batch_page_enforces_its_limits(
+    app: AppTest, app_model: AppModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(uploads, "MAX_ROWS", 1000)
+    app.switch_page("views/batch.py").run()
+    data = app_model.history.head(1001).write_csv().encode()
+    uploader(app, "batch.history").set_value(("big.csv", data, "text/csv"))
+    app.run()
+    assert "big.csv has 1,001 rows; the limit is 1,000" in app.error[0].value
+    assert not app.get("download_button")
+    # A path or URI of another kind of file (an upload of one is refused by the widget).
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    uploader(app, "batch.history").set_value(None)
+    app.text_input(key="batch.history_uri").set_value(str(notes)).run()
+    assert "give a .csv or .parquet file" in app.error[0].value
 
 
 def test_batch_page_lists_the_problems_of_a_bad_file_and_forecasts_nothing(

@@ -372,3 +372,39 @@ def test_recursive_step_state_equals_the_batch_features(transforms: list[str]) -
             .with_columns(pl.Series("sales", values))
         )
         frame = pl.concat([frame, pushed.select(frame.columns)])
+
+
+def test_relative_columns_are_over_their_series_median() -> None:
+    from salesforecast import _native
+
+    df = sf.generate_sales(n_stores=2, n_products=3, start="2023-01-01", end="2023-06-30", seed=4)
+    df = df.select("store_id", "product_id", "date", "sales", "price", "promo")
+    spec = sf.FeatureSpec(lags=[7], relative=["price"])
+    out = sf.build_features(df, spec, known_future=["price", "promo"])
+    # Replaces the raw price: the level names the product, the ratio says what a change does.
+    assert "price_rel" in out.columns
+    assert "price" not in out.columns
+    expected = (
+        df.sort("store_id", "product_id", "date")
+        .with_columns(
+            (pl.col("price") / pl.col("price").median().over("store_id", "product_id")).alias(
+                "expected"
+            )
+        )["expected"]
+    )
+    np.testing.assert_allclose(out["price_rel"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    # The step state of a recursive forecast divides by the same medians.
+    stepper = _native.FeatureStepper(
+        df.sort("store_id", "product_id", "date"), spec.to_json(), ["store_id", "product_id"],
+        "date", "sales", [], ["price", "promo"], [], "1d", None,
+    )  # fmt: skip
+    medians = df.group_by("store_id", "product_id").agg(pl.col("price").median())
+    order = df.sort("store_id", "product_id", "date").select("store_id", "product_id")
+    series = order[stepper.last_rows()].join(
+        medians, on=["store_id", "product_id"], maintain_order="left"
+    )
+    planned = (series["price"] * 1.1).to_list()
+    stepped = stepper.features([planned, [0.0] * len(planned)])
+    np.testing.assert_allclose(stepped["price_rel"].to_numpy(), 1.1, rtol=1e-12)
+    with pytest.raises(InvalidArgumentError, match="`promo` is not a known-future column"):
+        sf.build_features(df, sf.FeatureSpec(lags=[7], relative=["promo"]), known_future=["price"])

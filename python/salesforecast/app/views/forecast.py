@@ -112,11 +112,13 @@ st.plotly_chart(
     width="stretch",
 )  # fmt: skip
 
-# The main forecast and its intervals first, each model after; times as the history has them.
+# The main forecast and its intervals first, each model after; days without a midnight time.
 bounds = [f"{main}-lo-{lv}" for lv in fc.levels[::-1]] + [f"{main}-hi-{lv}" for lv in fc.levels]
 ordered = [main, *[c for c in bounds if c in pred.columns]]
 ordered += [c for c in pred.columns if c not in ordered and c not in (*keys, time_col)]
-table = pred.select(pl.col(time_col).cast(history[time_col].dtype), *ordered)
+times = pred[time_col]
+daily = times.dtype == pl.Date or bool((times.dt.truncate("1d") == times).all())
+table = pred.select(pl.col(time_col).cast(pl.Date) if daily else pl.col(time_col), *ordered)
 one_decimal = st.column_config.NumberColumn(format="%.1f")
 st.dataframe(
     table, hide_index=True, width="stretch", column_config=dict.fromkeys(ordered, one_decimal)

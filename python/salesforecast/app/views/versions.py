@@ -11,6 +11,12 @@ from salesforecast.app import common
 
 SHOWN = ("wape", "mase", "rmse", "coverage_80", "coverage_95")
 
+
+def _number(tag: str | None) -> float | None:
+    """A gate value as recorded in a tag ("" when there was none)."""
+    return float(tag) if tag else None
+
+
 loaded = common.current()
 st.title("Versions")
 if loaded.name is None:
@@ -34,8 +40,10 @@ for cell, role, version in ((cells[0], "champion", champion), (cells[1], "challe
     if version is None:
         cell.info(f"No {role}.")
         continue
-    cell.markdown(f"**{role.title()}: version {version.version}**, registered "
-                  f"{version.created_at}, data {version.data_window or 'unknown'}")  # fmt: skip
+    cell.markdown(
+        f"**{role.title()}: version {version.version}**, registered "
+        f"{common.when(version.created_at)}, data {version.data_window or 'unknown'}"
+    )
     # The run's backtest metrics are logged as `{model}.{metric}`.
     table: dict[str, dict[str, float]] = {}
     for key, value in version.metrics.items():
@@ -44,7 +52,12 @@ for cell, role, version in ((cells[0], "champion", champion), (cells[1], "challe
             table.setdefault(model, {})[metric] = value
     if table:
         frame = pl.DataFrame([{"model": m, **v} for m, v in table.items()])
-        cell.dataframe(frame.sort("model"), hide_index=True, width="stretch")
+        cell.dataframe(
+            frame.sort("model"),
+            hide_index=True,
+            width="stretch",
+            column_config=common.metric_columns(loaded.forecaster.levels),
+        )
 
 st.subheader("Gate decisions")
 rows = [
@@ -53,18 +66,28 @@ rows = [
         "aliases": ", ".join(v.aliases),
         "decision": v.tags.get("gate.decision", "not gated yet"),
         "metric": v.tags.get("gate.metric"),
-        "challenger": v.tags.get("gate.challenger_value") or None,
-        "champion then": v.tags.get("gate.champion_value") or None,
+        "challenger": _number(v.tags.get("gate.challenger_value")),
+        "champion then": _number(v.tags.get("gate.champion_value")),
         "champion version then": v.tags.get("gate.champion_version") or None,
         "reason": v.tags.get("gate.reason"),
         "decided by": v.tags.get("gate.decided_by"),
-        "decided at": v.tags.get("gate.decided_at"),
-        "registered": v.created_at,
+        "decided at": common.when(v.tags.get("gate.decided_at"))
+        if v.tags.get("gate.decided_at")
+        else None,
+        "registered": common.when(v.created_at),
         "data": v.data_window,
     }
     for v in found
 ]
 if rows:
-    st.dataframe(pl.DataFrame(rows, infer_schema_length=None), hide_index=True, width="stretch")
+    st.dataframe(
+        pl.DataFrame(rows, infer_schema_length=None),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "challenger": st.column_config.NumberColumn(format="%.4f"),
+            "champion then": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
 else:
     st.info(f"{loaded.name} has no versions yet.")

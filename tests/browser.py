@@ -64,6 +64,15 @@ class Page:
         raise AssertionError(f"{expression} stayed false for {timeout} s; page text:\n{text}")
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stops a process group that may have exited already (keeping the test's own error)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    except ProcessLookupError:
+        pass
+
+
 @contextmanager
 def chromium(window: str = "1400,2400") -> Iterator[Page]:
     """A fresh headless Chromium with an empty profile, and its one tab."""
@@ -93,8 +102,7 @@ def chromium(window: str = "1400,2400") -> Iterator[Page]:
                 page.call("Page.enable")
                 yield page
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(20)
+            _stop(process)
 
 
 @contextmanager
@@ -115,5 +123,4 @@ def app_server(env: dict[str, str], log: Path, model: str | None = None) -> Iter
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", process, 60, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
+        _stop(process)

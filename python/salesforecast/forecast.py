@@ -783,7 +783,9 @@ class Forecaster:
         """A fresh step state at the end of ``history`` and its series in the state's order.
         The state read from the last history is kept, so every model and every ``predict`` of
         a fitted forecaster starts from a copy instead of re-reading the history."""
-        if self._step_cache is None or self._step_cache[0] is not history:
+        # Read once into a local: the app shares one forecaster between sessions' threads.
+        cache = self._step_cache
+        if cache is None or cache[0] is not history:
             holidays = self.features.holidays
             stepper = _native.FeatureStepper(
                 history,
@@ -798,8 +800,9 @@ class Forecaster:
                 None if holidays is None else [d.isoformat() for d in holidays],
             )
             order = history.select(self._keys)[stepper.last_rows()].with_row_index("_series")
-            self._step_cache = (history, stepper, order)
-        _, stepper, order = self._step_cache
+            cache = (history, stepper, order)
+            self._step_cache = cache
+        _, stepper, order = cache
         return copy.copy(stepper), order
 
     def _direct(

@@ -63,10 +63,18 @@ def _history(fc: Forecaster) -> pl.DataFrame:
     return history
 
 
+def _flags(fc: Forecaster) -> list[str]:
+    """The day columns, read off the training history (the same for every series)."""
+    training = _history(fc)
+    return [c for c in fc.known_future if _is_flag(training[c])]
+
+
 def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None = None) -> Any:
     """The known-future frame of the ``h`` periods (default the horizon) after each series of
     ``history`` (default the training history): day columns at the series' most common value
-    (off, for promotions and closures), every other column at its last value."""
+    (off, for promotions and closures), every other column at its value on the series' last
+    ordinary day, one with no day column on (the shelf price, not a promotion's, and no
+    discount)."""
     frame = _history(fc) if history is None else history
     h = fc.horizon if h is None else h
     if h < 1:
@@ -77,12 +85,21 @@ def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None 
         raise InvalidArgumentError(
             f"invalid argument `history`: columns {missing} are missing; it has {frame.columns}"
         )
-    flags = [c for c in fc.known_future if _is_flag(frame[c])]
+    flags = _flags(fc)
+    ordinary = (
+        ~pl.any_horizontal([pl.col(c).cast(pl.Boolean) for c in flags]) if flags else pl.lit(True)
+    )
     ordered = frame.sort([*keys, time_col])
     last = ordered.group_by(keys, maintain_order=True).agg(
         pl.col(time_col).last(),
         *[pl.col(c).mode().sort().first() for c in flags],
-        *[pl.col(c).drop_nulls().last() for c in fc.known_future if c not in flags],
+        *[
+            pl.coalesce(
+                pl.col(c).filter(ordinary).drop_nulls().last(), pl.col(c).drop_nulls().last()
+            ).alias(c)
+            for c in fc.known_future
+            if c not in flags
+        ],
     )
     return (
         pl.concat(
@@ -94,10 +111,12 @@ def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None 
 
 
 def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Control]:
-    """The planner's controls of ``fc``'s known-future columns, read off ``history`` (default
-    the training history; give one series' history for its own defaults)."""
-    frame = _history(fc) if history is None else history
-    flags = [c for c in fc.known_future if _is_flag(frame[c])]
+    """The planner's controls of ``fc``'s known-future columns. Their kinds are read off the
+    training history (the same for every series); their defaults off ``history`` (default the
+    training history; give one series' history for its own)."""
+    training = _history(fc)
+    frame = training if history is None else history
+    flags = _flags(fc)
     out: list[Control] = []
     for column in fc.known_future:
         values = frame[column]
@@ -105,7 +124,7 @@ def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Contro
             out.append(Control(column, "days", []))
             continue
         if values.dtype == pl.String or values.dtype == pl.Categorical:
-            options = tuple(sorted(str(v) for v in values.drop_nulls().unique()))
+            options = tuple(sorted(str(v) for v in training[column].drop_nulls().unique()))
             last = values.drop_nulls()
             out.append(
                 Control(column, "category", str(last[-1]) if len(last) else None, options=options)
@@ -115,15 +134,18 @@ def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Contro
             (
                 flag
                 for flag in flags
-                if frame.filter(~pl.col(flag).cast(pl.Boolean))[column].abs().max() == 0
-                and frame.filter(pl.col(flag).cast(pl.Boolean))[column].abs().max() not in (0, None)
+                if training.filter(~pl.col(flag).cast(pl.Boolean))[column].abs().max() == 0
+                and training.filter(pl.col(flag).cast(pl.Boolean))[column].abs().max()
+                not in (0, None)
             ),
             None,
         )
         if tied is not None:
             on = frame.filter(pl.col(tied).cast(pl.Boolean) & (pl.col(column) != 0))[column]
+            if on.len() == 0:  # this series never had one: the typical amount of all
+                on = training.filter(pl.col(tied).cast(pl.Boolean) & (pl.col(column) != 0))[column]
             out.append(Control(column, "amount_on_days", float(on.median()), days_column=tied))  # type: ignore[arg-type]
-        elif values.drop_nulls().min() is not None and values.drop_nulls().min() > 0:  # type: ignore[operator]
+        elif (low := training[column].drop_nulls().min()) is not None and low > 0:  # type: ignore[operator]
             out.append(Control(column, "percent", 0.0))
         else:
             last = values.drop_nulls()
@@ -140,7 +162,8 @@ def apply(
     """``base`` (from :func:`baseline`) with the planner's ``inputs``: per column, the dates
     of a day column, the amount of an amount-on-days column, the percent change of a percent
     column, the value or category of the others. Columns without an input keep the baseline;
-    an amount-on-days column is zero off its days whenever its day column has an input."""
+    an amount-on-days column is zero off its days whenever its day column has an input.
+    ``history`` is what ``base`` was made from (for the typical amounts)."""
     known = {c.column: c for c in controls(fc, history)}
     unknown = sorted(set(inputs) - set(known))
     if unknown:

@@ -26,7 +26,7 @@ import polars as pl
 from salesforecast import _json, scenario, storage, tracking
 from salesforecast.data import generate_sales, read_sales, time_split
 from salesforecast.data import validate as validate_frame
-from salesforecast.errors import InvalidArgumentError, ValidationError
+from salesforecast.errors import InvalidArgumentError, SalesForecastError, ValidationError
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
 from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive
 from salesforecast.models import LightGBM, XGBoost
@@ -102,6 +102,8 @@ def config(**overrides: Any) -> Config:
     if out["source"] == "synthetic":
         for role, columns in SYNTHETIC_ROLES.items():
             out[role] = out[role] or columns
+    # Only known-future columns can be relative (a user's narrower known_future wins).
+    out["relative"] = [c for c in out["relative"] if c in out["known_future"]]
     if isinstance(out["id_col"], str):
         out["id_col"] = [c.strip() for c in out["id_col"].split(",") if c.strip()]
     bad = [m for m in out["models"] if m not in MODELS]
@@ -343,6 +345,11 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
         import optuna
 
         study = optuna.load_study(study_name=study_name, storage=cfg["optuna_storage"])
+        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            raise SalesForecastError(
+                f"no trial of study {study_name!r} completed ({len(study.trials)} pruned or "
+                "failed); run more trials"
+            )
     best = {k.split(".", 1)[1]: v for k, v in study.best_params.items()}
     return {
         **out,
@@ -432,16 +439,6 @@ def register(cfg: Config, evaluated: Mapping[str, Any]) -> dict[str, Any]:
         dataset_uri=evaluated["data"],
         tags={"partition": label},
     )
-    if logged.bundle_digest != evaluated["digest"]:
-        # A rerun of train after this run registered: the registry keeps what it has.
-        log.warning(
-            "version %s of %s was registered by this run from bundle %s; the bundle was "
-            "retrained since (%s) and is not registered again",
-            logged.version,
-            logged.model_name,
-            logged.bundle_digest[:12],
-            evaluated["digest"][:12],
-        )
     return {
         **evaluated,
         "model_name": logged.model_name,

@@ -55,6 +55,7 @@ __all__ = [
     "LoggedRun",
     "TrackingError",
     "VersionInfo",
+    "alias_version",
     "backtest_of",
     "champion",
     "load_version",
@@ -585,13 +586,18 @@ def versions(
     registered)."""
     client = _client(tracking_uri)
     with _calling(f"listing the versions of {name}"):
-        found = client.search_model_versions(f"name = '{name}'", max_results=200)
-        found = sorted(found, key=lambda v: int(v.version), reverse=True)[:limit]
-        # A search does not fill in aliases on every store; the registered model has them.
+        found = client.search_model_versions(
+            f"name = '{name}'", max_results=limit, order_by=["version_number DESC"]
+        )
+        # A search does not fill in aliases on every store; the registered model has them,
+        # and the versions they point at are listed even when older than the newest `limit`.
         aliases: dict[str, list[str]] = {}
         if found:
             for alias, number in client.get_registered_model(name).aliases.items():
                 aliases.setdefault(str(number), []).append(alias)
+        listed = {str(v.version) for v in found}
+        found += [client.get_model_version(name, n) for n in sorted(aliases) if n not in listed]
+        found = sorted(found, key=lambda v: int(v.version), reverse=True)
         out = []
         for v in found:
             metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
@@ -628,16 +634,21 @@ def backtest_of(
 
 def champion(name: str = REGISTERED_MODEL, *, tracking_uri: str | None = None) -> str | None:
     """The version the ``champion`` alias points at, or None."""
+    return alias_version(name, CHAMPION, tracking_uri=tracking_uri)
+
+
+def alias_version(name: str, alias: str, *, tracking_uri: str | None = None) -> str | None:
+    """The version ``alias`` of ``name`` points at, or None (no such model or alias)."""
     from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
     try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException as e:
         if "not found" in str(e).lower() or "RESOURCE_DOES_NOT_EXIST" in str(e):
             return None
         raise TrackingError(
-            f"MLflow at {tracking_server()}: reading the champion failed: {_short(e)}"
+            f"MLflow at {tracking_server()}: reading the {alias} of {name} failed: {_short(e)}"
         ) from e
 
 

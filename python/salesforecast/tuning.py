@@ -210,9 +210,10 @@ def tune(
         study_name=study_name,
         direction="minimize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2 * prune_every),
     )
+    # A resumed study draws afresh rather than repeating its first trials' configurations.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     study.set_user_attr("metric", metric)
     study.set_user_attr("models", tuned)
     scale = 1_000_000  # rounds per fit in the intermediate-value steps

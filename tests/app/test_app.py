@@ -79,14 +79,33 @@ def test_a_planned_promotion_raises_and_a_price_rise_lowers_the_forecast(
     assert app.metric[0].delta.startswith("-")
 
 
-def test_inputs_survive_reruns_and_page_switches(app: AppTest, app_model: AppModel) -> None:
+def test_inputs_survive_reruns_and_page_switches(
+    app: AppTest, app_model: AppModel, tmp_path: Path
+) -> None:
     pick_series(app, app_model.promo_series)
     app.slider(key="scenario.price").set_value(-10).run()
+    app.slider(key="forecast.h").set_value(10).run()
+    assert app.slider(key="scenario.price").value == -10
     app.switch_page("views/model.py").run()
     assert not app.exception
     app.switch_page("views/forecast.py").run()
     assert app.selectbox(key="forecast.product_id").value == app_model.promo_series["product_id"]
     assert app.slider(key="scenario.price").value == -10
+    assert app.slider(key="forecast.h").value == 10
+    # The batch page's path survives too; an uploaded file does not (Streamlit cannot set a
+    # file widget back), and coming back to the page after an upload works.
+    good = tmp_path / "history.parquet"
+    app_model.history.filter(pl.col("store_id") == "S02").write_parquet(good)
+    app.switch_page("views/batch.py").run()
+    app.text_input(key="batch.history_uri").set_value(str(good)).run()
+    one = app_model.history.filter(pl.col("store_id") == "S01").write_csv().encode()
+    uploader(app, "upload.history").set_value(("history.csv", one, "text/csv"))
+    app.run()
+    app.switch_page("views/forecast.py").run()
+    app.switch_page("views/batch.py").run()
+    assert not app.exception, app.exception
+    assert app.text_input(key="batch.history_uri").value == str(good)
+    assert "Forecast 8 series" in app.main.success[0].value
 
 
 def uploader(app: AppTest, key: str) -> Any:
@@ -99,7 +118,7 @@ def test_batch_page_forecasts_uploaded_files(app: AppTest, app_model: AppModel) 
     app.switch_page("views/batch.py").run()
     assert "50 MB" in app.markdown[0].value
     assert "2,000,000 rows" in app.markdown[0].value
-    uploader(app, "batch.history").set_value(("history.csv", one.write_csv().encode(), "text/csv"))
+    uploader(app, "upload.history").set_value(("history.csv", one.write_csv().encode(), "text/csv"))
     app.run()
     assert not app.exception, app.exception
     assert not app.error
@@ -112,7 +131,7 @@ def test_batch_page_forecasts_uploaded_files(app: AppTest, app_model: AppModel) 
     )
     buffer = io.BytesIO()
     future.write_parquet(buffer)
-    uploader(app, "batch.future").set_value(
+    uploader(app, "upload.future").set_value(
         ("future.parquet", buffer.getvalue(), "application/octet-stream")
     )
     app.run()
@@ -126,14 +145,14 @@ def test_batch_page_enforces_its_limits(
     monkeypatch.setattr(uploads, "MAX_ROWS", 1000)
     app.switch_page("views/batch.py").run()
     data = app_model.history.head(1001).write_csv().encode()
-    uploader(app, "batch.history").set_value(("big.csv", data, "text/csv"))
+    uploader(app, "upload.history").set_value(("big.csv", data, "text/csv"))
     app.run()
     assert "big.csv has 1,001 rows; the limit is 1,000" in app.error[0].value
     assert not app.get("download_button")
     # A path or URI of another kind of file (an upload of one is refused by the widget).
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    uploader(app, "batch.history").set_value(None)
+    uploader(app, "upload.history").set_value(None)
     app.text_input(key="batch.history_uri").set_value(str(notes)).run()
     assert "give a .csv or .parquet file" in app.error[0].value
 

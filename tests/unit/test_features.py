@@ -384,14 +384,11 @@ def test_relative_columns_are_over_their_series_median() -> None:
     # Replaces the raw price: the level names the product, the ratio says what a change does.
     assert "price_rel" in out.columns
     assert "price" not in out.columns
-    expected = (
-        df.sort("store_id", "product_id", "date")
-        .with_columns(
-            (pl.col("price") / pl.col("price").median().over("store_id", "product_id")).alias(
-                "expected"
-            )
-        )["expected"]
-    )
+    expected = df.sort("store_id", "product_id", "date").with_columns(
+        (pl.col("price") / pl.col("price").median().over("store_id", "product_id")).alias(
+            "expected"
+        )
+    )["expected"]
     np.testing.assert_allclose(out["price_rel"].to_numpy(), expected.to_numpy(), rtol=1e-12)
     # The step state of a recursive forecast divides by the same medians.
     stepper = _native.FeatureStepper(
@@ -408,3 +405,65 @@ def test_relative_columns_are_over_their_series_median() -> None:
     np.testing.assert_allclose(stepped["price_rel"].to_numpy(), 1.1, rtol=1e-12)
     with pytest.raises(InvalidArgumentError, match="`promo` is not a known-future column"):
         sf.build_features(df, sf.FeatureSpec(lags=[7], relative=["promo"]), known_future=["price"])
+
+
+def test_relative_medians_come_from_the_known_history() -> None:
+    """Rows being forecast (no target yet) do not move a series' median, and a series whose
+    prices are all zero gets missing ratios, not infinities."""
+    df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-03-31", seed=5)
+    df = df.select("store_id", "product_id", "date", "sales", "price").with_columns(
+        pl.when(pl.col("product_id") == "P02").then(0.0).otherwise(pl.col("price")).alias("price")
+    )
+    spec = sf.FeatureSpec(lags=[7], relative=["price"])
+    alone = sf.build_features(df, spec, known_future=["price"])
+    ahead = df.group_by("store_id", "product_id").agg(
+        pl.col("date").max() + pl.duration(days=1), (pl.col("price").max() * 3).alias("price")
+    )
+    future = ahead.with_columns(pl.lit(None, dtype=pl.Float64).alias("sales"))
+    extended = sf.build_features(
+        pl.concat([df, future.select(df.columns)]), spec, known_future=["price"]
+    )
+    p01 = extended.filter(pl.col("product_id") == "P01")
+    np.testing.assert_allclose(
+        p01["price_rel"].to_numpy()[:-1],
+        alone.filter(pl.col("product_id") == "P01")["price_rel"].to_numpy(),
+    )
+    assert p01["price_rel"][-1] > 2.5  # the future price against the history's median
+    zero = extended.filter(pl.col("product_id") == "P02")["price_rel"]
+    assert zero.is_nan().all()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "group"),
+    [("recursive", False), ("recursive", True), ("direct", False)],
+)
+def test_forecasters_with_relative_prices_predict(strategy: str, group: bool) -> None:
+    """Each forecasting path (recursive steps, recomputed group features, direct models)
+    builds the same relative feature it was trained on."""
+    df = sf.generate_sales(n_stores=2, n_products=2, start="2022-07-01", end="2023-06-30", seed=6)
+    train, test = sf.time_split(df, test_periods=7)
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=30)],
+        sf.FeatureSpec(
+            lags=[7, 14],
+            relative=["price"],
+            group_rolling=[sf.GroupRolling(group_col="category", window=7, lag=7)] if group else [],
+        ),
+        freq="1d",
+        horizon=7,
+        cv_windows=1,
+        strategy=strategy,  # type: ignore[arg-type]
+        static_features=["category"] if group else [],
+        known_future=["price", "promo"],
+    ).fit(
+        train.select(
+            "store_id", "product_id", "date", "sales", "price", "promo",
+            *(["category"] if group else []),
+        )
+    )  # fmt: skip
+    future = test.select("store_id", "product_id", "date", "price", "promo")
+    pred = fc.predict(future=future)
+    assert pred.height == 4 * 7
+    assert pred["lightgbm"].is_finite().all()
+    dearer = fc.predict(future=future.with_columns(pl.col("price") * 1.5))
+    assert dearer.height == pred.height

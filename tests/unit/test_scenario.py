@@ -93,3 +93,38 @@ def test_apply_refuses_what_the_model_does_not_know(fitted: sf.Forecaster) -> No
         scenario.apply(fitted, base, {"region": "south"})
     with pytest.raises(InvalidArgumentError, match="`h`"):
         scenario.baseline(fitted, h=0)
+
+
+def test_a_history_ending_in_a_promotion_gives_an_ordinary_baseline(
+    fitted: sf.Forecaster,
+) -> None:
+    """The last day was a promotion: the baseline has no promotion, no discount and the shelf
+    price of the last ordinary day, not the promotion's."""
+    history = fitted.history
+    assert history is not None
+    one = history.filter(pl.col("product_id") == "P01").sort("date")
+    ordinary = one.filter(~pl.col("promo") & ~pl.col("is_closed"))
+    shelf = ordinary["price"][-1]
+    ends_in_promo = one.with_columns(
+        pl.when(pl.col("date") == pl.col("date").max()).then(True).otherwise(pl.col("promo"))
+        .alias("promo"),
+        pl.when(pl.col("date") == pl.col("date").max()).then(0.3).otherwise(pl.col("discount"))
+        .alias("discount"),
+        pl.when(pl.col("date") == pl.col("date").max()).then(shelf * 0.7)
+        .otherwise(pl.col("price")).alias("price"),
+    )  # fmt: skip
+    base = scenario.baseline(fitted, ends_in_promo)
+    assert not base["promo"].any()
+    assert (base["discount"] == 0).all()
+    assert base["price"].unique().to_list() == [shelf]
+
+
+def test_defaults_are_the_series_own(fitted: sf.Forecaster) -> None:
+    history = fitted.history
+    assert history is not None
+    one = history.filter(pl.col("product_id") == "P02")
+    kinds = {c.column: c for c in scenario.controls(fitted, one)}
+    everyone = {c.column: c for c in scenario.controls(fitted)}
+    # Kinds come from the training history, so a series without promotions still has days.
+    assert {k: c.kind for k, c in kinds.items()} == {k: c.kind for k, c in everyone.items()}
+    assert kinds["region"].default == "north"

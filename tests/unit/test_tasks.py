@@ -41,8 +41,11 @@ def test_config_refuses_what_it_does_not_know(tmp_path: Path) -> None:
         tasks.config(horizon=0)
     settings = cfg(tmp_path, id_col="store_id, product_id")
     assert settings["id_col"] == ["store_id", "product_id"]
-    # The synthetic source declares the generator's columns.
+    # The synthetic source declares the generator's columns, its price relative.
     assert "promo" in settings["known_future"]
+    assert settings["relative"] == ["price"]
+    # A narrower known_future of the user's leaves no relative column it does not have.
+    assert cfg(tmp_path, known_future=["promo"])["relative"] == []
 
 
 def test_run_outputs_live_under_the_run_folder(tmp_path: Path) -> None:

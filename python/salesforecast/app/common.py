@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from salesforecast.app.source import Loaded, SourceError, default_source, load
+from salesforecast.app.source import Loaded, Resolved, SourceError, default_source, load, resolve
 
 # Widget keys with these prefixes keep their values when their page is not shown: Streamlit
 # drops the state of widgets a run does not draw, so each value is also saved under a plain
@@ -31,9 +31,17 @@ def keep_inputs() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _load(source: str, backtest: str | None, tracking_uri: str | None) -> Loaded:
-    # tracking_uri is part of the cache key: another server is another model.
-    return load(source, backtest)
+def _load(
+    source: str,
+    name: str | None,
+    version: str | None,
+    alias: str | None,
+    backtest: str | None,
+    tracking_uri: str | None,
+) -> Loaded:
+    # The key holds the resolved version (a promotion loads the new champion) and the
+    # tracking server (another server is another model).
+    return load(Resolved(source, name, version, alias), backtest)
 
 
 def sidebar() -> Loaded | None:
@@ -59,7 +67,8 @@ def sidebar() -> Loaded | None:
             f"MLflow: {tracking_uri or 'local ./mlruns (MLFLOW_TRACKING_URI unset)'}"
         )
     try:
-        loaded = _load(source, backtest or None, tracking_uri)
+        now = resolve(source)
+        loaded = _load(now.source, now.name, now.version, now.alias, backtest or None, tracking_uri)
     except SourceError as e:
         st.error(str(e))
         return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -61,37 +60,66 @@ def default_source() -> str:
     return os.environ.get("SALESFORECAST_MODEL") or DEFAULT_SOURCE
 
 
-def load(source: str, backtest: str | None = None) -> Loaded:
-    """The model at ``source``; ``backtest`` (a bundle's cross-validation parquet) feeds the
-    model page when the source is a bundle (registry versions carry their own)."""
+@dataclass(frozen=True)
+class Resolved:
+    """A source with its alias resolved to the version it points at now (cheap: one registry
+    call), so a promotion is picked up on the next page load while a loaded version is
+    reused."""
+
+    source: str
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+
+
+def _failing(source: str, e: Exception) -> SourceError:
+    if isinstance(e, SourceError):
+        return e
+    if isinstance(e, SalesForecastError):
+        return SourceError(f"could not load {source}: {e}")
+    # A foreign library's failure, shown as a message, not a traceback.
+    return SourceError(f"could not load {source}: {type(e).__name__}: {e}")
+
+
+def resolve(source: str) -> Resolved:
+    """Which model ``source`` names now."""
     source = source.strip()
     if not source:
         raise SourceError("give a model: models:/NAME@champion or a bundle path/URI")
     found = _REGISTRY.match(source)
-    try:
-        if found:
-            return _from_registry(source, found.groupdict())
-        return _from_bundle(source, backtest)
-    except SourceError:
-        raise
-    except SalesForecastError as e:
-        raise SourceError(f"could not load {source}: {e}") from e
-    except Exception as e:  # a foreign library's failure, shown as a message, not a traceback
-        raise SourceError(f"could not load {source}: {type(e).__name__}: {e}") from e
-
-
-def _from_registry(source: str, parts: dict[str, Any]) -> Loaded:
+    if not found:
+        return Resolved(source)
     from salesforecast import tracking
 
-    name, version = parts["name"], parts["version"]
-    alias = None if version else (parts["alias"] or tracking.CHAMPION)
-    if version is None and tracking.champion(name) is None and alias == tracking.CHAMPION:
+    name, version, alias = found["name"], found["version"], found["alias"]
+    if version:
+        return Resolved(source, name, version)
+    alias = alias or tracking.CHAMPION
+    try:
+        version = tracking.alias_version(name, alias)
+    except Exception as e:
+        raise _failing(source, e) from e
+    if version is None:
         raise SourceError(
-            f"{name} has no champion yet in the registry at {tracking.tracking_server()}: run "
-            "the training DAG (make demo), or open a version (models:/NAME/1) or a bundle"
+            f"{name} has no {alias} in the registry at {tracking.tracking_server()}: run the "
+            "training DAG (make demo), or open a version (models:/NAME/1) or a bundle"
         )
-    fc, version = tracking.load_version(name, version, alias=alias or tracking.CHAMPION)
-    return Loaded(fc, source, name, version, alias, tracking.backtest_of(name, version))
+    return Resolved(source, name, version, alias)
+
+
+def load(resolved: Resolved, backtest: str | None = None) -> Loaded:
+    """The model ``resolved`` names; ``backtest`` (a bundle's cross-validation parquet) feeds
+    the model page when the source is a bundle (registry versions carry their own)."""
+    try:
+        if resolved.name is not None and resolved.version is not None:
+            from salesforecast import tracking
+
+            fc, version = tracking.load_version(resolved.name, resolved.version)
+            cv = tracking.backtest_of(resolved.name, version)
+            return Loaded(fc, resolved.source, resolved.name, version, resolved.alias, cv)
+        return _from_bundle(resolved.source, backtest)
+    except Exception as e:
+        raise _failing(resolved.source, e) from e
 
 
 def _from_bundle(source: str, backtest: str | None) -> Loaded:

@@ -27,10 +27,11 @@ st.markdown(
         else ""
     )
 )
+# Uploads are not kept across pages (Streamlit does not let a file widget be set back).
 left, right = st.columns(2)
-history_file = left.file_uploader("History", type=["csv", "parquet"], key="batch.history")
+history_file = left.file_uploader("History", type=["csv", "parquet"], key="upload.history")
 future_file = (
-    right.file_uploader("Future covariates", type=["csv", "parquet"], key="batch.future")
+    right.file_uploader("Future covariates", type=["csv", "parquet"], key="upload.future")
     if fc.known_future
     else None
 )

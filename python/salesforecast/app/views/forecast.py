@@ -44,11 +44,18 @@ if fc.known_future:
     days = base[time_col].cast(pl.Date).to_list()
     with st.expander("Scenario: planned promotions, prices and closures", expanded=True):
         st.caption(
-            "Without changes the forecast assumes no promotion or closure days and the last "
-            "price. Known-future inputs the model was trained with:"
+            "Without changes the forecast assumes no promotion or closure days and the price of "
+            "the last ordinary day. Known-future inputs the model was trained with:"
         )
         cells = st.columns(3)
-        for i, control in enumerate(scenario.controls(fc)):
+        controls = scenario.controls(fc, own)
+        # A value or category is the series' own until changed: another series starts afresh.
+        if st.session_state.get("scenario.series") != list(series.values()):
+            for control in controls:
+                if control.kind in ("category", "value"):
+                    st.session_state.pop(f"scenario.{control.column}", None)
+            st.session_state["scenario.series"] = list(series.values())
+        for i, control in enumerate(controls):
             cell = cells[i % 3]
             state = f"scenario.{control.column}"
             if control.kind == "days":
@@ -79,13 +86,17 @@ if fc.known_future:
                 options = list(control.options)
                 if st.session_state.get(state) not in options:
                     st.session_state[state] = control.default
-                inputs[control.column] = cell.selectbox(control.column, options, key=state)
+                chosen = cell.selectbox(control.column, options, key=state)
+                if chosen != control.default:
+                    inputs[control.column] = chosen
             else:
                 st.session_state.setdefault(state, float(control.default))
-                inputs[control.column] = cell.number_input(control.column, key=state)
+                value = cell.number_input(control.column, key=state)
+                if value != control.default:
+                    inputs[control.column] = value
 
 started = time.perf_counter()
-planned = None if base is None else scenario.apply(fc, base, inputs)
+planned = None if base is None else scenario.apply(fc, base, inputs, own)
 pred = fc.predict(h=h, new_df=own, future=planned)
 elapsed = time.perf_counter() - started
 unchanged = pred if base is None or not inputs else fc.predict(h=h, new_df=own, future=base)

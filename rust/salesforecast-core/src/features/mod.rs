@@ -536,18 +536,12 @@ pub fn build_features(
     }
     // A relative column replaces its raw values: the level of a price says which product it
     // is (the lags know that), its ratio to the usual price says what a change does.
-    for name in &spec.relative {
-        let entry = exo_columns
-            .iter_mut()
-            .find(|(c, _)| c == name && options.exogenous.known_future.contains(c))
-            .ok_or_else(|| not_known_future(name))?;
-        let medians = series_medians(&entry.1, &panel.offsets);
-        for s in 0..panel.n_series() {
-            for v in &mut entry.1[panel.offsets[s]..panel.offsets[s + 1]] {
-                *v /= medians[s];
-            }
+    check_relative(spec, options)?;
+    for (name, values) in exo_columns.iter_mut() {
+        if spec.relative.contains(name) {
+            *values = relative_values(values, &raw_target, &panel.offsets);
+            *name = relative_name(name);
         }
-        entry.0 = relative_name(name);
     }
 
     // Assemble the computed columns; the caller attaches keys and time (see `FeatureFrame`).
@@ -590,11 +584,19 @@ pub fn build_features(
     })
 }
 
-fn not_known_future(name: &str) -> CoreError {
-    CoreError::invalid_argument(
-        "features.relative",
-        format!("`{name}` is not a known-future column; declare it in known_future"),
-    )
+/// Every relative column must be a known-future one (its future values are given).
+fn check_relative(spec: &FeatureSpec, options: &FeatureOptions) -> Result<()> {
+    match spec
+        .relative
+        .iter()
+        .find(|c| !options.exogenous.known_future.contains(c))
+    {
+        Some(name) => Err(CoreError::invalid_argument(
+            "features.relative",
+            format!("`{name}` is not a known-future column; declare it in known_future"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `price_rel`: the feature of a relative known-future column.
@@ -602,28 +604,47 @@ pub fn relative_name(column: &str) -> String {
     format!("{column}_rel")
 }
 
-/// The median of each series' finite values (NaN for a series without any, and a zero median
-/// gives infinite ratios that the boosters treat as large values, never a panic).
-fn series_medians(values: &[f64], offsets: &[usize]) -> Vec<f64> {
+/// A value over its series' median; NaN where the median is not a positive number (a series
+/// without prices, or prices recorded as 0), which the boosters read as missing.
+fn ratio(value: f64, median: f64) -> f64 {
+    if median.is_finite() && median > 0.0 {
+        value / median
+    } else {
+        f64::NAN
+    }
+}
+
+/// Each series' median of `values` over its rows whose target is known: the history, never
+/// the periods being forecast, so training, one-step and recursive features agree.
+fn series_medians(values: &[f64], target: &[f64], offsets: &[usize]) -> Vec<f64> {
     offsets
         .windows(2)
         .map(|w| {
-            let mut finite: Vec<f64> = values[w[0]..w[1]]
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
+            let mut known: Vec<f64> = (w[0]..w[1])
+                .filter(|&i| target[i].is_finite() && values[i].is_finite())
+                .map(|i| values[i])
                 .collect();
-            if finite.is_empty() {
+            if known.is_empty() {
                 return f64::NAN;
             }
-            finite.sort_by(f64::total_cmp);
-            let m = finite.len() / 2;
-            if finite.len() % 2 == 1 {
-                finite[m]
+            known.sort_by(f64::total_cmp);
+            let m = known.len() / 2;
+            if known.len() % 2 == 1 {
+                known[m]
             } else {
-                (finite[m - 1] + finite[m]) / 2.0
+                (known[m - 1] + known[m]) / 2.0
             }
         })
+        .collect()
+}
+
+/// A relative column's values, in panel order: each over its series' median.
+fn relative_values(values: &[f64], target: &[f64], offsets: &[usize]) -> Vec<f64> {
+    let medians = series_medians(values, target, offsets);
+    offsets
+        .windows(2)
+        .zip(medians)
+        .flat_map(|(w, m)| values[w[0]..w[1]].iter().map(move |&v| ratio(v, m)))
         .collect()
 }
 
@@ -881,6 +902,7 @@ pub fn build_last_features(
                 .collect(),
         ));
     }
+    check_relative(spec, options)?;
     for name in options
         .exogenous
         .static_features
@@ -888,7 +910,13 @@ pub fn build_last_features(
         .chain(&options.exogenous.known_future)
     {
         let values = panel.gather_f64(exogenous_values(df, name)?);
-        columns.push((name.clone(), last.iter().map(|&pos| values[pos]).collect()));
+        let (name, values) = if spec.relative.contains(name) {
+            let ratios = relative_values(&values, &raw_target, &panel.offsets);
+            (relative_name(name), ratios)
+        } else {
+            (name.clone(), values)
+        };
+        columns.push((name, last.iter().map(|&pos| values[pos]).collect()));
     }
     let mut out_columns = Vec::with_capacity(columns.len() + 1);
     if !spec.target_transforms.is_empty() {
@@ -1029,17 +1057,15 @@ impl StepState {
                 Ok((c.clone(), last.iter().map(|&p| values[p]).collect()))
             })
             .collect::<Result<_>>()?;
+        check_relative(spec, options)?;
         let known_future = &options.exogenous.known_future;
         let relative = spec
             .relative
             .iter()
             .map(|c| {
-                let at = known_future
-                    .iter()
-                    .position(|k| k == c)
-                    .ok_or_else(|| not_known_future(c))?;
+                let at = known_future.iter().position(|k| k == c).unwrap_or_default();
                 let values = panel.gather_f64(exogenous_values(df, c)?);
-                Ok((at, series_medians(&values, &panel.offsets)))
+                Ok((at, series_medians(&values, &raw, &panel.offsets)))
             })
             .collect::<Result<_>>()?;
         let holidays = holiday_calendar(options, panel);
@@ -1156,7 +1182,11 @@ impl StepState {
         for (at, (name, values)) in self.known_future.iter().zip(known_future).enumerate() {
             let column = match self.relative.iter().find(|(r, _)| *r == at) {
                 Some((_, medians)) => {
-                    let ratios = values.iter().zip(medians).map(|(v, m)| v / m).collect();
+                    let ratios = values
+                        .iter()
+                        .zip(medians)
+                        .map(|(&v, &m)| ratio(v, m))
+                        .collect();
                     Float64Chunked::from_vec(relative_name(name).as_str().into(), ratios)
                 }
                 None => Float64Chunked::from_vec(name.as_str().into(), values.clone()),

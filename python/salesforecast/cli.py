@@ -152,7 +152,7 @@ def _summary(args: argparse.Namespace) -> int:
         print(
             f"  champion: {part['model_name']} " + (f"version {champion}" if champion else "none")
         )
-        print(f"  report: {part.get('report')}")
+        print(f"  report (metrics, charts): {part.get('report')}")
     if summary["forecast"]:
         print(f"\nforecasts ({summary['rows']:,} rows): {summary['forecast']}")
     else:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -326,9 +327,15 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
     out = {"partition": _label(partition), "model": model, "params": {}}
     if model not in ("lightgbm", "xgboost") or int(cfg["n_trials"]) < 1:
         return out
+    import optuna
+
     from salesforecast.tuning import tune as run_tuning
 
+    # Optuna's own stderr handler would make each trial an error line of the task log.
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
     study_name = f"{cfg['dag_id']}.{_safe(cfg['run_id'])}.{_label(partition)}.{model}"
+    cfg = {**cfg, "optuna_storage": _optuna_storage(cfg["optuna_storage"])}
     remaining = _trials_remaining(cfg, study_name)
     if remaining:
         _, train = _train_part(cfg, partition)
@@ -342,8 +349,6 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
             study_name=study_name,
         )
     else:
-        import optuna
-
         study = optuna.load_study(study_name=study_name, storage=cfg["optuna_storage"])
         if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             raise SalesForecastError(
@@ -357,6 +362,24 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
         "best_value": float(study.best_value),
         "n_trials": len(study.trials),
     }
+
+
+def _optuna_storage(url: str | None) -> Any:
+    """Optuna's storage at ``url`` (None: in memory). The first use of an empty database
+    creates its tables, and mapped tune tasks starting together collide there (a unique
+    violation on Postgres): the loser retries, by then the tables exist."""
+    if url is None:
+        return None
+    import optuna
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except DBAPIError:
+            log.info("Optuna's tables are being created by another task; retrying")
+            time.sleep(1 + attempt)
+    return optuna.storages.RDBStorage(url)
 
 
 def _trials_remaining(cfg: Config, study_name: str) -> int:

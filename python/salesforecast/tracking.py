@@ -233,6 +233,22 @@ def _metric_rows(scores: pl.DataFrame, prefix: str) -> dict[str, float]:
     return out
 
 
+def _experiment_id(client: Any, name: str) -> str:
+    """The experiment's id, created if missing; partitions registering at once may race to
+    create it, and the losers use the winner's."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
 def _ensure_registered_model(client: Any, name: str) -> None:
     from mlflow.exceptions import MlflowException
 
@@ -316,8 +332,7 @@ def log_run(
     client = _client(tracking_uri)
     window = fc.training_window()
     with _calling("finding the experiment"):
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        experiment_id = _experiment_id(client, experiment)
     if run_key is not None:
         with _calling("looking up the run key"):
             existing = _find_version(client, name, run_key)

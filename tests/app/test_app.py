@@ -44,6 +44,10 @@ def pick_series(at: AppTest, series: dict[str, str]) -> None:
 def test_forecast_page_draws_the_series_and_its_intervals(app: AppTest) -> None:
     assert app.title[0].value == "Sales forecast"
     assert app.sidebar.success[0].value.endswith("bundle")
+    captions = " ".join(c.value for c in app.sidebar.caption)
+    assert "on 2021-07-01 to 2023-06-30, 32 series" in captions
+    assert "Backtest MASE: ensemble" in captions
+    assert "vs seasonal naive" in captions
     charts = app.get("plotly_chart")
     assert len(charts) == 1
     figure = charts[0].proto.spec

@@ -79,6 +79,14 @@ def sidebar() -> Loaded | None:
         f"Fitted {when(fc.fitted_at)} on {window['start']} to "
         f"{window['end']}, {window['n_series']} series; horizon {fc.horizon} x {fc.freq}"
     )
+    scores = loaded.scores
+    if scores is not None:
+        mase = dict(zip(scores["model"], scores["mase"], strict=True))
+        main = "ensemble" if "ensemble" in mase else fc.model_names[0]
+        against = (
+            f" vs seasonal naive {mase['seasonal_naive']:.3f}" if "seasonal_naive" in mase else ""
+        )
+        st.sidebar.caption(f"Backtest MASE: {main} {mase[main]:.3f}{against}")
     return loaded
 
 

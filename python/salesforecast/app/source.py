@@ -3,6 +3,7 @@ or ``models:/NAME/VERSION``) or a bundle path/URI, with what a planner is shown 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -39,9 +40,10 @@ class Loaded:
         alias = f" ({self.alias})" if self.alias else ""
         return f"{self.name} version {self.version}{alias}"
 
+    @functools.cached_property
     def scores(self) -> pl.DataFrame | None:
         """Backtest metrics per model, overall, with each model's MASE relative to seasonal
-        naive (``mase_vs_seasonal_naive`` below 1 beats it)."""
+        naive (``mase_vs_seasonal_naive`` below 1 beats it); computed once per model."""
         if self.backtest is None:
             return None
         scores = self.forecaster.score(self.backtest, self.forecaster.history).filter(

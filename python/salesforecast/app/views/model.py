@@ -22,7 +22,7 @@ st.caption(f"{loaded.label}, fitted {common.when(fc.fitted_at)} on {window['star
            f"{window['end']} ({window['n_series']} series)")  # fmt: skip
 
 cv = loaded.backtest
-scores = loaded.scores()
+scores = loaded.scores
 st.subheader("Backtest metrics")
 if cv is None or scores is None:
     st.info(

@@ -217,6 +217,12 @@ class Forecaster:
                 f"{horizon}, so the values they read are not known at the forecast origin; use "
                 "longer lags or strategy='direct'"
             )
+        if features.relative and features.group_rolling and strategy == "recursive":
+            # Their recomputed steps would take the forecast periods into the medians.
+            raise InvalidArgumentError(
+                "invalid argument `features`: relative columns with group_rolling need "
+                "strategy='direct' (recursive steps with group features are not supported)"
+            )
         names: list[str] = []
         for m in models:
             base = _model_name(m)

@@ -73,8 +73,8 @@ def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None 
     """The known-future frame of the ``h`` periods (default the horizon) after each series of
     ``history`` (default the training history): day columns at the series' most common value
     (off, for promotions and closures), every other column at its value on the series' last
-    ordinary day, one with no day column on (the shelf price, not a promotion's, and no
-    discount)."""
+    ordinary day, one with every day column at that value (the shelf price, not a promotion's,
+    and no discount)."""
     frame = _history(fc) if history is None else history
     h = fc.horizon if h is None else h
     if h < 1:
@@ -86,20 +86,21 @@ def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None 
             f"invalid argument `history`: columns {missing} are missing; it has {frame.columns}"
         )
     flags = _flags(fc)
-    ordinary = (
-        ~pl.any_horizontal([pl.col(c).cast(pl.Boolean) for c in flags]) if flags else pl.lit(True)
-    )
+    usual = {c: pl.col(c).mode().sort().first() for c in flags}
     ordered = frame.sort([*keys, time_col])
-    last = ordered.group_by(keys, maintain_order=True).agg(
-        pl.col(time_col).last(),
-        *[pl.col(c).mode().sort().first() for c in flags],
-        *[
+    if flags:
+        ordinary = pl.all_horizontal([pl.col(c) == usual[c] for c in flags])
+        others = [
             pl.coalesce(
                 pl.col(c).filter(ordinary).drop_nulls().last(), pl.col(c).drop_nulls().last()
             ).alias(c)
             for c in fc.known_future
             if c not in flags
-        ],
+        ]
+    else:
+        others = [pl.col(c).drop_nulls().last() for c in fc.known_future]
+    last = ordered.group_by(keys, maintain_order=True).agg(
+        pl.col(time_col).last(), *[usual[c].alias(c) for c in flags], *others
     )
     return (
         pl.concat(
@@ -117,6 +118,8 @@ def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Contro
     training = _history(fc)
     frame = training if history is None else history
     flags = _flags(fc)
+    # A value's or category's default is what the baseline assumes (of the latest series).
+    assumed = baseline(fc, frame, 1).sort(fc.time_col).row(-1, named=True)
     out: list[Control] = []
     for column in fc.known_future:
         values = frame[column]
@@ -125,9 +128,11 @@ def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Contro
             continue
         if values.dtype == pl.String or values.dtype == pl.Categorical:
             options = tuple(sorted(str(v) for v in training[column].drop_nulls().unique()))
-            last = values.drop_nulls()
+            default = assumed[column]
             out.append(
-                Control(column, "category", str(last[-1]) if len(last) else None, options=options)
+                Control(
+                    column, "category", None if default is None else str(default), options=options
+                )
             )
             continue
         tied = next(
@@ -148,8 +153,8 @@ def controls(fc: Forecaster, history: pl.DataFrame | None = None) -> list[Contro
         elif (low := training[column].drop_nulls().min()) is not None and low > 0:  # type: ignore[operator]
             out.append(Control(column, "percent", 0.0))
         else:
-            last = values.drop_nulls()
-            out.append(Control(column, "value", float(last[-1]) if len(last) else 0.0))
+            default = assumed[column]
+            out.append(Control(column, "value", 0.0 if default is None else float(default)))
     return out
 
 

@@ -371,13 +371,16 @@ def _optuna_storage(url: str | None) -> Any:
     if url is None:
         return None
     import optuna
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import DBAPIError
 
     for attempt in range(3):
         try:
             return optuna.storages.RDBStorage(url)
-        except DBAPIError:
-            log.info("Optuna's tables are being created by another task; retrying")
+        except (DBAPIError, StorageInternalError):
+            log.info(
+                "opening the Optuna storage failed (another task creating its tables?); retrying"
+            )
             time.sleep(1 + attempt)
     return optuna.storages.RDBStorage(url)
 

@@ -102,9 +102,14 @@ def test_inputs_survive_reruns_and_page_switches(
     app_model.history.filter(pl.col("store_id") == "S02").write_parquet(good)
     app.switch_page("views/batch.py").run()
     app.text_input(key="batch.history_uri").set_value(str(good)).run()
-    one = app_model.history.filter(pl.col("store_id") == "S01").write_csv().encode()
-    uploader(app, "upload.history").set_value(("history.csv", one, "text/csv"))
+    three = app_model.history.filter(
+        (pl.col("store_id") == "S01") & pl.col("product_id").is_in(["P01", "P02", "P03"])
+    )
+    uploader(app, "upload.history").set_value(
+        ("history.csv", three.write_csv().encode(), "text/csv")
+    )
     app.run()
+    assert "Forecast 3 series" in app.main.success[0].value
     app.switch_page("views/forecast.py").run()
     app.switch_page("views/batch.py").run()
     assert not app.exception, app.exception

@@ -411,35 +411,47 @@ def test_relative_medians_come_from_the_known_history() -> None:
     """Rows being forecast (no target yet) do not move a series' median, and a series whose
     prices are all zero gets missing ratios, not infinities."""
     df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-03-31", seed=5)
+    # P02's prices are mostly recorded as 0: its median is 0.
     df = df.select("store_id", "product_id", "date", "sales", "price").with_columns(
-        pl.when(pl.col("product_id") == "P02").then(0.0).otherwise(pl.col("price")).alias("price")
+        pl.when((pl.col("product_id") == "P02") & (pl.col("date").dt.day() > 3))
+        .then(0.0)
+        .otherwise(pl.col("price"))
+        .alias("price")
     )
     spec = sf.FeatureSpec(lags=[7], relative=["price"])
     alone = sf.build_features(df, spec, known_future=["price"])
-    ahead = df.group_by("store_id", "product_id").agg(
-        pl.col("date").max() + pl.duration(days=1), (pl.col("price").max() * 3).alias("price")
+    # More future rows than history, all at 3x the dearest price: a median over every row
+    # would be theirs.
+    last = df.group_by("store_id", "product_id").agg(
+        pl.col("date").max(), (pl.col("price").max() * 3).alias("price")
     )
-    future = ahead.with_columns(pl.lit(None, dtype=pl.Float64).alias("sales"))
+    future = pl.concat(
+        last.with_columns(pl.col("date") + pl.duration(days=k)) for k in range(1, 121)
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias("sales"))
     extended = sf.build_features(
         pl.concat([df, future.select(df.columns)]), spec, known_future=["price"]
     )
     p01 = extended.filter(pl.col("product_id") == "P01")
+    history_rows = alone.filter(pl.col("product_id") == "P01").height
     np.testing.assert_allclose(
-        p01["price_rel"].to_numpy()[:-1],
+        p01["price_rel"].to_numpy()[:history_rows],
         alone.filter(pl.col("product_id") == "P01")["price_rel"].to_numpy(),
     )
-    assert p01["price_rel"][-1] > 2.5  # the future price against the history's median
+    prices = df.filter(pl.col("product_id") == "P01")["price"]
+    np.testing.assert_allclose(
+        p01["price_rel"].to_numpy()[history_rows:], 3 * prices.max() / prices.median()
+    )
     zero = extended.filter(pl.col("product_id") == "P02")["price_rel"]
     assert zero.is_nan().all()
 
 
 @pytest.mark.parametrize(
     ("strategy", "group"),
-    [("recursive", False), ("recursive", True), ("direct", False)],
+    [("recursive", False), ("direct", False), ("direct", True)],
 )
 def test_forecasters_with_relative_prices_predict(strategy: str, group: bool) -> None:
-    """Each forecasting path (recursive steps, recomputed group features, direct models)
-    builds the same relative feature it was trained on."""
+    """Each forecasting path (recursive steps, direct models, with group features) builds
+    the same relative feature it was trained on; a dearer plan changes the forecast."""
     df = sf.generate_sales(n_stores=2, n_products=2, start="2022-07-01", end="2023-06-30", seed=6)
     train, test = sf.time_split(df, test_periods=7)
     fc = sf.Forecaster(
@@ -467,3 +479,14 @@ def test_forecasters_with_relative_prices_predict(strategy: str, group: bool) ->
     assert pred["lightgbm"].is_finite().all()
     dearer = fc.predict(future=future.with_columns(pl.col("price") * 1.5))
     assert dearer.height == pred.height
+    assert not np.allclose(dearer["lightgbm"].to_numpy(), pred["lightgbm"].to_numpy())
+
+
+def test_relative_with_group_features_needs_direct_models() -> None:
+    spec = sf.FeatureSpec(
+        lags=[7],
+        relative=["price"],
+        group_rolling=[sf.GroupRolling(group_col="category", window=7)],
+    )
+    with pytest.raises(InvalidArgumentError, match="strategy='direct'"):
+        sf.Forecaster([sf.LightGBM()], spec, freq="1d", horizon=7, known_future=["price"])

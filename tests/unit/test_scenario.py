@@ -57,7 +57,8 @@ def test_baseline_has_no_promotion_and_the_last_price(fitted: sf.Forecaster) -> 
     assert str(base["date"].min()) == "2023-07-01"
     assert not base["promo"].any()
     assert not base["is_closed"].any()
-    last = history.sort("date").group_by("product_id").last()
+    ordinary = history.filter(~pl.col("promo") & ~pl.col("is_closed"))
+    last = ordinary.sort("date").group_by("product_id").last()
     prices = dict(zip(last["product_id"], last["price"], strict=True))
     for row in base.iter_rows(named=True):
         assert row["price"] == prices[row["product_id"]]
@@ -122,9 +123,14 @@ def test_a_history_ending_in_a_promotion_gives_an_ordinary_baseline(
 def test_defaults_are_the_series_own(fitted: sf.Forecaster) -> None:
     history = fitted.history
     assert history is not None
-    one = history.filter(pl.col("product_id") == "P02")
-    kinds = {c.column: c for c in scenario.controls(fitted, one)}
+    # A series that never had a promotion: its promo column is all 0, its discount all 0.
+    quiet = history.filter(pl.col("product_id") == "P02").with_columns(
+        pl.lit(False).alias("promo"), pl.lit(0.0).alias("discount")
+    )
+    kinds = {c.column: c for c in scenario.controls(fitted, quiet)}
     everyone = {c.column: c for c in scenario.controls(fitted)}
-    # Kinds come from the training history, so a series without promotions still has days.
-    assert {k: c.kind for k, c in kinds.items()} == {k: c.kind for k, c in everyone.items()}
+    # Kinds come from the training history, so that series still plans promotion days.
+    assert kinds["promo"].kind == "days"
+    assert kinds["discount"].kind == "amount_on_days"
+    assert kinds["discount"].default == everyone["discount"].default > 0
     assert kinds["region"].default == "north"

@@ -30,6 +30,12 @@ def keep_inputs() -> None:
             state[key[len(SAVED) :]] = state[key]
 
 
+@st.cache_resource(ttl=30, show_spinner=False)
+def _resolve(source: str, tracking_uri: str | None) -> Resolved:
+    # One registry call per half minute, not per click; a promotion shows within 30 s.
+    return resolve(source)
+
+
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _load(
     source: str,
@@ -67,7 +73,7 @@ def sidebar() -> Loaded | None:
             f"MLflow: {tracking_uri or 'local ./mlruns (MLFLOW_TRACKING_URI unset)'}"
         )
     try:
-        now = resolve(source)
+        now = _resolve(source, tracking_uri)
         loaded = _load(now.source, now.name, now.version, now.alias, backtest or None, tracking_uri)
     except SourceError as e:
         st.error(str(e))
@@ -80,12 +86,11 @@ def sidebar() -> Loaded | None:
         f"{window['end']}, {window['n_series']} series; horizon {fc.horizon} x {fc.freq}"
     )
     scores = loaded.scores
-    if scores is not None:
-        mase = dict(zip(scores["model"], scores["mase"], strict=True))
-        main = "ensemble" if "ensemble" in mase else fc.model_names[0]
-        against = (
-            f" vs seasonal naive {mase['seasonal_naive']:.3f}" if "seasonal_naive" in mase else ""
-        )
+    mase = {} if scores is None else dict(zip(scores["model"], scores["mase"], strict=True))
+    main = "ensemble" if "ensemble" in mase else fc.model_names[0]
+    if isinstance(mase.get(main), float):
+        naive = mase.get("seasonal_naive")
+        against = f" vs seasonal naive {naive:.3f}" if isinstance(naive, float) else ""
         st.sidebar.caption(f"Backtest MASE: {main} {mase[main]:.3f}{against}")
     return loaded
 

@@ -22,7 +22,7 @@ st.markdown(
     + (
         f" Future covariates (`{'`, `'.join(fc.known_future)}` for each series and forecast "
         "period) are optional: without them no promotion or closure is assumed and prices stay "
-        "at their last value."
+        "at their last ordinary day's."
         if fc.known_future
         else ""
     )

@@ -49,10 +49,11 @@ if fc.known_future:
         )
         cells = st.columns(3)
         controls = scenario.controls(fc, own)
-        # A value or category is the series' own until changed: another series starts afresh.
+        # Amounts, values and categories are the series' own until changed: another series
+        # starts afresh (planned days and a price change carry over).
         if st.session_state.get("scenario.series") != list(series.values()):
             for control in controls:
-                if control.kind in ("category", "value"):
+                if control.kind in ("amount_on_days", "category", "value"):
                     st.session_state.pop(f"scenario.{control.column}", None)
             st.session_state["scenario.series"] = list(series.values())
         for i, control in enumerate(controls):

@@ -317,7 +317,10 @@ class Forecaster:
 
     # ----------------------------------------------------------------- data plumbing
 
-    def _columns(self) -> list[str]:
+    @property
+    def columns(self) -> list[str]:
+        """The columns the forecaster reads: keys (resolved at fit), time, target, static,
+        known-future and past-only covariates."""
         return [
             *self._keys,
             self.time_col,
@@ -335,12 +338,12 @@ class Forecaster:
         """The declared columns of ``df``, the target as float, sorted by series and time."""
         frame = to_polars(df)
         self._keys = resolve_id_cols(frame, self.id_col)
-        missing = [c for c in self._columns() if c not in frame.columns]
+        missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise MissingColumnError(
                 f"columns {missing} not found; the frame has [{', '.join(frame.columns)}]"
             )
-        undeclared = [c for c in frame.columns if c not in self._columns()]
+        undeclared = [c for c in frame.columns if c not in self.columns]
         if undeclared:
             warnings.warn(
                 f"columns {undeclared} are not declared as static_features, known_future or "
@@ -349,7 +352,7 @@ class Forecaster:
                 stacklevel=4,
             )
         return (
-            frame.select(self._columns())
+            frame.select(self.columns)
             .with_columns(pl.col(self.target_col).cast(pl.Float64))
             .sort([*self._keys, self.time_col])
         )

@@ -501,7 +501,9 @@ def forecast(cfg: Config, promoted: Mapping[str, Any]) -> dict[str, Any]:
         )
         return {**promoted, "forecast": None, "champion_version": None}
     fc, version = tracking.load_version(promoted["model_name"])
+    # The forecaster's columns only: the ingested data may hold others (the generator's).
     latest = storage.read_frame(promoted["data"])
+    latest = latest.select([c for c in fc.columns if c in latest.columns])
     fut = storage.read_frame(promoted["future"]) if promoted.get("future") else None
     if fc.known_future and fut is None:
         fut = scenario.baseline(fc, latest)

@@ -531,7 +531,8 @@ def _log_dataset(run_id: str, history: pl.DataFrame, source: str | None, fc: For
     rows = history.hash_rows().to_numpy().tobytes()
     digest = bundle.sha256(rows + (source or "").encode())[:16]
     dataset = mlflow.data.from_polars(
-        history.head(1000),
+        # MLflow's schema has no date type; it warns and maps dates to datetimes itself.
+        history.head(1000).with_columns(pl.col(pl.Date).cast(pl.Datetime("us"))),
         source=source or CodeDatasetSource({"generated_by": "salesforecast"}),
         targets=fc.target_col,
         name="training_data",
@@ -692,7 +693,7 @@ def _holdout_scores(
     """``metric`` of the forecaster's main column on the last ``h`` periods of ``holdout``
     (forecast from the periods before), and the sanity checks."""
     keys, time_col, target = fc.keys, fc.time_col, fc.target_col
-    declared = [*keys, time_col, target, *fc.static_features, *fc.known_future, *fc.past_only]
+    declared = fc.columns
     missing = [c for c in declared if c not in holdout.columns]
     if missing:
         raise MissingColumnError(

@@ -80,8 +80,7 @@ def forecast(fc: Forecaster, history: pl.DataFrame, future: pl.DataFrame | None)
     """Validates ``history`` with the model's columns and frequency; with an error-level
     problem nothing is forecast. Otherwise the next horizon of every series, known-future
     values from ``future`` or else the baseline of :func:`salesforecast.scenario.baseline`."""
-    declared = [*fc.keys, fc.time_col, fc.target_col, *fc.static_features, *fc.known_future,
-                *fc.past_only]  # fmt: skip
+    declared = fc.columns
     missing = [c for c in declared if c not in history.columns]
     if missing:
         problem = {

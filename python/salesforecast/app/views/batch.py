@@ -13,8 +13,7 @@ loaded = common.current()
 fc = loaded.forecaster
 
 st.title("Batch forecast")
-columns = [*fc.keys, fc.time_col, fc.target_col, *fc.static_features, *fc.known_future,
-           *fc.past_only]  # fmt: skip
+columns = fc.columns
 st.markdown(
     f"History of one or more series, CSV or parquet, with the columns `{'`, `'.join(columns)}`, "
     f"at most **{uploads.MAX_MEGABYTES} MB** and **{uploads.MAX_ROWS:,} rows**. It is checked "

@@ -193,6 +193,17 @@ class Forecaster:
             raise InvalidArgumentError(
                 f"invalid argument `strategy`: {strategy!r} is neither 'recursive' nor 'direct'"
             )
+        choices = {
+            "ensemble": (ensemble, ("optimized", "mean", None)),
+            "ensemble_loss": (ensemble_loss, ("squared", "absolute")),
+            "interval_method": (interval_method, ("conformal_distribution", "conformal_error")),
+        }
+        for name, (value, allowed) in choices.items():
+            # Each was read as "the first choice, else the second" below: refuse the rest.
+            if value not in allowed:
+                raise InvalidArgumentError(
+                    f"invalid argument `{name}`: {value!r} is not one of {list(allowed)}"
+                )
         if horizon < 1:
             raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
         if cv_windows < 1:

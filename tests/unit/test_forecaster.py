@@ -165,6 +165,14 @@ def test_bad_configuration() -> None:
         )
     with pytest.raises(NotFittedError):
         sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7).predict()
+    # Settings that used to pass silently as another choice (M9).
+    for setting, value in (
+        ("ensemble", "median"),
+        ("ensemble_loss", "huber"),
+        ("interval_method", "quantile"),
+    ):
+        with pytest.raises(InvalidArgumentError, match=f"`{setting}`: '{value}' is not one of"):
+            sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7, **{setting: value})
 
 
 def test_evaluate_metrics_by_hand() -> None:

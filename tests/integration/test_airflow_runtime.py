@@ -24,6 +24,7 @@ import optuna
 import pytest
 
 from salesforecast import storage
+from tests.integration.test_pipeline import SMALL
 from tests.servers import (
     BUCKET,
     MlflowServer,
@@ -39,17 +40,9 @@ from tests.servers import (
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 ROOT = f"s3://{BUCKET}/runtime"
 DAG_ID = "sales_forecast_training"
-CONF = {
-    # 3 stores of 6 products: one forecaster, registered model and gate decision per store.
-    "n_stores": 3,
-    "n_products": 6,
-    "end": "2023-06-30",
-    "horizon": 14,
-    "models": ["lightgbm", "seasonal_naive"],
-    "n_trials": 2,
-    "partition_by": "store_id",
-    "storage_root": ROOT,
-}
+# The pipeline test's panel (3 stores of 6 products), split by store: one forecaster,
+# registered model and gate decision per store.
+CONF = {**SMALL, "partition_by": "store_id", "storage_root": ROOT}
 USER = "admin"
 
 

@@ -129,7 +129,7 @@ demo: build
 	@echo
 	@echo "MLflow UI:  MLFLOW_TRACKING_URI=sqlite:///$(LOCAL)/mlflow.db mlflow ui --backend-store-uri sqlite:///$(LOCAL)/mlflow.db"
 	@echo "            (from $(LOCAL), where the run artifacts are), then open http://127.0.0.1:5000"
-	@echo "The app:    make ui, then open http://127.0.0.1:8501 (the champion of this run)"
+	@echo "The app:    make ui, then open http://127.0.0.1:8501 (it serves the registry's champion)"
 	@echo "Without Airflow, in one process: .venv/bin/salesforecast demo"
 
 # The forecasting app on the demo's registry (make demo first).

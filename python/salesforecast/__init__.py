@@ -17,6 +17,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from salesforecast import errors, plots, storage
 from salesforecast._native import __version__
+from salesforecast.baselines import MovingAverage, Naive, SeasonalNaive
+from salesforecast.config import ColumnRoles, Ensemble, Intervals
 from salesforecast.data import (
     Issue,
     ValidationReport,
@@ -27,6 +29,7 @@ from salesforecast.data import (
 )
 from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import SalesForecastError
+from salesforecast.evaluation import evaluate
 from salesforecast.features import (
     EWM,
     Expanding,
@@ -36,7 +39,7 @@ from salesforecast.features import (
     SeasonalRolling,
     build_features,
 )
-from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive, evaluate
+from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 from salesforecast.report import report
 
@@ -57,11 +60,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "EWM",
+    "ColumnRoles",
     "Diagnostics",
+    "Ensemble",
     "Expanding",
     "FeatureSpec",
     "Forecaster",
     "GroupRolling",
+    "Intervals",
     "Issue",
     "LightGBM",
     "MovingAverage",

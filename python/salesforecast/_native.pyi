@@ -1,23 +1,36 @@
 """Type stubs of the compiled core. Not a public API: use the functions `salesforecast` exports."""
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from salesforecast.config import ColumnRoles
+
 __all__ = [
     "FeatureStepper",
     "NativeBooster",
     "__version__",
+    "baseline_forecasts",
     "build_features",
+    "check_forecastable",
+    "check_frequency",
     "conformal_widths",
+    "conformity_scores",
     "ensemble_weights",
     "evaluate",
+    "feature_lookback",
+    "future_periods",
     "generate_sales",
+    "interval_scales",
+    "invert_predictions",
+    "parse_frequency",
     "render_chart",
     "residual_tests",
+    "shift_times",
     "storage_check_relative",
     "storage_delete",
     "storage_delete_prefix",
@@ -35,30 +48,26 @@ __version__: str
 def generate_sales(
     n_stores: int,
     n_products: int,
-    start: str,
-    end: str,
+    start: dt.date,
+    end: dt.date,
     freq: str,
     seed: int,
     n_threads: int | None = None,
 ) -> pl.DataFrame: ...
 def validate(
     df: pl.DataFrame,
-    id_cols: list[str],
-    time_col: str,
-    target_col: str,
+    roles: ColumnRoles,
     freq: str | None,
     min_length: int | None,
     outlier_threshold: float,
-    as_of: str | None,
+    as_of: dt.datetime,
     reference: pl.DataFrame | None,
     drift_threshold: float,
     raise_on_error: bool,
 ) -> str: ...
 def time_split(
     df: pl.DataFrame,
-    id_cols: list[str],
-    time_col: str,
-    target_col: str,
+    roles: ColumnRoles,
     test_periods: int,
     val_periods: int,
     gap: int,
@@ -67,24 +76,34 @@ def time_split(
 def build_features(
     df: pl.DataFrame,
     spec_json: str,
-    id_cols: list[str],
-    time_col: str,
-    target_col: str,
-    static_features: list[str],
-    known_future: list[str],
-    past_only: list[str],
+    roles: ColumnRoles,
     freq: str | None,
-    holidays: list[str] | None,
+    holidays: Sequence[dt.date] | None,
     float32: bool,
     n_threads: int | None,
     last_period_only: bool = False,
 ) -> tuple[pl.DataFrame, pl.Series | None]: ...
+def feature_lookback(spec_json: str) -> int: ...
+def check_forecastable(
+    spec_json: str, horizon: int, recursive: bool, has_past_only: bool
+) -> None: ...
+def invert_predictions(
+    spec_json: str, values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...
+def parse_frequency(freq: str) -> str: ...
+def check_frequency(df: pl.DataFrame, roles: ColumnRoles, freq: str) -> None: ...
+def shift_times(times: pl.Series, freq: str, k: int) -> pl.Series: ...
+def future_periods(df: pl.DataFrame, roles: ColumnRoles, freq: str, h: int) -> pl.DataFrame: ...
+def baseline_forecasts(
+    df: pl.DataFrame, roles: ColumnRoles, freq: str, kind: str, parameter: int, h: int
+) -> pl.DataFrame: ...
+def interval_scales(
+    df: pl.DataFrame, roles: ColumnRoles, freq: str, season_length: int
+) -> pl.DataFrame: ...
 def evaluate(
     forecasts: pl.DataFrame,
     history: pl.DataFrame | None,
-    id_cols: list[str],
-    time_col: str,
-    target_col: str,
+    roles: ColumnRoles,
     models: list[str],
     levels: list[int],
     season_length: int,
@@ -95,6 +114,7 @@ def evaluate(
 def ensemble_weights(
     predictions: list[list[float]], target: list[float], loss: str
 ) -> list[float]: ...
+def conformity_scores(scaled_errors: npt.NDArray[np.float64], method: str) -> list[float]: ...
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str
 ) -> list[list[tuple[float, float]]]: ...
@@ -113,14 +133,9 @@ class FeatureStepper:
         cls,
         df: pl.DataFrame,
         spec_json: str,
-        id_cols: list[str],
-        time_col: str,
-        target_col: str,
-        static_features: list[str],
-        known_future: list[str],
-        past_only: list[str],
+        roles: ColumnRoles,
         freq: str | None,
-        holidays: list[str] | None,
+        holidays: Sequence[dt.date] | None,
     ) -> FeatureStepper: ...
     def last_rows(self) -> list[int]: ...
     def features(self, known_future: list[list[float]]) -> pl.DataFrame: ...

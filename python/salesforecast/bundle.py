@@ -25,9 +25,10 @@ import json
 import logging
 import os
 import re
+import types
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from salesforecast import _json, storage
 from salesforecast._native import __version__ as _version_module
@@ -60,6 +61,82 @@ def _signature(manifest: dict[str, Any], key: str) -> str:
     return hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()
 
 
+CONFORMITY_FILE = "conformity.parquet"
+HISTORY_FILE = "history.parquet"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of a bundle: its name, class, constructor parameters and, for boosters, its
+    native files (one per step for the direct strategy) with each file's feature names."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+    feature_names: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a forecaster's bundle holds besides its files: the one definition ``save`` writes
+    and ``read`` checks (keys, types) before anything else is read."""
+
+    settings: dict[str, Any]
+    features: dict[str, Any]
+    holidays: list[Any] | None
+    models: list[ModelEntry]
+    weights: dict[str, Any] | None
+    interval_widths: dict[str, Any] | None
+    training_window: dict[str, Any]
+    columns: dict[str, Any]
+    # Absent from bundles of older versions.
+    metrics: list[Any] | None = None
+    fitted_at: str | None = None
+    categories: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, manifest: dict[str, Any]) -> Manifest:
+        """From a manifest :func:`check_manifest` accepted."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in manifest.items() if k in known}
+        values["models"] = [
+            ModelEntry(**{k: v for k, v in m.items() if k in _MODEL_FIELDS})
+            for m in manifest["models"]
+        ]
+        return cls(**values)
+
+
+def _accepted(hint: Any) -> tuple[type, ...]:
+    """The runtime types a JSON value of type ``hint`` may have."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return tuple(t for arg in get_args(hint) for t in _accepted(arg))
+    if hint is type(None):
+        return (type(None),)
+    if hint is Any:
+        return (object,)
+    return (origin or hint,)
+
+
+def _schema(cls: type) -> tuple[dict[str, tuple[type, ...]], set[str]]:
+    """Accepted types of every field of ``cls`` and the fields without a default."""
+    hints = get_type_hints(cls)
+    required = {
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    }
+    types_ = {f.name: _accepted(hints[f.name]) for f in fields(cls)}
+    return types_, required
+
+
+_MODEL_FIELDS = {f.name for f in fields(ModelEntry)}
+_MANIFEST_SCHEMA = _schema(Manifest)
+_MODEL_SCHEMA = _schema(ModelEntry)
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A verified bundle: its manifest, every file's bytes and its digest."""
@@ -69,9 +146,14 @@ class Bundle:
     files: dict[str, bytes]
     digest: str
 
+    @property
+    def contents(self) -> Manifest:
+        """The manifest as its typed definition."""
+        return Manifest.from_dict(self.manifest)
 
-def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str, bytes]) -> str:
-    """Writes ``files`` (relative name to bytes) and ``manifest`` (completed with the format,
+
+def save(uri: str | os.PathLike[str], contents: Manifest, files: dict[str, bytes]) -> str:
+    """Writes ``files`` (relative name to bytes) and ``contents`` (completed with the format,
     checksums and, with a key set, a signature) as a bundle at ``uri``; returns its digest.
 
     Refuses a location that holds anything but a bundle, so a save never deletes a user's
@@ -94,7 +176,7 @@ def save(uri: str | os.PathLike[str], manifest: dict[str, Any], files: dict[str,
     for name, data in files.items():
         storage.write_bytes(storage.join(base, root, name), data)
     manifest = {
-        **manifest,
+        **contents.to_dict(),
         "format_version": FORMAT_VERSION,
         "root": root,
         "files": {name: sha256(data) for name, data in sorted(files.items())},
@@ -218,20 +300,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# The manifest's schema: key -> accepted types (None allowed where listed). Checked before any
-# file is read, so a malformed manifest is a ModelFileError, never a KeyError or TypeError.
-_TOP: dict[str, tuple[type, ...]] = {
-    "format_version": (int,),
-    "files": (dict,),
-    "settings": (dict,),
-    "features": (dict,),
-    "models": (list,),
-    "weights": (dict, type(None)),
-    "interval_widths": (dict, type(None)),
-    "holidays": (list, type(None)),
-    "training_window": (dict,),
-    "columns": (dict,),
-}
+# The container's own keys; the forecaster's come from `Manifest`.
+_CONTAINER: dict[str, tuple[type, ...]] = {"format_version": (int,), "files": (dict,)}
 _SETTINGS: dict[str, tuple[type, ...]] = {
     "freq": (str,),
     "horizon": (int,),
@@ -246,20 +316,27 @@ _SETTINGS: dict[str, tuple[type, ...]] = {
     "known_future": (list,),
     "past_only": (list,),
 }
-_MODEL: dict[str, tuple[type, ...]] = {"name": (str,), "kind": (str,), "params": (dict,)}
 
 
 def _check_keys(
-    value: dict[str, Any], schema: dict[str, tuple[type, ...]], where: str, base: str
+    value: dict[str, Any],
+    schema: dict[str, tuple[type, ...]],
+    required: set[str] | None,
+    where: str,
+    base: str,
 ) -> None:
-    for key, types in schema.items():
+    for key, accepted in schema.items():
         if key not in value:
-            raise ModelFileError(f"{base}: manifest {where} lacks `{key}`")
-        wrong_bool = isinstance(value[key], bool) and bool not in types
-        if not isinstance(value[key], types) or wrong_bool:
+            if required is None or key in required:
+                raise ModelFileError(f"{base}: manifest {where} lacks `{key}`")
+            continue
+        wrong_bool = (
+            isinstance(value[key], bool) and bool not in accepted and object not in accepted
+        )
+        if not isinstance(value[key], accepted) or wrong_bool:
             raise ModelFileError(
                 f"{base}: manifest {where}`{key}` is {type(value[key]).__name__}, expected "
-                f"{' or '.join(t.__name__ for t in types)}"
+                f"{' or '.join(t.__name__ for t in accepted)}"
             )
 
 
@@ -273,10 +350,9 @@ def check_manifest(manifest: Any, base: str) -> None:
             f"{base}: bundle format {manifest.get('format_version')!r} is not one this version "
             f"reads ({', '.join(map(str, READABLE_FORMATS))})"
         )
-    _check_keys(manifest, _TOP, "", base)
-    _check_keys(manifest["settings"], _SETTINGS, "settings.", base)
-    if not isinstance(manifest.get("metrics", []), list | type(None)):
-        raise ModelFileError(f"{base}: manifest `metrics` must be a list")
+    _check_keys(manifest, _CONTAINER, None, "", base)
+    _check_keys(manifest, *_MANIFEST_SCHEMA, "", base)
+    _check_keys(manifest["settings"], _SETTINGS, None, "settings.", base)
     entries = dict(manifest["files"])
     root = manifest.get("root")
     if manifest["format_version"] == 1 and "root" in manifest:
@@ -297,7 +373,7 @@ def check_manifest(manifest: Any, base: str) -> None:
     for i, model in enumerate(manifest["models"]):
         if not isinstance(model, dict):
             raise ModelFileError(f"{base}: manifest models[{i}] is not an object")
-        _check_keys(model, _MODEL, f"models[{i}].", base)
+        _check_keys(model, *_MODEL_SCHEMA, f"models[{i}].", base)
         paths = model.get("files", [])
         if not isinstance(paths, list) or any(
             not isinstance(p, str) or p not in manifest["files"] for p in paths

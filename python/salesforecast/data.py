@@ -12,6 +12,7 @@ import polars as pl
 
 from salesforecast import _native
 from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast.config import ColumnRoles
 from salesforecast.errors import (
     ColumnTypeError,
     DataError,
@@ -24,13 +25,16 @@ __all__ = ["Issue", "ValidationReport", "generate_sales", "read_sales", "time_sp
 DateLike = str | dt.date
 
 
-def _iso_date(name: str, value: DateLike) -> str:
+def _date(name: str, value: DateLike) -> dt.date:
     if isinstance(value, dt.datetime):
-        return value.date().isoformat()
+        return value.date()
     if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
         return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
     raise InvalidArgumentError(
         f"invalid argument `{name}`: expected a date or a YYYY-MM-DD string, got {value!r}"
     )
@@ -62,8 +66,8 @@ def generate_sales(
     return _native.generate_sales(
         n_stores,
         n_products,
-        _iso_date("start", start),
-        _iso_date("end", end),
+        _date("start", start),
+        _date("end", end),
         freq,
         seed,
         n_threads,
@@ -153,16 +157,14 @@ def validate(
     """
     frame = to_polars(df)
     ref = None if reference is None else to_polars(reference, "reference")
-    as_of_text = _iso_date("as_of", as_of if as_of is not None else dt.date.today())
+    as_of_day = _date("as_of", as_of if as_of is not None else dt.date.today())
     raw = _native.validate(
         frame,
-        resolve_id_cols(frame, id_col),
-        time_col,
-        target_col,
+        ColumnRoles.of(id_col=id_col, time_col=time_col, target_col=target_col).resolve(frame),
         freq,
         min_length,
         float(outlier_threshold),
-        as_of_text,
+        dt.datetime.combine(as_of_day, dt.time()),
         ref,
         float(drift_threshold),
         raise_on_error,
@@ -227,9 +229,7 @@ def time_split(
     frame = to_polars(df)
     parts = _native.time_split(
         frame,
-        resolve_id_cols(frame, id_col),
-        time_col,
-        target_col,
+        ColumnRoles.of(id_col=id_col, time_col=time_col, target_col=target_col).resolve(frame),
         test_periods,
         val_periods,
         gap,

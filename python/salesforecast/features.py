@@ -16,7 +16,8 @@ from typing import Any, Literal
 import polars as pl
 
 from salesforecast import _native
-from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast._frames import IdCol, to_polars
+from salesforecast.config import ColumnRoles
 
 __all__ = [
     "EWM",
@@ -132,6 +133,12 @@ class FeatureSpec:
     relative: Sequence[str] = ()
     holidays: Sequence[dt.date] | None = field(default=None, compare=False)
 
+    @property
+    def lookback(self) -> int:
+        """The longest stretch of history any feature reads, in periods (a difference
+        transform adds the periods it reads before)."""
+        return _native.feature_lookback(self.to_json())
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain values (what is stored in model manifests)."""
         data = asdict(self)
@@ -176,6 +183,7 @@ def build_features(
     dtype: Literal["float64", "float32"] = "float64",
     n_threads: int | None = None,
     last_period_only: bool = False,
+    roles: ColumnRoles | None = None,
 ) -> pl.DataFrame:
     """Builds the features of ``spec`` for every row of a long frame.
 
@@ -184,31 +192,34 @@ def build_features(
     (strings become integer codes) and known-future covariates appear at their own row;
     past-only covariates only as ``{col}_lag{k}``. ``last_period_only=True`` returns just the
     last row of every series (the features one recursive forecast step needs), computed
-    directly from the values each feature reads.
+    directly from the values each feature reads. The column roles come from the keywords or
+    one :class:`~salesforecast.ColumnRoles`.
     """
     frame = to_polars(df)
-    keys = resolve_id_cols(frame, id_col)
-    holidays = None if spec.holidays is None else [d.isoformat() for d in spec.holidays]
+    roles = ColumnRoles.of(
+        roles,
+        id_col=id_col,
+        time_col=time_col,
+        target_col=target_col,
+        static_features=static_features,
+        known_future=known_future,
+        past_only=past_only,
+    ).resolve(frame)
     computed, order = _native.build_features(
         frame,
         spec.to_json(),
-        keys,
-        time_col,
-        target_col,
-        list(static_features),
-        list(known_future),
-        list(past_only),
+        roles,
         freq,
-        holidays,
+        spec.holidays,
         dtype == "float32",
         n_threads,
         last_period_only,
     )
     # Keys, time and an untransformed target come from the input frame (no copy when it is
     # already sorted); the engine returns only what it computed.
-    passthrough = [*keys, time_col]
-    if target_col not in computed.columns:
-        passthrough.append(target_col)
+    passthrough = [*roles.keys, roles.time]
+    if roles.target not in computed.columns:
+        passthrough.append(roles.target)
     head = frame.select(passthrough)
     if order is not None:
         head = head[order]

@@ -18,7 +18,7 @@ from salesforecast import _json, _native, storage
 from salesforecast._frames import IdCol, forecast_columns, resolve_id_cols, to_polars
 from salesforecast.diagnostics import diagnose
 from salesforecast.errors import InvalidArgumentError, MissingColumnError
-from salesforecast.forecast import evaluate
+from salesforecast.evaluation import evaluate
 
 if TYPE_CHECKING:
     from salesforecast.forecast import Forecaster

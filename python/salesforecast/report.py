@@ -15,7 +15,7 @@ from salesforecast import _json, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast._native import __version__
 from salesforecast.errors import InvalidArgumentError, NotFittedError
-from salesforecast.forecast import evaluate
+from salesforecast.evaluation import evaluate
 
 if TYPE_CHECKING:
     from salesforecast.data import ValidationReport
@@ -178,7 +178,7 @@ def report(
         "salesforecast_version": __version__,
         "python": platform.python_version(),
         "models": dict(zip(forecaster.model_names, map(repr, forecaster.models), strict=True)),
-        "settings": forecaster._settings(),
+        "settings": forecaster.settings(),
         "features": forecaster.features.to_dict(),
         "data": window,
         "cutoffs": [str(c) for c in frame["cutoff"].unique().sort().to_list()],

@@ -103,9 +103,7 @@ def baseline(fc: Forecaster, history: pl.DataFrame | None = None, h: int | None 
         pl.col(time_col).last(), *[usual[c].alias(c) for c in flags], *others
     )
     return (
-        pl.concat(
-            last.with_columns(pl.col(time_col).dt.offset_by(fc.periods(k))) for k in range(1, h + 1)
-        )
+        pl.concat(last.with_columns(fc.shift(last[time_col], k)) for k in range(1, h + 1))
         .select(*keys, time_col, *fc.known_future)
         .sort([*keys, time_col])
     )

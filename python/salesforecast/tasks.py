@@ -25,11 +25,12 @@ from typing import Any
 import polars as pl
 
 from salesforecast import _json, scenario, storage, tracking
+from salesforecast.baselines import MovingAverage, Naive, SeasonalNaive
 from salesforecast.data import generate_sales, read_sales, time_split
 from salesforecast.data import validate as validate_frame
 from salesforecast.errors import InvalidArgumentError, SalesForecastError, ValidationError
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
-from salesforecast.forecast import Forecaster, MovingAverage, Naive, SeasonalNaive
+from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 
 log = logging.getLogger(__name__)
@@ -181,11 +182,9 @@ def ingest(cfg: Config) -> dict[str, Any]:
             n_stores=int(cfg["n_stores"]),
             n_products=int(cfg["n_products"]),
             start=cfg["start"],
-            end=pl.select(
-                pl.lit(cfg["end"])
-                .str.to_date()
-                .dt.offset_by(forecaster(cfg).periods(int(cfg["horizon"])))
-            ).item(),
+            end=forecaster(cfg).shift(
+                pl.Series([dt.date.fromisoformat(str(cfg["end"]))]), int(cfg["horizon"])
+            )[0],
             freq=cfg["freq"],
             seed=int(cfg["seed"]),
         )
@@ -431,7 +430,7 @@ def evaluate_partition(cfg: Config, trained: Mapping[str, Any]) -> dict[str, Any
     history = fc.history
     label = _label(trained)
     page = report(fc, cv, _out(cfg, "reports", label), history=history)
-    scores = fc.score(cv, history).filter(pl.col("scope") == "overall")
+    scores = fc.evaluate(cv, history).filter(pl.col("scope") == "overall")
     wanted = ["wape", "mase", "rmse", *[f"coverage_{lv}" for lv in fc.levels]]
     metrics = {
         row["model"]: {k: row[k] for k in wanted if k in row}

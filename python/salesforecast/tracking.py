@@ -216,7 +216,9 @@ def _step_scores(
         pl.col(fc.time_col).rank("dense").over([*fc.keys, "cutoff"]).cast(pl.Int64).alias("_k")
     )
     return {
-        int(k): fc.score(part.drop("_k"), history, levels=()).filter(pl.col("scope") == "overall")
+        int(k): fc.evaluate(part.drop("_k"), history, levels=()).filter(
+            pl.col("scope") == "overall"
+        )
         for (k,), part in stepped.group_by("_k")
     }
 
@@ -290,9 +292,11 @@ def _input_example(fc: Forecaster) -> pl.DataFrame:
     last = history.join(series, on=keys, how="semi").sort([*keys, time_col])
     h = fc.horizon
     rows = last.group_by(keys, maintain_order=True).tail(h)
-    return rows.select(
-        *keys, pl.col(time_col).dt.offset_by(fc.periods(h)), *fc.known_future
-    ).with_columns(pl.col(time_col).cast(pl.Datetime("us")))
+    return (
+        rows.with_columns(fc.shift(rows[time_col], h))
+        .select(*keys, time_col, *fc.known_future)
+        .with_columns(pl.col(time_col).cast(pl.Datetime("us")))
+    )
 
 
 def log_run(
@@ -461,7 +465,7 @@ def _log_values(
         values = _metric_rows(fc.calibration_metrics, "calibration.")
         metrics += [Metric(k, v, now, 0) for k, v in values.items()]
     if cv is not None:
-        values = _metric_rows(fc.score(cv, history), "")
+        values = _metric_rows(fc.evaluate(cv, history), "")
         metrics += [Metric(k, v, now, 0) for k, v in values.items()]
         for step, scores in _step_scores(cv, history, fc).items():
             for row in scores.iter_rows(named=True):
@@ -499,7 +503,7 @@ def _write_artifacts(
     if cv is not None:
         # The app's model page reads the backtest itself (metrics per segment, residuals).
         cv.write_parquet(folder / BACKTEST_ARTIFACT)
-        scores = fc.score(cv, history)
+        scores = fc.evaluate(cv, history)
         scores.write_csv(folder / "backtest_metrics.csv")
         plots.comparison(scores, path=folder / "comparison.png")
     if study is not None and any(t.value is not None for t in study.trials):
@@ -707,7 +711,7 @@ def _holdout_scores(
     pred = fc.predict(h=h, new_df=past, future=recent if fc.known_future else None)
     column = "ensemble" if "ensemble" in pred.columns else fc.model_names[0]
     scored = pred.join(recent.select([*keys, time_col, target]), on=[*keys, time_col], how="inner")
-    scores = fc.score(scored, past, models=[column]).filter(pl.col("scope") == "overall")
+    scores = fc.evaluate(scored, past, models=[column]).filter(pl.col("scope") == "overall")
     value = float(scores[metric][0])
     forecast_cols = [c for c in pred.columns if c not in (*keys, time_col)]
     finite = bool(

@@ -22,7 +22,7 @@ import polars as pl
 
 from salesforecast.errors import InvalidArgumentError, SalesForecastError
 from salesforecast.features import FeatureSpec
-from salesforecast.forecast import Forecaster, replace_with_models
+from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def tune(
             name: {p: _suggest(trial, f"{name}.{p}", d) for p, d in space.items()}
             for name, space in spaces.items()
         }
-        candidate = replace_with_models(forecaster, params)
+        candidate = forecaster.with_model_params(params)
 
         def report(fit: int, round_: int, values: dict[str, float]) -> None:
             if round_ % prune_every or not values:
@@ -233,7 +233,7 @@ def tune(
                 raise optuna.TrialPruned(f"pruned at fit {fit}, round {round_}")
 
         cv = candidate.backtest(df, n_windows=cv_windows, round_callback=report)
-        scores = candidate.score(cv, df, models=tuned, levels=()).filter(
+        scores = candidate.evaluate(cv, df, models=tuned, levels=()).filter(
             pl.col("scope") == "overall"
         )
         per_model = {
@@ -256,4 +256,4 @@ def tune(
         for name, space in spaces.items()
     }
     log.info("best %s %.4f with %s", metric, study.best_value, best_params)
-    return study, replace_with_models(forecaster, best_params)
+    return study, forecaster.with_model_params(best_params)

@@ -339,7 +339,7 @@ def test_recursive_step_state_equals_the_batch_features(transforms: list[str]) -
     )
     frame = random_panel(9).sort("series_id", "date")
     stepper = _native.FeatureStepper(
-        frame, spec.to_json(), ["series_id"], "date", "sales", [], [], [], "1d", None
+        frame, spec.to_json(), sf.ColumnRoles(id="series_id").resolve(frame), "1d", None
     )
     series = frame["series_id"].gather(stepper.last_rows())
     rng = np.random.default_rng(0)
@@ -391,10 +391,10 @@ def test_relative_columns_are_over_their_series_median() -> None:
     )["expected"]
     np.testing.assert_allclose(out["price_rel"].to_numpy(), expected.to_numpy(), rtol=1e-12)
     # The step state of a recursive forecast divides by the same medians.
+    roles = sf.ColumnRoles(known_future=["price", "promo"]).resolve(df)
     stepper = _native.FeatureStepper(
-        df.sort("store_id", "product_id", "date"), spec.to_json(), ["store_id", "product_id"],
-        "date", "sales", [], ["price", "promo"], [], "1d", None,
-    )  # fmt: skip
+        df.sort("store_id", "product_id", "date"), spec.to_json(), roles, "1d", None
+    )
     medians = df.group_by("store_id", "product_id").agg(pl.col("price").median())
     order = df.sort("store_id", "product_id", "date").select("store_id", "product_id")
     series = order[stepper.last_rows()].join(

@@ -14,6 +14,8 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
+from salesforecast import _native
+from salesforecast._strategies import recomputed, stepped
 from salesforecast.errors import (
     DataError,
     InvalidArgumentError,
@@ -308,24 +310,22 @@ def test_step_state_matches_recomputing_the_features(
     history = fc._prepare(train)
     model = fc._fitted[0]
     assert isinstance(model, sf.LightGBM)
-    last = history.group_by(fc._keys).agg(pl.col("date").max())
-    grid = (
-        last.with_columns(pl.int_ranges(1, 29).alias("_step"))
-        .explode("_step")
-        .with_columns(pl.col("date") + pl.duration(days=pl.col("_step")))
-    )
+    plan = fc._fitted_plan()
+    grid = _native.future_periods(history, fc.roles, fc.freq, 28)
     rows = grid.join(
-        test.select([*fc._keys, fc.time_col, *fc.known_future]), on=[*fc._keys, fc.time_col]
+        test.select([*fc.keys, fc.time_col, *fc.known_future]), on=[*fc.keys, fc.time_col]
     )
-    statics = history.group_by(fc._keys).agg(pl.col(c).first() for c in fc.static_features)
-    rows = rows.join(statics, on=fc._keys).with_columns(
+    statics = history.group_by(fc.keys).agg(pl.col(c).first() for c in fc.static_features)
+    rows = rows.join(statics, on=fc.keys).with_columns(
         pl.lit(None, dtype=pl.Float64).alias("sales")
     )
     frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
-    stepped = fc._stepped(model, history, rows, 28, True).sort([*KEYS[:2], "date"])
-    recomputed = fc._recomputed(model, frame, history, rows, 28, True).sort([*KEYS[:2], "date"])
+    by_state = stepped(plan, model, plan.step_state(history), rows, 28)
+    by_frame = recomputed(plan, model, frame, history, rows, 28)
+    by_state, by_frame = (f.sort([*KEYS[:2], "date"]) for f in (by_state, by_frame))
+    assert by_state.height == 28 * history.select(fc.keys).n_unique()
     np.testing.assert_allclose(
-        stepped["_pred"].to_numpy(), recomputed["_pred"].to_numpy(), rtol=1e-9
+        by_state["_pred"].to_numpy(), by_frame["_pred"].to_numpy(), rtol=1e-9
     )
 
 
@@ -348,9 +348,11 @@ def test_a_cross_validation_window_is_a_fit_and_predict(
     fits: list[dt.date] = []
     fit_models = sf.Forecaster._fit_models
 
-    def counted(self: sf.Forecaster, history: pl.DataFrame, *rest: object) -> list[object]:
+    def counted(
+        self: sf.Forecaster, plan: object, history: pl.DataFrame, *rest: object, **more: object
+    ) -> list[object]:
         fits.append(history["date"].max())
-        return fit_models(self, history, *rest)  # type: ignore[arg-type,return-value]
+        return fit_models(self, plan, history, *rest, **more)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sf.Forecaster, "_fit_models", counted)
     cv = fc.cross_validation(small, n_windows=3, h=7, step=7)
@@ -434,31 +436,39 @@ def test_undeclared_columns_are_ignored_with_one_warning(panel: pl.DataFrame) ->
         fc.fit(small.drop("stockout"))
 
 
-def test_long_calls_report_progress_in_logging(
-    panel: pl.DataFrame, caplog: pytest.LogCaptureFixture
+def test_long_calls_report_progress_without_logging_setup(
+    panel: pl.DataFrame, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small = panel.filter(pl.col("store_id") == "S01").select(
         "store_id", "product_id", "date", "sales"
     )
-    fc = sf.Forecaster(
-        [sf.LightGBM(n_estimators=5)],
-        sf.FeatureSpec(lags=[7]),
-        freq="1d",
-        horizon=7,
-        cv_windows=1,
-    )
-    with caplog.at_level(logging.INFO, logger="salesforecast.forecast"):
-        fc.cross_validation(small, n_windows=2, h=7)
-    messages = [r.getMessage() for r in caplog.records if r.name == "salesforecast.forecast"]
-    assert sum("cross-validation fold" in m for m in messages) == 2
+
+    def forecaster(verbose: bool) -> sf.Forecaster:
+        return sf.Forecaster(
+            [sf.LightGBM(n_estimators=5)],
+            sf.FeatureSpec(lags=[7]),
+            freq="1d",
+            horizon=7,
+            cv_windows=1,
+            verbose=verbose,
+        )
+
+    with caplog.at_level(logging.INFO, logger="salesforecast._strategies"):
+        forecaster(True).cross_validation(small, n_windows=2, h=7)
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("fold" in line for line in lines) == 2, lines
+    assert sum("lightgbm fitted on data up to" in line for line in lines) >= 2, lines
+    messages = [r.getMessage() for r in caplog.records if r.name == "salesforecast._strategies"]
     assert any(m.startswith("fitted LightGBM on") for m in messages)
+    forecaster(False).fit(small)
+    assert capsys.readouterr().err == ""
 
 
 def test_the_zero_floor_keeps_missing_forecasts_missing() -> None:
-    from salesforecast.forecast import _at_least
+    from salesforecast._calibration import at_least
 
     frame = pl.DataFrame({"p": [float("nan"), None, -1.0, 2.0], "_floor": [0.0] * 4})
-    out = frame.select(_at_least(pl.col("p"), "_floor").alias("p"))["p"].to_list()
+    out = frame.select(at_least(pl.col("p"), "_floor").alias("p"))["p"].to_list()
     assert math.isnan(out[0])
     assert out[1:] == [None, 0.0, 2.0]
 

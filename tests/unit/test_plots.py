@@ -21,6 +21,20 @@ from salesforecast.errors import InvalidArgumentError, MissingColumnError
 
 KEYS = ["store_id", "product_id"]
 H = 14
+# The (width, height) each chart of `charts` renders at: its function's default size in
+# salesforecast.plots, or the size `charts` passes.
+SIZES = {
+    "forecast_total": (1100, 550),
+    "forecast_one": (1100, 550),
+    "backtest": (1100, 500),
+    "residuals": (1200, 800),
+    "importance": (1200, 550),
+    "comparison": (1200, 700),
+    "heatmap": (1000, 700),
+    "coverage": (1000, 500),
+    "optuna": (1200, 500),
+    "weights": (700, 350),
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +108,14 @@ def svg_texts(chart: sf.plots.Chart) -> list[str]:
 
 
 def test_every_png_decodes_at_its_size_and_is_not_blank(run: dict[str, Any]) -> None:
-    for name, chart in charts(run, "png").items():
+    pngs = charts(run, "png")
+    assert set(pngs) == set(SIZES)
+    for name, chart in pngs.items():
+        assert chart.format == "png", name
         image = Image.open(io.BytesIO(chart.data))
         image.load()
-        expected = (700, 350) if name == "weights" else image.size
-        assert image.size == expected, name
+        assert image.format == "PNG", name
+        assert image.size == SIZES[name], (name, image.size)
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
         assert len(np.unique(pixels, axis=0)) > 20, f"{name} is nearly blank"
         assert (pixels.min(axis=1) < 80).mean() > 0.001, f"{name} has no dark ink (text, axes)"
@@ -155,10 +172,13 @@ def test_svgs_name_their_title_axes_and_series(run: dict[str, Any]) -> None:
         ],
         "weights": ["lightgbm", "xgboost", "seasonal_naive", "weight"],
     }
+    assert set(svgs) == set(expected)
     for name, chart in svgs.items():
         texts = svg_texts(chart)
+        # Whole texts, not substrings: the title holds "weight", "forecast step", "store_id" and
+        # "category", "seasonal_naive" holds "naive", a band's label holds "ensemble".
         for needle in expected[name]:
-            assert any(needle in t for t in texts), (name, needle, texts[:40])
+            assert needle in texts, (name, needle, texts[:40])
 
 
 def test_axes_cover_the_data(run: dict[str, Any]) -> None:

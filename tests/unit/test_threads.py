@@ -53,7 +53,7 @@ def test_forecaster_threads_reach_the_boosters(caplog: pytest.LogCaptureFixture)
 
     df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-06-30")
     spec = sf.FeatureSpec(lags=[7])
-    caplog.set_level("INFO", logger="salesforecast.forecast")
+    caplog.set_level("INFO", logger="salesforecast._strategies")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # A few hundred rows: one thread is plenty, whatever the machine has.

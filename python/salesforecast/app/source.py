@@ -46,7 +46,7 @@ class Loaded:
         naive (``mase_vs_seasonal_naive`` below 1 beats it); computed once per model."""
         if self.backtest is None:
             return None
-        scores = self.forecaster.score(self.backtest, self.forecaster.history).filter(
+        scores = self.forecaster.evaluate(self.backtest, self.forecaster.history).filter(
             pl.col("scope") == "overall"
         )
         scores = scores.drop([c for c in ("scope", "cutoff") if c in scores.columns])

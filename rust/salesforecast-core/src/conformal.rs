@@ -1,6 +1,11 @@
 //! Split-conformal interval widths from cross-validation errors.
 
 use crate::error::{CoreError, Result};
+use crate::freq::Frequency;
+use crate::grid::{series_keys, series_on_grid};
+use crate::metrics::Scale;
+use crate::panel::{column, numeric_values, ColumnRoles, Panel};
+use polars::prelude::*;
 
 /// The conformal quantile of `scores` for coverage `level` (in percent): the
 /// `ceil((n + 1) * level / 100)`-th smallest score, the finite-sample-valid choice. Infinite when
@@ -39,6 +44,97 @@ pub fn error_quantile(errors: &[f64], q: f64) -> f64 {
     finite[lo] + (finite[hi] - finite[lo]) * (pos - lo as f64)
 }
 
+/// How interval widths are read from conformity scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalMethod {
+    /// Symmetric: the conformal quantile of absolute scaled errors.
+    ConformalError,
+    /// Asymmetric: the lower and upper quantiles of signed scaled errors.
+    ConformalDistribution,
+}
+
+impl IntervalMethod {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "conformal_error" => Ok(Self::ConformalError),
+            "conformal_distribution" => Ok(Self::ConformalDistribution),
+            other => Err(CoreError::invalid_argument(
+                "interval_method",
+                format!("{other:?} is neither \"conformal_error\" nor \"conformal_distribution\""),
+            )),
+        }
+    }
+
+    /// The conformity score of an error scaled by its series' scale.
+    pub fn score(self, scaled_error: f64) -> f64 {
+        match self {
+            Self::ConformalError => scaled_error.abs(),
+            Self::ConformalDistribution => scaled_error,
+        }
+    }
+
+    /// (lower, upper) offsets for each group of scores and each level (in percent).
+    pub fn widths(self, groups: &[Vec<f64>], levels: &[f64]) -> Result<Vec<Vec<(f64, f64)>>> {
+        groups
+            .iter()
+            .map(|group| {
+                levels
+                    .iter()
+                    .map(|&level| {
+                        let q = conformal_quantile(group, level)?;
+                        Ok(match self {
+                            Self::ConformalError => (-q, q),
+                            Self::ConformalDistribution => {
+                                let tail = (1.0 - level / 100.0) / 2.0;
+                                (error_quantile(group, tail), error_quantile(group, 1.0 - tail))
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Per series of `df`: `_scale`, what conformity scores and interval widths are measured in (the
+/// in-sample seasonal-naive mean absolute error on the series' grid, at least 1% of its mean
+/// absolute value, so flat series still get an interval), and `_floor`, 0 when the series has no
+/// negative value (sales: forecasts and bounds are clipped there), else minus infinity.
+pub fn interval_scales(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Frequency,
+    season_length: usize,
+) -> Result<DataFrame> {
+    if season_length == 0 {
+        return Err(CoreError::invalid_argument(
+            "season_length",
+            "must be at least 1",
+        ));
+    }
+    let panel = Panel::build(df, roles)?;
+    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let grids = series_on_grid(&panel, &target, freq);
+    let (mut scales, mut floors) = (Vec::with_capacity(grids.len()), vec![]);
+    for g in &grids {
+        let observed: Vec<f64> = g.values.iter().copied().filter(|v| v.is_finite()).collect();
+        let mean_abs = observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64;
+        let naive = Scale::of_history(&g.values, season_length).mae;
+        scales.push(
+            [naive, 0.01 * mean_abs, 1e-9]
+                .into_iter()
+                .filter(|v| v.is_finite())
+                .fold(f64::MIN, f64::max),
+        );
+        let non_negative = observed.iter().all(|v| *v >= 0.0);
+        floors.push(if non_negative { 0.0 } else { f64::NEG_INFINITY });
+    }
+    let mut out = series_keys(df, &panel, 1)?;
+    out.with_column(Column::new("_scale".into(), scales))?;
+    out.with_column(Column::new("_floor".into(), floors))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +150,27 @@ mod tests {
         );
         assert!(conformal_quantile(&scores, 100.0).is_err());
         assert_eq!(error_quantile(&[-1.0, 0.0, 1.0], 0.5), 0.0);
+    }
+
+    #[test]
+    fn scales_read_the_grid_not_the_rows() {
+        // Day 2 is missing: on the grid the lag-1 differences are |2-1| and |5-4| = 1 each; by
+        // row they would include |4-2| = 2.
+        let date = Column::new("date".into(), vec![0i32, 1, 3, 4])
+            .cast(&DataType::Date)
+            .unwrap();
+        let df = DataFrame::new(
+            4,
+            vec![
+                Column::new("id".into(), vec!["a"; 4]),
+                date,
+                Column::new("y".into(), vec![1.0, 2.0, 4.0, 5.0]),
+            ],
+        )
+        .unwrap();
+        let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
+        let out = interval_scales(&df, &roles, Frequency::Days(1), 1).unwrap();
+        assert_eq!(out.column("_scale").unwrap().f64().unwrap().get(0), Some(1.0));
+        assert_eq!(out.column("_floor").unwrap().f64().unwrap().get(0), Some(0.0));
     }
 }

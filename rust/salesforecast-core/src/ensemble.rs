@@ -9,6 +9,19 @@ pub enum EnsembleLoss {
     Absolute,
 }
 
+impl EnsembleLoss {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "squared" => Ok(Self::Squared),
+            "absolute" => Ok(Self::Absolute),
+            other => Err(CoreError::invalid_argument(
+                "ensemble_loss",
+                format!("{other:?} is neither \"squared\" nor \"absolute\""),
+            )),
+        }
+    }
+}
+
 fn loss(predictions: &[Vec<f64>], y: &[f64], w: &[f64], kind: EnsembleLoss) -> f64 {
     let mut total = 0.0;
     for (i, &t) in y.iter().enumerate() {

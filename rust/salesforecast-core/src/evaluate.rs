@@ -1,8 +1,10 @@
 //! `evaluate`: metrics of every model column of a forecast frame, per series, per segment and
 //! overall, with the baselines (naive, seasonal naive, moving average) computed from the history.
 
+use crate::baselines::Baseline;
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
+use crate::grid::series_on_grid;
 use crate::metrics::{point_metrics, Interval, PointMetrics, Scale};
 use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use polars::prelude::*;
@@ -44,61 +46,42 @@ fn histories(
         None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
     };
     let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
-    let price = match df.column("price") {
-        Ok(c) if c.dtype().is_primitive_numeric() => Some(panel.gather_f64(numeric_values(c)?)),
+    let prices = match df.column("price") {
+        Ok(c) if c.dtype().is_primitive_numeric() => Some(series_on_grid(
+            &panel,
+            &panel.gather_f64(numeric_values(c)?),
+            freq,
+        )),
         _ => None,
     };
-    let mut out = HashMap::new();
-    for s in 0..panel.n_series() {
-        let r = panel.range(s);
-        let start = panel.times[r.start];
-        let len = freq
-            .steps_between(start, panel.times[r.end - 1], panel.axis)
-            .map_or(0, |k| k as usize + 1);
-        let mut values = vec![f64::NAN; len];
-        let mut prices = price.as_ref().map(|_| vec![f64::NAN; len]);
-        for pos in r {
-            if let Some(k) = freq.steps_between(start, panel.times[pos], panel.axis) {
-                values[k as usize] = target[pos];
-                if let (Some(p), Some(src)) = (prices.as_mut(), price.as_ref()) {
-                    p[k as usize] = src[pos];
-                }
-            }
-        }
-        out.insert(
-            panel.keys[s].clone(),
-            History {
-                start,
-                values,
-                price: prices,
-            },
-        );
-    }
+    let mut prices = prices.map(Vec::into_iter);
+    let out = series_on_grid(&panel, &target, freq)
+        .into_iter()
+        .zip(&panel.keys)
+        .map(|(grid, key)| {
+            let price = prices.as_mut().and_then(Iterator::next).map(|p| p.values);
+            (
+                key.clone(),
+                History {
+                    start: grid.start,
+                    values: grid.values,
+                    price,
+                },
+            )
+        })
+        .collect();
     Ok((out, freq))
 }
 
-/// Forecasts of the three baselines `step` periods after the last value of `history`.
-fn baseline_forecasts(history: &[f64], step: usize, season: usize) -> [f64; 3] {
-    let finite: Vec<f64> = history.iter().copied().filter(|v| v.is_finite()).collect();
-    let naive = finite.last().copied().unwrap_or(f64::NAN);
-    let n = history.len();
-    let seasonal = if n >= season {
-        let v = history[n - season + (step - 1) % season];
-        if v.is_finite() {
-            v
-        } else {
-            naive
-        }
-    } else {
-        naive
-    };
-    let window = &finite[finite.len().saturating_sub(season)..];
-    let average = if window.is_empty() {
-        f64::NAN
-    } else {
-        window.iter().sum::<f64>() / window.len() as f64
-    };
-    [naive, seasonal, average]
+/// The reference baselines, in [`BASELINES`] order; the moving average spans one season.
+fn reference_baselines(season_length: usize) -> [Baseline; 3] {
+    [
+        Baseline::Naive,
+        Baseline::SeasonalNaive { season_length },
+        Baseline::MovingAverage {
+            window: season_length,
+        },
+    ]
 }
 
 /// Lower and upper bounds of one interval level, in panel order.
@@ -214,8 +197,9 @@ pub fn evaluate(
             for (k, values) in model_values.iter().enumerate() {
                 predictions.push(match (values, past) {
                     (Some(v), _) => v[pos],
-                    (None, Some((p, step))) => baseline_forecasts(p, step, opts.season_length)
-                        [BASELINES.iter().position(|b| *b == models[k]).unwrap_or(0)],
+                    (None, Some((p, step))) => reference_baselines(opts.season_length)
+                        [BASELINES.iter().position(|b| *b == models[k]).unwrap_or(0)]
+                    .forecast(p, step),
                     (None, None) => f64::NAN,
                 });
             }

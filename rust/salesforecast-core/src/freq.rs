@@ -89,12 +89,19 @@ pub enum Frequency {
 }
 
 impl Frequency {
-    /// Parses `"<n><unit>"` with unit `s`, `m`, `h`, `d`, `w`, `mo`, `q`, `y` (n defaults to 1).
+    /// Parses `"<n><unit>"` with unit `s`, `m`/`min`, `h`, `d`, `w`, `mo`, `q`, `y` (n defaults
+    /// to 1), and the pandas aliases `S`, `T`, `H`, `D`, `W` (`W-SUN`, ...), `M`/`ME`/`MS`,
+    /// `Q`/`QE`/`QS`, `Y`/`YE`/`YS`/`A`/`AS`: the anchor (month start or end, week day) comes
+    /// from the data's own dates.
     pub fn parse(text: &str) -> Result<Self> {
         let bad = |reason: &str| {
             CoreError::invalid_argument(
                 "freq",
-                format!("{reason} in {text:?}; expected e.g. \"1d\", \"1w\", \"1mo\", \"1h\""),
+                format!(
+                    "{reason} in {text:?}; expected <count><unit> with unit s, min, h, d, w, mo, \
+                     q or y (e.g. \"1d\", \"1w\", \"1mo\", \"15min\"), or a pandas alias \
+                     (D, W, MS, M, Q, Y, H)"
+                ),
             )
         };
         let trimmed = text.trim();
@@ -110,15 +117,18 @@ impl Frequency {
         if n <= 0 {
             return Err(bad("count must be positive"));
         }
+        let week = unit == "W" || unit.starts_with("W-");
         let freq = match unit {
-            "s" => Self::Seconds(n),
-            "m" | "min" => Self::Seconds(n * 60),
-            "h" => Self::Seconds(n * 3600),
-            "d" => Self::Days(n),
+            "s" | "S" => Self::Seconds(n),
+            "m" | "min" | "T" => Self::Seconds(n * 60),
+            "h" | "H" => Self::Seconds(n * 3600),
+            "d" | "D" => Self::Days(n),
             "w" => Self::Days(n * 7),
-            "mo" => Self::Months(n),
-            "q" => Self::Months(n * 3),
-            "y" => Self::Months(n * 12),
+            _ if week => Self::Days(n * 7),
+            "mo" | "M" | "ME" | "MS" => Self::Months(n),
+            "q" | "Q" | "QE" | "QS" => Self::Months(n * 3),
+            "y" | "Y" | "YE" | "YS" | "A" | "AS" => Self::Months(n * 12),
+            "B" | "C" => return Err(bad("business-day steps are not supported")),
             _ => return Err(bad(&format!("unknown unit {unit:?}"))),
         };
         if let Self::Seconds(s) = freq {
@@ -275,6 +285,14 @@ mod tests {
         assert!(Frequency::parse("0d").is_err());
         assert!(Frequency::parse("1x").is_err());
         assert!(Frequency::parse("").is_err());
+        // pandas aliases: the anchor comes from the data.
+        assert_eq!(Frequency::parse("W").unwrap(), Frequency::Days(7));
+        assert_eq!(Frequency::parse("W-MON").unwrap(), Frequency::Days(7));
+        assert_eq!(Frequency::parse("MS").unwrap(), Frequency::Months(1));
+        assert_eq!(Frequency::parse("M").unwrap(), Frequency::Months(1));
+        assert_eq!(Frequency::parse("D").unwrap(), Frequency::Days(1));
+        assert_eq!(Frequency::parse("15min").unwrap(), Frequency::Seconds(900));
+        assert!(Frequency::parse("B").is_err());
     }
 
     #[test]

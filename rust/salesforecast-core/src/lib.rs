@@ -1,6 +1,7 @@
 //! The pure-Rust core of salesforecast: data contract, synthetic data, validation and splits.
 //! No Python here; `salesforecast-py` converts types and maps [`CoreError`] to exceptions.
 
+pub mod baselines;
 pub mod calendar;
 pub mod conformal;
 pub mod diagnostics;
@@ -10,6 +11,7 @@ pub mod evaluate;
 pub mod features;
 pub mod freq;
 pub mod generate;
+pub mod grid;
 pub mod metrics;
 pub mod panel;
 pub mod split;

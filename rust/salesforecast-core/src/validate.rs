@@ -686,3 +686,516 @@ fn check_drift(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::freq::date_to_epoch_day;
+    use chrono::NaiveDate;
+
+    /// Epoch day of 2023-01-02 plus `offset` days.
+    fn day(offset: i32) -> i32 {
+        let base = NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
+        date_to_epoch_day(base) as i32 + offset
+    }
+
+    /// A long frame `store | date | y` with the dates given as days after 2023-01-02.
+    fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
+        let days: Vec<i32> = offsets.iter().map(|&o| day(o)).collect();
+        let date = Series::new("date".into(), days)
+            .cast(&DataType::Date)
+            .unwrap();
+        DataFrame::new_infer_height(vec![
+            Series::new("store".into(), stores).into_column(),
+            date.into_column(),
+            Series::new("y".into(), y).into_column(),
+        ])
+        .unwrap()
+    }
+
+    fn with_price(mut df: DataFrame, price: &[Option<f64>]) -> DataFrame {
+        df.with_column(Series::new("price".into(), price).into_column())
+            .unwrap();
+        df
+    }
+
+    fn options() -> ValidationOptions {
+        ValidationOptions {
+            roles: ColumnRoles::new(vec!["store".into()], "date", "y").unwrap(),
+            freq: Some(Frequency::Days(1)),
+            min_length: None,
+            outlier_threshold: 3.5,
+            as_of: None,
+            drift_threshold: 0.25,
+        }
+    }
+
+    fn find<'a>(report: &'a ValidationReport, check: &str) -> Option<&'a Issue> {
+        report.issues.iter().find(|i| i.check == check)
+    }
+
+    fn checks(report: &ValidationReport) -> Vec<&'static str> {
+        report.issues.iter().map(|i| i.check).collect()
+    }
+
+    /// Two complete daily series of four non-constant values each.
+    fn clean() -> DataFrame {
+        frame(
+            &["A", "A", "A", "A", "B", "B", "B", "B"],
+            &[0, 1, 2, 3, 0, 1, 2, 3],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5.0, 6.0].map(Some),
+        )
+    }
+
+    #[test]
+    fn clean_panel_passes_with_profile() {
+        let opts = ValidationOptions {
+            min_length: Some(4),
+            ..options()
+        };
+        let report = validate(&clean(), None, &opts).unwrap();
+        assert!(report.ok);
+        assert!(report.issues.is_empty(), "{:?}", report.issues);
+        assert_eq!(report.n_rows, 8);
+        assert_eq!(report.n_series, 2);
+        assert_eq!(report.start.as_deref(), Some("2023-01-02"));
+        assert_eq!(report.end.as_deref(), Some("2023-01-05"));
+        assert_eq!(report.freq.as_deref(), Some("1d"));
+        assert!(report.into_error().is_none());
+
+        // Without a declared frequency it is inferred from the data.
+        let inferred = validate(&clean(), None, &ValidationOptions { freq: None, ..opts }).unwrap();
+        assert!(inferred.ok);
+        assert_eq!(inferred.freq.as_deref(), Some("1d"));
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error_naming_series_time_and_row() {
+        let df = frame(
+            &["A", "A", "A", "A", "B", "B", "B"],
+            &[0, 1, 1, 2, 0, 1, 2],
+            &[1.0, 2.0, 2.5, 3.0, 5.0, 6.0, 7.0].map(Some),
+        );
+        // A covariate with a null: its warning is found before the duplicate but listed after.
+        let df = with_price(df, &[Some(1.0), None, Some(1.0), Some(1.0), Some(1.0), Some(1.0), Some(1.0)]);
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        assert_eq!(checks(&report), ["duplicate_keys", "nulls"]);
+        let dup = find(&report, "duplicate_keys").expect("duplicate reported");
+        assert_eq!(dup.severity, Severity::Error);
+        assert_eq!(dup.column.as_deref(), Some("date"));
+        assert_eq!(dup.count, 1);
+        assert_eq!(dup.examples.len(), 1);
+        let ex = &dup.examples[0];
+        assert_eq!(ex.row, Some(2));
+        assert_eq!(ex.series.as_deref(), Some("store=A"));
+        assert_eq!(ex.time.as_deref(), Some("2023-01-03"));
+        // A repeated time is not also a gap or an off-grid step.
+        assert!(find(&report, "irregular_periods").is_none());
+        assert!(find(&report, "missing_periods").is_none());
+    }
+
+    #[test]
+    fn null_target_is_an_error_at_its_row_and_null_extra_column_a_warning() {
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B"],
+            &[0, 1, 2, 0, 1, 2],
+            &[Some(1.0), Some(2.0), Some(3.0), Some(4.0), None, Some(6.0)],
+        );
+        let df = with_price(df, &[Some(1.0), None, None, Some(1.0), Some(1.0), Some(1.0)]);
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        let target = report
+            .issues
+            .iter()
+            .find(|i| i.check == "nulls" && i.column.as_deref() == Some("y"))
+            .expect("null target reported");
+        assert_eq!(target.severity, Severity::Error);
+        assert_eq!(target.count, 1);
+        assert_eq!(target.examples[0].row, Some(4));
+        let price = report
+            .issues
+            .iter()
+            .find(|i| i.check == "nulls" && i.column.as_deref() == Some("price"))
+            .expect("null covariate reported");
+        assert_eq!(price.severity, Severity::Warning);
+        assert_eq!(price.count, 2);
+        let rows: Vec<_> = price.examples.iter().map(|e| e.row).collect();
+        assert_eq!(rows, [Some(1), Some(2)]);
+        // A null target still lets the panel checks run.
+        assert_eq!(report.n_series, 2);
+        // Errors are listed before warnings.
+        assert_eq!(report.issues[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn infinite_target_is_an_error_and_negative_a_warning() {
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B"],
+            &[0, 1, 2, 0, 1, 2],
+            &[
+                Some(1.0),
+                Some(f64::INFINITY),
+                Some(3.0),
+                Some(4.0),
+                Some(5.0),
+                Some(-2.0),
+            ],
+        );
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        let inf = find(&report, "non_finite_target").expect("infinite value reported");
+        assert_eq!(inf.severity, Severity::Error);
+        assert_eq!(inf.count, 1);
+        assert_eq!(inf.examples[0].row, Some(1));
+        assert_eq!(inf.examples[0].series.as_deref(), Some("store=A"));
+        assert_eq!(inf.examples[0].value.as_deref(), Some("inf"));
+        let neg = find(&report, "negative_target").expect("negative value reported");
+        assert_eq!(neg.severity, Severity::Warning);
+        assert_eq!(neg.count, 1);
+        assert_eq!(neg.examples[0].row, Some(5));
+        assert_eq!(neg.examples[0].series.as_deref(), Some("store=B"));
+        assert_eq!(neg.examples[0].value.as_deref(), Some("-2"));
+
+        // A negative value alone does not fail the report.
+        let only_negative = frame(&["A", "A"], &[0, 1], &[Some(-1.0), Some(2.0)]);
+        let report = validate(&only_negative, None, &options()).unwrap();
+        assert!(report.ok);
+        assert_eq!(checks(&report), ["negative_target"]);
+    }
+
+    #[test]
+    fn missing_periods_are_counted_against_the_declared_frequency() {
+        // A lacks 2023-01-04 and 2023-01-05; B is complete.
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B", "B", "B"],
+            &[0, 1, 4, 0, 1, 2, 3, 4],
+            &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 5.0].map(Some),
+        );
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(report.ok, "gaps are only a warning");
+        let gap = find(&report, "missing_periods").expect("gap reported");
+        assert_eq!(gap.severity, Severity::Warning);
+        assert_eq!(gap.count, 2);
+        assert_eq!(gap.message, "2 missing period(s) at 1d in 1 series");
+        assert_eq!(gap.examples.len(), 1);
+        assert_eq!(gap.examples[0].row, Some(2));
+        assert_eq!(gap.examples[0].time.as_deref(), Some("2023-01-06"));
+        assert_eq!(
+            gap.examples[0].value.as_deref(),
+            Some("2 period(s) missing before this row")
+        );
+
+        // The same frame read as every-other-day data: B's daily steps are off that grid.
+        let opts = ValidationOptions {
+            freq: Some(Frequency::Days(2)),
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        assert!(!report.ok);
+        let off = find(&report, "irregular_periods").expect("off-grid steps reported");
+        assert_eq!(off.severity, Severity::Error);
+        // A: 0->1 is off grid (4 - 1 = 3 too); B: all four daily steps are.
+        assert_eq!(off.count, 6);
+        assert!(off.message.starts_with("6 time step(s) in 2 series"));
+        assert_eq!(off.examples[0].row, Some(1));
+    }
+
+    #[test]
+    fn weekly_frequency_flags_a_mid_week_date_and_a_skipped_week() {
+        let df = frame(
+            &["A", "A", "A", "A"],
+            &[0, 7, 17, 24],
+            &[1.0, 2.0, 3.0, 4.0].map(Some),
+        );
+        let opts = ValidationOptions {
+            freq: Some(Frequency::Days(7)),
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        let off = find(&report, "irregular_periods").expect("10-day step is off the weekly grid");
+        // 7 -> 17 is not a whole number of weeks; 17 -> 24 is one week again.
+        assert_eq!(off.count, 1);
+        assert_eq!(off.examples[0].row, Some(2));
+        assert!(find(&report, "missing_periods").is_none());
+
+        let df = frame(&["A", "A", "A"], &[0, 7, 21], &[1.0, 2.0, 3.0].map(Some));
+        let report = validate(&df, None, &opts).unwrap();
+        assert!(report.ok);
+        assert_eq!(report.freq.as_deref(), Some("1w"));
+        let gap = find(&report, "missing_periods").expect("skipped week reported");
+        assert_eq!(gap.count, 1);
+        assert_eq!(gap.examples[0].row, Some(2));
+    }
+
+    #[test]
+    fn series_shorter_than_min_length_is_an_error_naming_it() {
+        let opts = ValidationOptions {
+            min_length: Some(4),
+            ..options()
+        };
+        let df = frame(
+            &["A", "A", "A", "A", "B", "B", "B"],
+            &[0, 1, 2, 3, 0, 1, 2],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0].map(Some),
+        );
+        let report = validate(&df, None, &opts).unwrap();
+        assert!(!report.ok);
+        let short = find(&report, "series_too_short").expect("short series reported");
+        assert_eq!(short.severity, Severity::Error);
+        assert_eq!(short.count, 1);
+        assert_eq!(short.examples.len(), 1);
+        assert_eq!(short.examples[0].series.as_deref(), Some("store=B"));
+        assert_eq!(short.examples[0].value.as_deref(), Some("3 observations"));
+        assert_eq!(short.examples[0].row, None);
+        // Exactly min_length observations is enough.
+        let opts = ValidationOptions {
+            min_length: Some(3),
+            ..opts
+        };
+        assert!(validate(&df, None, &opts).unwrap().ok);
+    }
+
+    #[test]
+    fn unsorted_input_is_accepted_and_examples_point_at_input_rows() {
+        // The clean panel of `clean()` with the rows shuffled and A's 2023-01-03 repeated at
+        // the very end.
+        let df = frame(
+            &["B", "A", "A", "B", "A", "B", "A", "B", "A"],
+            &[2, 3, 0, 0, 2, 3, 1, 1, 1],
+            &[5.0, 4.0, 1.0, 5.0, 3.0, 6.0, 2.0, 6.0, 9.0].map(Some),
+        );
+        let report = validate(&df, None, &options()).unwrap();
+        assert_eq!(report.n_series, 2);
+        assert_eq!(report.start.as_deref(), Some("2023-01-02"));
+        assert_eq!(report.end.as_deref(), Some("2023-01-05"));
+        // Order by itself is no issue: only the repeated key is.
+        assert_eq!(checks(&report), ["duplicate_keys"]);
+        let dup = &report.issues[0];
+        assert_eq!(dup.count, 1);
+        assert_eq!(dup.examples[0].series.as_deref(), Some("store=A"));
+        assert_eq!(dup.examples[0].time.as_deref(), Some("2023-01-03"));
+        // The later input row of the two (the sort is stable).
+        assert_eq!(dup.examples[0].row, Some(8));
+
+        // Shuffled without the duplicate: clean, and the gap example is an input row.
+        let df = frame(
+            &["A", "B", "A", "B", "A"],
+            &[3, 1, 0, 0, 1],
+            &[4.0, 6.0, 1.0, 5.0, 2.0].map(Some),
+        );
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(report.ok);
+        assert_eq!(checks(&report), ["missing_periods"]);
+        assert_eq!(report.issues[0].examples[0].row, Some(0));
+    }
+
+    #[test]
+    fn into_error_lists_every_error_and_no_warning() {
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B"],
+            &[0, 1, 1, 0, 1, 2],
+            &[
+                Some(1.0),
+                Some(2.0),
+                Some(3.0),
+                Some(f64::INFINITY),
+                Some(-1.0),
+                Some(1.0),
+            ],
+        );
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        assert!(find(&report, "negative_target").is_some());
+        match report.into_error() {
+            Some(CoreError::Validation { count, summary }) => {
+                assert_eq!(count, 2);
+                let lines: Vec<&str> = summary.lines().collect();
+                assert_eq!(lines.len(), 2, "{summary}");
+                assert!(lines
+                    .iter()
+                    .any(|l| l.starts_with("- duplicate_keys [date]: 1 row(s) repeat")));
+                assert!(lines
+                    .iter()
+                    .any(|l| l.starts_with("- non_finite_target [y]: 1 infinite")));
+                assert!(!summary.contains("negative"));
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn contract_problems_skip_the_panel_checks() {
+        // No target column.
+        let df = clean().drop("y").unwrap();
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        assert_eq!(checks(&report), ["missing_column"]);
+        assert_eq!(report.issues[0].column.as_deref(), Some("y"));
+        assert_eq!(report.n_series, 0);
+
+        // Time as strings, target as strings.
+        let df = DataFrame::new_infer_height(vec![
+            Series::new("store".into(), ["A", "A"]).into_column(),
+            Series::new("date".into(), ["2023-01-02", "2023-01-03"]).into_column(),
+            Series::new("y".into(), ["1", "2"]).into_column(),
+        ])
+        .unwrap();
+        let report = validate(&df, None, &options()).unwrap();
+        let dtype: Vec<_> = report
+            .issues
+            .iter()
+            .filter(|i| i.check == "dtype")
+            .map(|i| i.column.as_deref().unwrap())
+            .collect();
+        assert_eq!(dtype, ["date", "y"]);
+        assert_eq!(report.n_series, 0);
+
+        // A null key is an error and the panel is not built.
+        let df = DataFrame::new_infer_height(vec![
+            Series::new("store".into(), [Some("A"), None]).into_column(),
+            Series::new("date".into(), [day(0), day(1)])
+                .cast(&DataType::Date)
+                .unwrap()
+                .into_column(),
+            Series::new("y".into(), [1.0, 2.0]).into_column(),
+        ])
+        .unwrap();
+        let report = validate(&df, None, &options()).unwrap();
+        assert!(!report.ok);
+        assert_eq!(checks(&report), ["nulls"]);
+        assert_eq!(report.issues[0].column.as_deref(), Some("store"));
+        assert_eq!(report.issues[0].examples[0].row, Some(1));
+        assert_eq!(report.n_series, 0);
+    }
+
+    #[test]
+    fn bad_options_are_an_error_not_an_issue() {
+        for (outlier, drift, name) in [
+            (0.0, 0.25, "outlier_threshold"),
+            (f64::NAN, 0.25, "outlier_threshold"),
+            (3.5, -1.0, "drift_threshold"),
+            (3.5, f64::INFINITY, "drift_threshold"),
+        ] {
+            let opts = ValidationOptions {
+                outlier_threshold: outlier,
+                drift_threshold: drift,
+                ..options()
+            };
+            match validate(&clean(), None, &opts) {
+                Err(CoreError::InvalidArgument { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("expected invalid {name}, got {other:?}"),
+            }
+        }
+        // A sub-daily frequency cannot apply to a Date column.
+        let opts = ValidationOptions {
+            freq: Some(Frequency::Seconds(3600)),
+            ..options()
+        };
+        assert!(matches!(
+            validate(&clean(), None, &opts),
+            Err(CoreError::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn spikes_constant_series_and_future_dates_are_warnings() {
+        // A: ten values around 10 with one spike; B: constant.
+        let a = [10.0, 11.0, 9.0, 10.0, 12.0, 10.0, 11.0, 9.0, 10.0, 500.0];
+        let mut stores = vec!["A"; 10];
+        stores.extend(["B"; 3]);
+        let mut offsets: Vec<i32> = (0..10).collect();
+        offsets.extend(0..3);
+        let mut y: Vec<Option<f64>> = a.iter().copied().map(Some).collect();
+        y.extend([Some(4.0); 3]);
+        let df = frame(&stores, &offsets, &y);
+        let opts = ValidationOptions {
+            as_of: NaiveDate::from_ymd_opt(2023, 1, 9)
+                .unwrap()
+                .and_hms_opt(0, 0, 0),
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        assert!(report.ok);
+        let spikes = find(&report, "outliers").expect("spike reported");
+        assert_eq!(spikes.severity, Severity::Warning);
+        assert_eq!(spikes.count, 1);
+        assert_eq!(spikes.examples[0].row, Some(9));
+        assert!(spikes.examples[0]
+            .value
+            .as_deref()
+            .unwrap()
+            .starts_with("500 (robust z "));
+        let constant = find(&report, "constant_series").expect("constant series reported");
+        assert_eq!(constant.count, 1);
+        assert_eq!(constant.examples[0].series.as_deref(), Some("store=B"));
+        assert_eq!(constant.examples[0].value.as_deref(), Some("4"));
+        // A runs to 2023-01-11: its last two rows are after 2023-01-09.
+        let future = find(&report, "future_dates").expect("future rows reported");
+        assert_eq!(future.count, 2);
+        let rows: Vec<_> = future.examples.iter().map(|e| e.row).collect();
+        assert_eq!(rows, [Some(8), Some(9)]);
+        // The spike is gone at a threshold above its z-score.
+        let opts = ValidationOptions {
+            outlier_threshold: 100.0,
+            ..opts
+        };
+        assert!(find(&validate(&df, None, &opts).unwrap(), "outliers").is_none());
+    }
+
+    #[test]
+    fn population_stability_index_hand_computed() {
+        let reference: Vec<f64> = (0..10).map(f64::from).collect();
+        // Identical distributions: every bin share is equal.
+        assert_eq!(
+            population_stability_index(&reference, &reference),
+            Some(0.0)
+        );
+        // Ten bins of 10% each; every current value in the top bin (empty bins count 1e-4):
+        // 9 * (1e-4 - 0.1) * ln(1e-4 / 0.1) + 0.9 * ln(1 / 0.1).
+        let psi = population_stability_index(&reference, &[9.0; 5]).unwrap();
+        let expected = 9.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln() + 0.9 * 10f64.ln();
+        assert!((psi - expected).abs() < 1e-12, "{psi} vs {expected}");
+        assert!((psi - 8.283_089_355_027_482).abs() < 1e-9);
+        // Non-finite values are ignored; nothing finite means no index.
+        assert_eq!(population_stability_index(&[f64::NAN], &[1.0]), None);
+        assert_eq!(population_stability_index(&reference, &[]), None);
+    }
+
+    #[test]
+    fn drift_against_a_reference_is_graded_by_the_threshold() {
+        let days: Vec<i32> = (0..10).collect();
+        let stores = ["A"; 10];
+        let reference = frame(
+            &stores,
+            &days,
+            &(0..10).map(|v| Some(f64::from(v))).collect::<Vec<_>>(),
+        );
+        let current = frame(&stores, &days, &[Some(9.0); 10]);
+        // The current frame alone is a constant series; drift is its only other finding.
+        let report = validate(&current, Some(&reference), &options()).unwrap();
+        let drift = find(&report, "drift").expect("drift reported");
+        assert_eq!(drift.severity, Severity::Warning);
+        assert_eq!(drift.column.as_deref(), Some("y"));
+        assert_eq!(drift.examples[0].value.as_deref(), Some("8.2831"));
+        assert!(report.ok, "drift is never an error");
+        // psi 8.28 is above threshold / 2.5 = 4 but not above 10: info only.
+        let opts = ValidationOptions {
+            drift_threshold: 10.0,
+            ..options()
+        };
+        let report = validate(&current, Some(&reference), &opts).unwrap();
+        assert_eq!(find(&report, "drift").unwrap().severity, Severity::Info);
+        // Not above 25 / 2.5 = 10: nothing.
+        let opts = ValidationOptions {
+            drift_threshold: 25.0,
+            ..options()
+        };
+        let report = validate(&current, Some(&reference), &opts).unwrap();
+        assert!(find(&report, "drift").is_none());
+        // Against itself nothing has drifted.
+        let report = validate(&reference, Some(&reference), &options()).unwrap();
+        assert!(find(&report, "drift").is_none());
+        assert!(report.issues.is_empty(), "{:?}", report.issues);
+    }
+}

@@ -7,6 +7,7 @@
 
 mod charts;
 mod json;
+mod text;
 mod theme;
 
 pub use charts::{
@@ -126,7 +127,9 @@ pub fn render(figure: &impl Figure, canvas: Canvas) -> Result<Chart> {
         Format::Png => {
             let mut rgb = vec![0u8; canvas.width as usize * canvas.height as usize * 3];
             let extent = {
-                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                // plotters' own glyph drawing drops side bearings (see `text`).
+                let root =
+                    text::Typeset(BitMapBackend::with_buffer(&mut rgb, size)).into_drawing_area();
                 root.fill(&WHITE)?;
                 let extent = figure.draw(&root)?;
                 root.present()?;

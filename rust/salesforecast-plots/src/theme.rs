@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use ab_glyph::FontRef;
 use chrono::DateTime;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -26,6 +27,28 @@ pub fn register_fonts() -> Result<()> {
     } else {
         Err(PlotError::Drawing("the bundled font did not load".into()))
     }
+}
+
+/// The bundled face plotters picks for `family` and `style` (bold, else regular), for drawing
+/// glyphs directly; `None` for another family.
+pub fn face(family: &str, style: FontStyle) -> Option<&'static FontRef<'static>> {
+    static FACES: OnceLock<Option<[FontRef<'static>; 2]>> = OnceLock::new();
+    if family != FAMILY {
+        return None;
+    }
+    let [regular, bold] = FACES
+        .get_or_init(|| {
+            Some([
+                FontRef::try_from_slice(REGULAR).ok()?,
+                FontRef::try_from_slice(BOLD).ok()?,
+            ])
+        })
+        .as_ref()?;
+    Some(if matches!(style, FontStyle::Bold) {
+        bold
+    } else {
+        regular
+    })
 }
 
 pub fn font(size: f64) -> TextStyle<'static> {

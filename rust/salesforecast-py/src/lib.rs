@@ -7,10 +7,12 @@ mod storage;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use errors::run;
-use polars::prelude::{IdxCa, IdxSize, IntoSeries};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use polars::prelude::{Column, IdxCa, IdxSize, IntoSeries};
 use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
-use salesforecast_core::conformal::{conformal_quantile, error_quantile};
+use salesforecast_core::baselines::{baseline_forecasts as core_baseline_forecasts, Baseline};
+use salesforecast_core::conformal::{interval_scales as core_interval_scales, IntervalMethod};
 use salesforecast_core::diagnostics::{jarque_bera, ljung_box, pooled_acf};
 use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
@@ -20,54 +22,49 @@ use salesforecast_core::features::{
 };
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
+use salesforecast_core::grid::{
+    check_frequency as core_check_frequency, future_periods as core_future_periods,
+    shift_times as core_shift_times,
+};
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
 use salesforecast_plots::{render_json, Canvas, Format};
 
-fn parse_date(name: &str, text: &str) -> Result<NaiveDate, CoreError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| CoreError::InvalidArgument {
-        name: name.to_owned(),
-        reason: format!("{text:?} is not a YYYY-MM-DD date ({e})"),
-    })
-}
-
-fn parse_datetime(name: &str, text: &str) -> Result<NaiveDateTime, CoreError> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| parse_date(name, text).map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default()))
-}
-
-/// The engine's options from the binding's arguments (holidays as YYYY-MM-DD strings).
-#[allow(clippy::too_many_arguments)]
-fn feature_options(
-    id_cols: Vec<String>,
-    time_col: &str,
-    target_col: &str,
+/// The column roles, read from a Python `ColumnRoles` (keys resolved).
+#[derive(Debug, FromPyObject)]
+struct Roles {
+    id: Vec<String>,
+    time: String,
+    target: String,
     static_features: Vec<String>,
     known_future: Vec<String>,
     past_only: Vec<String>,
-    freq: Option<&str>,
-    holidays: Option<Vec<String>>,
-    float32: bool,
-) -> Result<FeatureOptions, CoreError> {
-    let holidays = holidays
-        .map(|days| {
-            days.iter()
-                .map(|d| parse_date("holidays", d).map(date_to_epoch_day))
-                .collect::<Result<Vec<_>, _>>()
+}
+
+impl Roles {
+    fn columns(&self) -> Result<ColumnRoles, CoreError> {
+        ColumnRoles::new(self.id.clone(), &self.time, &self.target)
+    }
+
+    fn feature_options(
+        &self,
+        freq: Option<&str>,
+        holidays: Option<Vec<NaiveDate>>,
+        float32: bool,
+    ) -> Result<FeatureOptions, CoreError> {
+        Ok(FeatureOptions {
+            roles: self.columns()?,
+            exogenous: ExogenousRoles {
+                static_features: self.static_features.clone(),
+                known_future: self.known_future.clone(),
+                past_only: self.past_only.clone(),
+            },
+            freq: parse_freq(freq)?,
+            holidays: holidays.map(|days| days.into_iter().map(date_to_epoch_day).collect()),
+            float32,
         })
-        .transpose()?;
-    Ok(FeatureOptions {
-        roles: ColumnRoles::new(id_cols, time_col, target_col)?,
-        exogenous: ExogenousRoles {
-            static_features,
-            known_future,
-            past_only,
-        },
-        freq: parse_freq(freq)?,
-        holidays,
-        float32,
-    })
+    }
 }
 
 fn parse_freq(freq: Option<&str>) -> Result<Option<Frequency>, CoreError> {
@@ -81,8 +78,8 @@ fn generate_sales(
     py: Python<'_>,
     n_stores: usize,
     n_products: usize,
-    start: &str,
-    end: &str,
+    start: NaiveDate,
+    end: NaiveDate,
     freq: &str,
     seed: u64,
     n_threads: Option<usize>,
@@ -91,8 +88,8 @@ fn generate_sales(
         let config = GeneratorConfig {
             n_stores,
             n_products,
-            start: parse_date("start", start)?,
-            end: parse_date("end", end)?,
+            start,
+            end,
             freq: Frequency::parse(freq)?,
             seed,
         };
@@ -102,29 +99,27 @@ fn generate_sales(
 }
 
 #[pyfunction]
-#[pyo3(signature = (df, id_cols, time_col, target_col, freq, min_length, outlier_threshold, as_of, reference, drift_threshold, raise_on_error))]
+#[pyo3(signature = (df, roles, freq, min_length, outlier_threshold, as_of, reference, drift_threshold, raise_on_error))]
 #[allow(clippy::too_many_arguments)]
 fn validate(
     py: Python<'_>,
     df: PyDataFrame,
-    id_cols: Vec<String>,
-    time_col: &str,
-    target_col: &str,
+    roles: Roles,
     freq: Option<&str>,
     min_length: Option<usize>,
     outlier_threshold: f64,
-    as_of: Option<&str>,
+    as_of: NaiveDateTime,
     reference: Option<PyDataFrame>,
     drift_threshold: f64,
     raise_on_error: bool,
 ) -> PyResult<String> {
     run(py, || {
         let opts = ValidationOptions {
-            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            roles: roles.columns()?,
             freq: parse_freq(freq)?,
             min_length,
             outlier_threshold,
-            as_of: as_of.map(|t| parse_datetime("as_of", t)).transpose()?,
+            as_of: Some(as_of),
             drift_threshold,
         };
         let report = core_validate(&df.0, reference.as_ref().map(|r| &r.0), &opts)?;
@@ -141,14 +136,10 @@ fn validate(
 }
 
 #[pyfunction]
-#[pyo3(signature = (df, id_cols, time_col, target_col, test_periods, val_periods, gap, freq))]
-#[allow(clippy::too_many_arguments)]
 fn time_split(
     py: Python<'_>,
     df: PyDataFrame,
-    id_cols: Vec<String>,
-    time_col: &str,
-    target_col: &str,
+    roles: Roles,
     test_periods: usize,
     val_periods: usize,
     gap: usize,
@@ -156,7 +147,7 @@ fn time_split(
 ) -> PyResult<Vec<PyDataFrame>> {
     let parts = run(py, || {
         let opts = SplitOptions {
-            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            roles: roles.columns()?,
             test_periods,
             val_periods,
             gap,
@@ -168,37 +159,22 @@ fn time_split(
 }
 
 #[pyfunction]
-#[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays, float32, n_threads, last_period_only=false))]
+#[pyo3(signature = (df, spec_json, roles, freq, holidays, float32, n_threads, last_period_only=false))]
 #[allow(clippy::too_many_arguments)]
 fn build_features(
     py: Python<'_>,
     df: PyDataFrame,
     spec_json: &str,
-    id_cols: Vec<String>,
-    time_col: &str,
-    target_col: &str,
-    static_features: Vec<String>,
-    known_future: Vec<String>,
-    past_only: Vec<String>,
+    roles: Roles,
     freq: Option<&str>,
-    holidays: Option<Vec<String>>,
+    holidays: Option<Vec<NaiveDate>>,
     float32: bool,
     n_threads: Option<usize>,
     last_period_only: bool,
 ) -> PyResult<(PyDataFrame, Option<PySeries>)> {
     run(py, || {
         let spec = FeatureSpec::from_json(spec_json)?;
-        let options = feature_options(
-            id_cols,
-            time_col,
-            target_col,
-            static_features,
-            known_future,
-            past_only,
-            freq,
-            holidays,
-            float32,
-        )?;
+        let options = roles.feature_options(freq, holidays, float32)?;
         with_threads(n_threads, || {
             if last_period_only {
                 build_last_features(&df.0, &spec, &options)
@@ -215,16 +191,130 @@ fn build_features(
     })
 }
 
+/// The longest stretch of history the spec's features read, in periods.
 #[pyfunction]
-#[pyo3(signature = (forecasts, history, id_cols, time_col, target_col, models, levels, season_length, segment_col, cutoff_col, freq))]
+fn feature_lookback(py: Python<'_>, spec_json: &str) -> PyResult<usize> {
+    run(py, || {
+        Ok::<_, CoreError>(FeatureSpec::from_json(spec_json)?.max_lookback())
+    })
+}
+
+/// Refuses a spec that cannot drive a forecast of `horizon` periods (see the core's
+/// `FeatureSpec::check_forecastable`).
+#[pyfunction]
+fn check_forecastable(
+    py: Python<'_>,
+    spec_json: &str,
+    horizon: usize,
+    recursive: bool,
+    has_past_only: bool,
+) -> PyResult<()> {
+    run(py, || {
+        FeatureSpec::from_json(spec_json)?.check_forecastable(horizon, recursive, has_past_only)
+    })
+}
+
+/// Predictions on the transformed scale back on the target's scale.
+#[pyfunction]
+fn invert_predictions<'py>(
+    py: Python<'py>,
+    spec_json: &str,
+    values: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let mut values = values.as_array().to_vec();
+    run(py, || {
+        FeatureSpec::from_json(spec_json)?.invert_predictions(&mut values)
+    })?;
+    Ok(values.into_pyarray(py))
+}
+
+/// The canonical form of a frequency string (pandas aliases such as `"W"` or `"MS"`
+/// translated).
+#[pyfunction]
+fn parse_frequency(py: Python<'_>, freq: &str) -> PyResult<String> {
+    run(py, || Frequency::parse(freq).map(|f| f.to_string()))
+}
+
+#[pyfunction]
+fn check_frequency(py: Python<'_>, df: PyDataFrame, roles: Roles, freq: &str) -> PyResult<()> {
+    run(py, || {
+        core_check_frequency(&df.0, &roles.columns()?, Frequency::parse(freq)?)
+    })
+}
+
+/// `times` moved by `k` periods of `freq`.
+#[pyfunction]
+fn shift_times(py: Python<'_>, times: PySeries, freq: &str, k: i64) -> PyResult<PySeries> {
+    run(py, || {
+        let column = Column::from(times.0);
+        core_shift_times(&column, Frequency::parse(freq)?, k)
+    })
+    .map(|c| PySeries(c.take_materialized_series()))
+}
+
+/// The `h` periods after the end of every series: keys, time and `_step`.
+#[pyfunction]
+fn future_periods(
+    py: Python<'_>,
+    df: PyDataFrame,
+    roles: Roles,
+    freq: &str,
+    h: usize,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        core_future_periods(&df.0, &roles.columns()?, Frequency::parse(freq)?, h)
+    })
+    .map(PyDataFrame)
+}
+
+/// A baseline's forecasts for the `h` periods after every series: keys, time, `_step`,
+/// `forecast`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn baseline_forecasts(
+    py: Python<'_>,
+    df: PyDataFrame,
+    roles: Roles,
+    freq: &str,
+    kind: &str,
+    parameter: usize,
+    h: usize,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        let baseline = Baseline::parse(kind, parameter)?;
+        core_baseline_forecasts(&df.0, &roles.columns()?, Frequency::parse(freq)?, baseline, h)
+    })
+    .map(PyDataFrame)
+}
+
+/// Per series: the interval scale `_scale` and the forecast floor `_floor`.
+#[pyfunction]
+fn interval_scales(
+    py: Python<'_>,
+    df: PyDataFrame,
+    roles: Roles,
+    freq: &str,
+    season_length: usize,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        core_interval_scales(
+            &df.0,
+            &roles.columns()?,
+            Frequency::parse(freq)?,
+            season_length,
+        )
+    })
+    .map(PyDataFrame)
+}
+
+#[pyfunction]
+#[pyo3(signature = (forecasts, history, roles, models, levels, season_length, segment_col, cutoff_col, freq))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     py: Python<'_>,
     forecasts: PyDataFrame,
     history: Option<PyDataFrame>,
-    id_cols: Vec<String>,
-    time_col: &str,
-    target_col: &str,
+    roles: Roles,
     models: Vec<String>,
     levels: Vec<u32>,
     season_length: usize,
@@ -234,7 +324,7 @@ fn evaluate(
 ) -> PyResult<PyDataFrame> {
     run(py, || {
         let opts = EvaluateOptions {
-            roles: ColumnRoles::new(id_cols, time_col, target_col)?,
+            roles: roles.columns()?,
             models,
             levels,
             season_length,
@@ -254,24 +344,24 @@ fn ensemble_weights(
     target: Vec<f64>,
     loss: &str,
 ) -> PyResult<Vec<f64>> {
+    run(py, || optimal_weights(&predictions, &target, EnsembleLoss::parse(loss)?))
+}
+
+/// Conformity scores of errors already divided by their series' scale.
+#[pyfunction]
+fn conformity_scores(
+    py: Python<'_>,
+    scaled_errors: PyReadonlyArray1<'_, f64>,
+    method: &str,
+) -> PyResult<Vec<f64>> {
+    let errors = scaled_errors.as_array().to_vec();
     run(py, || {
-        let kind = match loss {
-            "squared" => EnsembleLoss::Squared,
-            "absolute" => EnsembleLoss::Absolute,
-            other => {
-                return Err(CoreError::InvalidArgument {
-                    name: "ensemble_loss".into(),
-                    reason: format!("{other:?} is neither \"squared\" nor \"absolute\""),
-                })
-            }
-        };
-        optimal_weights(&predictions, &target, kind)
+        let method = IntervalMethod::parse(method)?;
+        Ok::<_, CoreError>(errors.into_iter().map(|e| method.score(e)).collect())
     })
 }
 
-/// Conformal widths: for each group of scores and each level, the finite-sample conformal
-/// quantile (`method="error"`), or the lower and upper signed-error quantiles
-/// (`method="distribution"`).
+/// Interval offsets for each group of conformity scores and each level.
 #[pyfunction]
 fn conformal_widths(
     py: Python<'_>,
@@ -279,28 +369,7 @@ fn conformal_widths(
     levels: Vec<f64>,
     method: &str,
 ) -> PyResult<Vec<Vec<(f64, f64)>>> {
-    run(py, || {
-        scores
-            .iter()
-            .map(|group| {
-                levels
-                    .iter()
-                    .map(|&level| match method {
-                        "error" => conformal_quantile(group, level).map(|q| (-q, q)),
-                        "distribution" => {
-                            conformal_quantile(group, level)?;
-                            let tail = (1.0 - level / 100.0) / 2.0;
-                            Ok((error_quantile(group, tail), error_quantile(group, 1.0 - tail)))
-                        }
-                        other => Err(CoreError::InvalidArgument {
-                            name: "interval_method".into(),
-                            reason: format!("{other:?} is neither \"conformal_error\" nor \"conformal_distribution\""),
-                        }),
-                    })
-                    .collect()
-            })
-            .collect()
-    })
+    run(py, || IntervalMethod::parse(method)?.widths(&scores, &levels))
 }
 
 /// Pooled autocorrelation, (Ljung-Box Q, p), (Jarque-Bera, p) and the number of residuals.
@@ -374,35 +443,17 @@ struct FeatureStepper {
 #[pymethods]
 impl FeatureStepper {
     #[new]
-    #[pyo3(signature = (df, spec_json, id_cols, time_col, target_col, static_features, known_future, past_only, freq, holidays))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         df: PyDataFrame,
         spec_json: &str,
-        id_cols: Vec<String>,
-        time_col: &str,
-        target_col: &str,
-        static_features: Vec<String>,
-        known_future: Vec<String>,
-        past_only: Vec<String>,
+        roles: Roles,
         freq: Option<&str>,
-        holidays: Option<Vec<String>>,
+        holidays: Option<Vec<NaiveDate>>,
     ) -> PyResult<Self> {
         let state = run(py, || {
             let spec = FeatureSpec::from_json(spec_json)?;
-            let options = feature_options(
-                id_cols,
-                time_col,
-                target_col,
-                static_features,
-                known_future,
-                past_only,
-                freq,
-                holidays,
-                false,
-            )?;
-            StepState::new(&df.0, &spec, &options)
+            StepState::new(&df.0, &spec, &roles.feature_options(freq, holidays, false)?)
         })?;
         Ok(Self { state })
     }
@@ -444,7 +495,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build_features, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(ensemble_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(conformity_scores, m)?)?;
     m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
+    m.add_function(wrap_pyfunction!(feature_lookback, m)?)?;
+    m.add_function(wrap_pyfunction!(check_forecastable, m)?)?;
+    m.add_function(wrap_pyfunction!(invert_predictions, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_frequency, m)?)?;
+    m.add_function(wrap_pyfunction!(check_frequency, m)?)?;
+    m.add_function(wrap_pyfunction!(shift_times, m)?)?;
+    m.add_function(wrap_pyfunction!(future_periods, m)?)?;
+    m.add_function(wrap_pyfunction!(baseline_forecasts, m)?)?;
+    m.add_function(wrap_pyfunction!(interval_scales, m)?)?;
     m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     m.add_class::<FeatureStepper>()?;

@@ -51,7 +51,7 @@ else:
         models = [main, *(["seasonal_naive"] if "seasonal_naive" in cv.columns else [])]
         rows = []
         for (value,), part in joined.group_by(segment, maintain_order=True):
-            part_scores = fc.score(part if own else part.drop(segment), history,
+            part_scores = fc.evaluate(part if own else part.drop(segment), history,
                                    models=models, levels=())  # fmt: skip
             overall = part_scores.filter(
                 (pl.col("scope") == "overall") & pl.col("model").is_in(models)

@@ -1230,3 +1230,817 @@ impl StepState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::freq::date_to_epoch_day;
+    use chrono::NaiveDate;
+
+    const NAN: f64 = f64::NAN;
+
+    fn epoch(y: i32, m: u32, d: u32) -> i32 {
+        date_to_epoch_day(NaiveDate::from_ymd_opt(y, m, d).unwrap()) as i32
+    }
+
+    /// A long frame `store | date | y`, dates as days after 2023-01-02 (a Monday).
+    fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
+        let base = epoch(2023, 1, 2);
+        dated_frame(
+            stores,
+            &offsets.iter().map(|o| base + o).collect::<Vec<_>>(),
+            y,
+        )
+    }
+
+    /// A long frame `store | date | y` with dates as epoch days.
+    fn dated_frame(stores: &[&str], days: &[i32], y: &[Option<f64>]) -> DataFrame {
+        let date = Series::new("date".into(), days)
+            .cast(&DataType::Date)
+            .unwrap();
+        DataFrame::new_infer_height(vec![
+            Series::new("store".into(), stores).into_column(),
+            date.into_column(),
+            Series::new("y".into(), y).into_column(),
+        ])
+        .unwrap()
+    }
+
+    fn with(mut df: DataFrame, column: Series) -> DataFrame {
+        df.with_column(column.into_column()).unwrap();
+        df
+    }
+
+    fn some(values: &[f64]) -> Vec<Option<f64>> {
+        values.iter().copied().map(Some).collect()
+    }
+
+    fn options() -> FeatureOptions {
+        FeatureOptions {
+            roles: ColumnRoles::new(vec!["store".into()], "date", "y").unwrap(),
+            exogenous: ExogenousRoles::default(),
+            freq: Some(Frequency::Days(1)),
+            holidays: Some(vec![]),
+            float32: false,
+        }
+    }
+
+    fn spec(json: &str) -> FeatureSpec {
+        FeatureSpec::from_json(json).unwrap()
+    }
+
+    fn names(df: &DataFrame) -> Vec<String> {
+        df.get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    fn values(df: &DataFrame, name: &str) -> Vec<f64> {
+        df.column(name)
+            .unwrap_or_else(|_| panic!("no column {name} in {:?}", names(df)))
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or(NAN))
+            .collect()
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(same(g, w), "{what}[{i}]: got {g}, want {w} ({got:?})");
+        }
+    }
+
+    #[test]
+    fn lags_follow_the_period_grid_not_the_previous_row() {
+        // A misses 2023-01-05 (offset 3); B is complete.
+        let df = frame(
+            &["A", "A", "A", "A", "A", "B", "B", "B"],
+            &[0, 1, 2, 4, 5, 0, 1, 2],
+            &some(&[10.0, 20.0, 30.0, 50.0, 60.0, 1.0, 2.0, 3.0]),
+        );
+        let out = build_features(&df, &spec(r#"{"lags": [1, 2]}"#), &options()).unwrap();
+        assert_eq!(names(&out.columns), ["lag1", "lag2"]);
+        assert!(out.order.is_none(), "sorted input keeps its row order");
+        assert_close(
+            &values(&out.columns, "lag1"),
+            &[NAN, 10.0, 20.0, NAN, 50.0, NAN, 1.0, 2.0],
+            "lag1",
+        );
+        assert_close(
+            &values(&out.columns, "lag2"),
+            &[NAN, NAN, 10.0, 30.0, NAN, NAN, NAN, 1.0],
+            "lag2",
+        );
+        // With the frequency inferred (daily) the result is the same.
+        let inferred = FeatureOptions {
+            freq: None,
+            ..options()
+        };
+        let again = build_features(&df, &spec(r#"{"lags": [1, 2]}"#), &inferred).unwrap();
+        assert!(out.columns.equals_missing(&again.columns));
+        // Read as weekly data, no row has a value one or two weeks earlier.
+        let weekly = FeatureOptions {
+            freq: Some(Frequency::Days(7)),
+            ..options()
+        };
+        let err = build_features(&df, &spec(r#"{"lags": [1]}"#), &weekly).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidData { column, reason }
+                if column == "date" && reason.contains("off its 1w grid")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rolling_statistics_hand_computed() {
+        let df = frame(&["A"; 5], &[0, 1, 2, 3, 4], &some(&[1.0, 2.0, 4.0, 8.0, 16.0]));
+        let s = spec(
+            r#"{"rolling": [
+                {"window": 3, "lag": 1, "stats": ["mean", "std"]},
+                {"window": 2, "lag": 2, "stats": ["max", "median", "sum"], "min_samples": 1}
+            ]}"#,
+        );
+        let out = build_features(&df, &s, &options()).unwrap().columns;
+        assert_eq!(
+            names(&out),
+            [
+                "rolling_mean_lag1_window3",
+                "rolling_std_lag1_window3",
+                "rolling_max_lag2_window2",
+                "rolling_median_lag2_window2",
+                "rolling_sum_lag2_window2",
+            ]
+        );
+        // Window of 3 ending one period back, all 3 required: {1,2,4} then {2,4,8}.
+        assert_close(
+            &values(&out, "rolling_mean_lag1_window3"),
+            &[NAN, NAN, NAN, 7.0 / 3.0, 14.0 / 3.0],
+            "mean",
+        );
+        assert_close(
+            &values(&out, "rolling_std_lag1_window3"),
+            &[NAN, NAN, NAN, (7.0f64 / 3.0).sqrt(), (28.0f64 / 3.0).sqrt()],
+            "std (ddof 1)",
+        );
+        // Window of 2 ending two periods back, one value enough: {1}, {1,2}, {2,4}.
+        assert_close(
+            &values(&out, "rolling_max_lag2_window2"),
+            &[NAN, NAN, 1.0, 2.0, 4.0],
+            "max",
+        );
+        assert_close(
+            &values(&out, "rolling_median_lag2_window2"),
+            &[NAN, NAN, 1.0, 1.5, 3.0],
+            "median",
+        );
+        assert_close(
+            &values(&out, "rolling_sum_lag2_window2"),
+            &[NAN, NAN, 1.0, 3.0, 6.0],
+            "sum",
+        );
+
+        // A missing period counts as a window slot but not as a sample: grid [1, 2, _, 8, 16].
+        let gap = frame(&["A"; 4], &[0, 1, 3, 4], &some(&[1.0, 2.0, 8.0, 16.0]));
+        let s = spec(
+            r#"{"rolling": [{"window": 3, "lag": 1, "stats": ["mean", "min"], "min_samples": 2}]}"#,
+        );
+        let out = build_features(&gap, &s, &options()).unwrap().columns;
+        // Rows on 01-03 ({1}: too few), 01-05 ({1, 2, _}), 01-06 ({2, _, 8}).
+        assert_close(
+            &values(&out, "rolling_mean_lag1_window3"),
+            &[NAN, NAN, 1.5, 5.0],
+            "mean over a gap",
+        );
+        assert_close(
+            &values(&out, "rolling_min_lag1_window3"),
+            &[NAN, NAN, 1.0, 2.0],
+            "min over a gap",
+        );
+    }
+
+    #[test]
+    fn seasonal_expanding_and_ewm_hand_computed() {
+        let df = frame(
+            &["A"; 6],
+            &[0, 1, 2, 3, 4, 5],
+            &some(&[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]),
+        );
+        let s = spec(
+            r#"{"seasonal_rolling": [{"season_length": 2, "window": 2, "lag": 1, "stats": ["mean"]}],
+                "expanding": [{"stats": ["mean", "std", "min", "max"], "lag": 1},
+                              {"stats": ["sum"], "lag": 2}],
+                "ewm": [{"alpha": 0.5, "lag": 1}]}"#,
+        );
+        let out = build_features(&df, &s, &options()).unwrap().columns;
+        assert_eq!(
+            names(&out),
+            [
+                "seasonal_rolling_mean_lag1_season2_window2",
+                "expanding_mean_lag1",
+                "expanding_std_lag1",
+                "expanding_min_lag1",
+                "expanding_max_lag1",
+                "expanding_sum_lag2",
+                "ewm_mean_lag1_alpha0.5",
+            ]
+        );
+        // Row p averages y[p-1] and y[p-3]; both are needed.
+        assert_close(
+            &values(&out, "seasonal_rolling_mean_lag1_season2_window2"),
+            &[NAN, NAN, NAN, 4.0, 6.0, 8.0],
+            "seasonal mean",
+        );
+        assert_close(
+            &values(&out, "expanding_mean_lag1"),
+            &[NAN, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "expanding mean",
+        );
+        // std of {2,4} = sqrt(2), {2,4,6} = 2, {2,4,6,8} = sqrt(20/3), {2..10} = sqrt(10).
+        assert_close(
+            &values(&out, "expanding_std_lag1"),
+            &[
+                NAN,
+                NAN,
+                2f64.sqrt(),
+                2.0,
+                (20.0f64 / 3.0).sqrt(),
+                10f64.sqrt(),
+            ],
+            "expanding std",
+        );
+        assert_close(
+            &values(&out, "expanding_min_lag1"),
+            &[NAN, 2.0, 2.0, 2.0, 2.0, 2.0],
+            "expanding min",
+        );
+        assert_close(
+            &values(&out, "expanding_max_lag1"),
+            &[NAN, 2.0, 4.0, 6.0, 8.0, 10.0],
+            "expanding max",
+        );
+        assert_close(
+            &values(&out, "expanding_sum_lag2"),
+            &[NAN, NAN, 2.0, 6.0, 12.0, 20.0],
+            "expanding sum",
+        );
+        // adjust=False: m = y0, then m = (m + y) / 2.
+        assert_close(
+            &values(&out, "ewm_mean_lag1_alpha0.5"),
+            &[NAN, 2.0, 3.0, 4.5, 6.25, 8.125],
+            "ewm",
+        );
+    }
+
+    /// A spec reading every kind of target window.
+    const RICH: &str = r#"{
+        "lags": [1, 3],
+        "rolling": [{"window": 3, "lag": 1, "stats": ["mean", "std", "max"], "min_samples": 1}],
+        "seasonal_rolling": [{"season_length": 2, "window": 2, "lag": 1, "stats": ["mean", "quantile(0.25)"], "min_samples": 1}],
+        "expanding": [{"stats": ["mean", "std", "min"], "lag": 1}],
+        "ewm": [{"alpha": 0.3, "lag": 1}]
+    }"#;
+
+    #[test]
+    fn features_of_a_row_never_read_its_own_or_later_targets() {
+        // A has a missing period (offset 4); B is complete.
+        let stores = [["A"; 8], ["B"; 8]].concat();
+        let offsets = [[0, 1, 2, 3, 5, 6, 7, 8], [0, 1, 2, 3, 4, 5, 6, 7]].concat();
+        let y = [
+            3.0, 5.0, 4.0, 6.0, 8.0, 7.0, 9.0, 11.0, 20.0, 22.0, 21.0, 25.0, 24.0, 26.0, 27.0, 30.0,
+        ];
+        for transforms in [r#"[]"#, r#"["log1p"]"#, r#"["log1p", "diff"]"#] {
+            let s = spec(&RICH.replace(
+                "\"lags\"",
+                &format!("\"target_transforms\": {transforms}, \"lags\""),
+            ));
+            let feature_names = target_feature_names(&s);
+            let base = build_features(&frame(&stores, &offsets, &some(&y)), &s, &options())
+                .unwrap()
+                .columns;
+            for k in 0..8 {
+                // Change A's target at its k-th row and every later row.
+                let mut changed = y;
+                for v in &mut changed[k..8] {
+                    *v += 1000.0;
+                }
+                let out = build_features(&frame(&stores, &offsets, &some(&changed)), &s, &options())
+                    .unwrap()
+                    .columns;
+                for name in &feature_names {
+                    let (a, b) = (values(&base, name), values(&out, name));
+                    for row in (0..=k).chain(8..16) {
+                        assert_eq!(
+                            a[row].to_bits(),
+                            b[row].to_bits(),
+                            "{transforms}: {name} at row {row} changed with the target at row {k}"
+                        );
+                    }
+                }
+                // Later rows of A do see the change: the comparison above is not vacuous.
+                if k < 7 {
+                    let seen = feature_names.iter().any(|name| {
+                        let (a, b) = (values(&base, name), values(&out, name));
+                        (k + 1..8).any(|row| a[row].to_bits() != b[row].to_bits())
+                    });
+                    assert!(seen, "{transforms}: no later row saw the change at row {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn calendar_features_of_known_dates() {
+        let days: Vec<i32> = (0..6).map(|i| epoch(2023, 6, 30) + i).collect();
+        let df = dated_frame(&["A"; 6], &days, &some(&[1.0; 6]));
+        let s = spec(
+            r#"{"calendar": ["dayofweek", "dayofmonth", "dayofyear", "weekofyear", "month",
+                "quarter", "year", "is_weekend", "is_month_start", "is_month_end", "holiday",
+                "days_to_holiday", "days_since_holiday", "dayofweek_sin", "dayofweek_cos",
+                "month_cos"]}"#,
+        );
+        let opts = FeatureOptions {
+            holidays: Some(vec![i64::from(epoch(2023, 7, 4))]),
+            ..options()
+        };
+        let out = build_features(&df, &s, &opts).unwrap().columns;
+        // 2023-06-30 (Fri) .. 2023-07-05 (Wed).
+        let expect = |name: &str, want: &[f64]| assert_close(&values(&out, name), want, name);
+        expect("dayofweek", &[4.0, 5.0, 6.0, 0.0, 1.0, 2.0]);
+        expect("dayofmonth", &[30.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        expect("dayofyear", &[181.0, 182.0, 183.0, 184.0, 185.0, 186.0]);
+        expect("weekofyear", &[26.0, 26.0, 26.0, 27.0, 27.0, 27.0]);
+        expect("month", &[6.0, 7.0, 7.0, 7.0, 7.0, 7.0]);
+        expect("quarter", &[2.0, 3.0, 3.0, 3.0, 3.0, 3.0]);
+        expect("year", &[2023.0; 6]);
+        expect("is_weekend", &[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        expect("is_month_start", &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        expect("is_month_end", &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        expect("holiday", &[0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        expect("days_to_holiday", &[4.0, 3.0, 2.0, 1.0, 0.0, NAN]);
+        expect("days_since_holiday", &[NAN, NAN, NAN, NAN, 0.0, 1.0]);
+        let sin = values(&out, "dayofweek_sin");
+        let cos = values(&out, "dayofweek_cos");
+        assert!(sin[3].abs() < 1e-12 && (cos[3] - 1.0).abs() < 1e-12, "Monday");
+        assert!((sin[0] - (TAU * 4.0 / 7.0).sin()).abs() < 1e-12, "Friday");
+        let month_cos = values(&out, "month_cos");
+        assert!((month_cos[1] + 1.0).abs() < 1e-12, "July is half way round");
+        assert!((month_cos[0] - (TAU * 5.0 / 12.0).cos()).abs() < 1e-12, "June");
+
+        // The default calendar is the US federal one: July 4th, Juneteenth 2023 (Mon 06-19)
+        // before it and Labor Day (09-04) after it.
+        let out = build_features(&df, &s, &options_us()).unwrap().columns;
+        assert_close(
+            &values(&out, "holiday"),
+            &[0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            "US holiday",
+        );
+        assert_close(
+            &values(&out, "days_since_holiday"),
+            &[11.0, 12.0, 13.0, 14.0, 0.0, 1.0],
+            "US days since",
+        );
+        assert_eq!(values(&out, "days_to_holiday")[5], 61.0);
+
+        // Month ends of other lengths; 2024 is a leap year.
+        let days = [
+            epoch(2023, 2, 28),
+            epoch(2024, 2, 28),
+            epoch(2024, 2, 29),
+            epoch(2024, 4, 30),
+            epoch(2024, 5, 30),
+            epoch(2024, 12, 31),
+        ];
+        let df = dated_frame(&["A"; 6], &days, &some(&[1.0; 6]));
+        let s = spec(r#"{"calendar": ["is_month_end", "dayofyear", "quarter", "dayofyear_cos"]}"#);
+        let out = build_features(&df, &s, &opts).unwrap().columns;
+        expect_in(&out, "is_month_end", &[1.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
+        expect_in(&out, "dayofyear", &[59.0, 59.0, 60.0, 121.0, 151.0, 366.0]);
+        expect_in(&out, "quarter", &[1.0, 1.0, 1.0, 2.0, 2.0, 4.0]);
+        // The last day of a leap year is one step short of a full turn.
+        let cos = values(&out, "dayofyear_cos");
+        assert!((cos[5] - (TAU * 365.0 / 366.0).cos()).abs() < 1e-12);
+    }
+
+    fn expect_in(out: &DataFrame, name: &str, want: &[f64]) {
+        assert_close(&values(out, name), want, name);
+    }
+
+    fn options_us() -> FeatureOptions {
+        FeatureOptions {
+            holidays: None,
+            ..options()
+        }
+    }
+
+    #[test]
+    fn hourly_datetime_axis() {
+        let start = i64::from(epoch(2023, 1, 2)) * 86_400_000 + 22 * 3_600_000;
+        let ms: Vec<i64> = (0..4).map(|h| start + h * 3_600_000).collect();
+        let time = Series::new("date".into(), ms)
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        let df = DataFrame::new_infer_height(vec![
+            Series::new("store".into(), ["A"; 4]).into_column(),
+            time.into_column(),
+            Series::new("y".into(), [1.0, 2.0, 3.0, 4.0]).into_column(),
+        ])
+        .unwrap();
+        let s = spec(r#"{"lags": [2], "calendar": ["hour", "dayofmonth"]}"#);
+        let opts = FeatureOptions {
+            freq: None,
+            ..options()
+        };
+        let out = build_features(&df, &s, &opts).unwrap().columns;
+        assert_close(&values(&out, "lag2"), &[NAN, NAN, 1.0, 2.0], "lag2");
+        assert_close(&values(&out, "hour"), &[22.0, 23.0, 0.0, 1.0], "hour");
+        assert_close(&values(&out, "dayofmonth"), &[2.0, 2.0, 3.0, 3.0], "day");
+    }
+
+    #[test]
+    fn past_only_covariates_are_only_lagged_and_others_used_at_their_row() {
+        // A misses offset 3; sizes are strings coded by sorted value (L = 0, S = 1).
+        let df = frame(
+            &["A", "A", "A", "A", "B", "B"],
+            &[0, 1, 2, 4, 0, 1],
+            &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        );
+        let df = with(
+            df,
+            Series::new("traffic".into(), [100.0, 110.0, 120.0, 140.0, 7.0, 8.0]),
+        );
+        let df = with(
+            df,
+            Series::new("size".into(), ["S", "S", "S", "S", "L", "L"]),
+        );
+        let df = with(
+            df,
+            Series::new("price".into(), [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]),
+        );
+        let opts = FeatureOptions {
+            exogenous: ExogenousRoles {
+                static_features: vec!["size".into()],
+                known_future: vec!["price".into()],
+                past_only: vec!["traffic".into()],
+            },
+            ..options()
+        };
+        let s = spec(r#"{"lags": [1], "past_only_lags": [1, 2]}"#);
+        let out = build_features(&df, &s, &opts).unwrap().columns;
+        assert_eq!(
+            names(&out),
+            ["lag1", "traffic_lag1", "traffic_lag2", "size", "price"]
+        );
+        assert_close(
+            &values(&out, "traffic_lag1"),
+            &[NAN, 100.0, 110.0, NAN, NAN, 7.0],
+            "traffic lag1",
+        );
+        assert_close(
+            &values(&out, "traffic_lag2"),
+            &[NAN, NAN, 100.0, 120.0, NAN, NAN],
+            "traffic lag2",
+        );
+        assert_close(
+            &values(&out, "size"),
+            &[1.0, 1.0, 1.0, 1.0, 0.0, 0.0],
+            "size codes",
+        );
+        assert_close(
+            &values(&out, "price"),
+            &[1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
+            "price at its own row",
+        );
+        // Without their own lags, past-only columns take the target's.
+        let out = build_features(&df, &spec(r#"{"lags": [2]}"#), &opts)
+            .unwrap()
+            .columns;
+        assert_eq!(names(&out), ["lag2", "traffic_lag2", "size", "price"]);
+
+        // A static feature must not change within a series.
+        let mut bad = df.clone();
+        bad.with_column(
+            Series::new("size".into(), ["S", "S", "M", "S", "L", "L"]).into_column(),
+        )
+        .unwrap();
+        let err = build_features(&bad, &s, &opts).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidData { column, reason }
+                if column == "size" && reason.contains("store=A at row 2")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_known_future_is_over_the_series_median_of_its_history() {
+        // A's last row has no target: its price is not part of the median (10, 12, 30 -> 12).
+        let df = frame(
+            &["A", "A", "A", "A", "B", "B"],
+            &[0, 1, 2, 3, 0, 1],
+            &[Some(1.0), Some(2.0), Some(3.0), None, Some(1.0), Some(1.0)],
+        );
+        let df = with(
+            df,
+            Series::new("price".into(), [10.0, 12.0, 30.0, 40.0, 0.0, 0.0]),
+        );
+        let mut opts = options();
+        opts.exogenous.known_future = vec!["price".into()];
+        let s = spec(r#"{"relative": ["price"]}"#);
+        let out = build_features(&df, &s, &opts).unwrap().columns;
+        assert_eq!(names(&out), ["price_rel"]);
+        // B's median price is 0: no ratio.
+        assert_close(
+            &values(&out, "price_rel"),
+            &[10.0 / 12.0, 1.0, 2.5, 40.0 / 12.0, NAN, NAN],
+            "price_rel",
+        );
+        // A relative column must be known-future.
+        opts.exogenous.known_future.clear();
+        let err = build_features(&df, &s, &opts).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidArgument { name, .. } if name == "features.relative")
+        );
+    }
+
+    #[test]
+    fn target_transforms_hand_computed() {
+        let df = frame(&["A", "A", "A", "B", "B", "B"], &[0, 1, 2, 0, 1, 2], &some(&[1.0, 2.0, 3.0, 1.0, 3.0, 6.0]));
+        // Standardize per series: A (mean 2, std 1), B (mean 10/3, std sqrt(19/3), ddof 1).
+        let out = build_features(
+            &df,
+            &spec(r#"{"lags": [1], "target_transforms": ["standardize"]}"#),
+            &options(),
+        )
+        .unwrap()
+        .columns;
+        assert_eq!(names(&out), ["y", "lag1"]);
+        let sd = (19.0f64 / 3.0).sqrt();
+        let b = [
+            (1.0 - 10.0 / 3.0) / sd,
+            (3.0 - 10.0 / 3.0) / sd,
+            (6.0 - 10.0 / 3.0) / sd,
+        ];
+        assert_close(
+            &values(&out, "y"),
+            &[-1.0, 0.0, 1.0, b[0], b[1], b[2]],
+            "standardized y",
+        );
+        assert_close(
+            &values(&out, "lag1"),
+            &[NAN, -1.0, 0.0, NAN, b[0], b[1]],
+            "lag1 of standardized y",
+        );
+        // log1p then first difference.
+        let float32 = FeatureOptions {
+            float32: true,
+            ..options()
+        };
+        let out = build_features(
+            &df,
+            &spec(r#"{"lags": [1], "target_transforms": ["log1p", "diff"]}"#),
+            &float32,
+        )
+        .unwrap()
+        .columns;
+        let l = |v: f64| v.ln_1p();
+        let diffs = [NAN, l(2.0) - l(1.0), l(3.0) - l(2.0), NAN, l(3.0) - l(1.0), l(6.0) - l(3.0)];
+        assert_close(&values(&out, "y"), &diffs, "diffed log1p y");
+        // The target stays Float64; features are written as Float32.
+        assert_eq!(out.column("y").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(out.column("lag1").unwrap().dtype(), &DataType::Float32);
+        let lag1 = values(&out, "lag1");
+        assert!(lag1[0].is_nan() && lag1[1].is_nan() && lag1[3].is_nan() && lag1[4].is_nan());
+        assert!((lag1[2] - diffs[1]).abs() < 1e-6);
+        assert!((lag1[5] - diffs[4]).abs() < 1e-6);
+        // log1p refuses values at or below -1, naming the series.
+        let neg = frame(&["A", "A"], &[0, 1], &some(&[1.0, -1.0]));
+        let err = build_features(
+            &neg,
+            &spec(r#"{"lags": [1], "target_transforms": ["log1p"]}"#),
+            &options(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidData { column, reason }
+                if column == "y" && reason.contains("store=A")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn group_rolling_sums_the_group_per_period() {
+        // Region N = stores A and B, region S = store C.
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B", "C", "C", "C"],
+            &[0, 1, 2, 0, 1, 2, 0, 1, 2],
+            &some(&[1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 5.0, 6.0, 7.0]),
+        );
+        let df = with(
+            df,
+            Series::new("region".into(), ["N", "N", "N", "N", "N", "N", "S", "S", "S"]),
+        );
+        let s = spec(
+            r#"{"group_rolling": [{"group_col": "region", "window": 2, "lag": 1, "stats": ["sum", "mean"], "min_samples": 1}]}"#,
+        );
+        let out = build_features(&df, &s, &options()).unwrap().columns;
+        assert_eq!(
+            names(&out),
+            [
+                "region_rolling_sum_lag1_window2",
+                "region_rolling_mean_lag1_window2"
+            ]
+        );
+        // N totals 11, 22, 33; S totals 5, 6, 7.
+        assert_close(
+            &values(&out, "region_rolling_sum_lag1_window2"),
+            &[NAN, 11.0, 33.0, NAN, 11.0, 33.0, NAN, 5.0, 11.0],
+            "group sum",
+        );
+        assert_close(
+            &values(&out, "region_rolling_mean_lag1_window2"),
+            &[NAN, 11.0, 16.5, NAN, 11.0, 16.5, NAN, 5.0, 5.5],
+            "group mean",
+        );
+        // Recursive steps cannot follow group features.
+        assert!(matches!(
+            StepState::new(&df, &s, &options()),
+            Err(CoreError::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_panels_and_name_clashes_are_typed_errors() {
+        // A repeated (series, date) key.
+        let dup = frame(&["A", "A", "A"], &[0, 1, 1], &some(&[1.0, 2.0, 3.0]));
+        let err = build_features(&dup, &spec(r#"{"lags": [1]}"#), &options()).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidData { column, reason }
+                if column == "date" && reason.contains("repeats 2023-01-03 at row 2")),
+            "{err}"
+        );
+        // A known-future column named like a feature.
+        let df = frame(&["A", "A"], &[0, 1], &some(&[1.0, 2.0]));
+        let df = with(df, Series::new("lag1".into(), [0.0, 0.0]));
+        let mut opts = options();
+        opts.exogenous.known_future = vec!["lag1".into()];
+        let err = build_features(&df, &spec(r#"{"lags": [1]}"#), &opts).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidArgument { reason, .. } if reason.contains("`lag1`")),
+            "{err}"
+        );
+        // A missing covariate is named.
+        opts.exogenous.known_future = vec!["promo".into()];
+        assert!(matches!(
+            build_features(&df, &spec(r#"{"lags": [1]}"#), &opts),
+            Err(CoreError::MissingColumn { column, .. }) if column == "promo"
+        ));
+    }
+
+    /// Two series with covariates; A misses offset 2.
+    fn history() -> DataFrame {
+        let df = frame(
+            &["A", "A", "A", "A", "A", "B", "B", "B", "B", "B"],
+            &[0, 1, 3, 4, 5, 0, 1, 2, 3, 4],
+            &some(&[3.0, 5.0, 4.0, 6.0, 8.0, 10.0, 12.0, 11.0, 14.0, 13.0]),
+        );
+        let df = with(
+            df,
+            Series::new(
+                "traffic".into(),
+                [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+            ),
+        );
+        let df = with(
+            df,
+            Series::new("size".into(), ["S", "S", "S", "S", "S", "L", "L", "L", "L", "L"]),
+        );
+        with(
+            df,
+            Series::new(
+                "price".into(),
+                [2.0, 2.0, 3.0, 2.0, 2.0, 5.0, 5.0, 5.0, 6.0, 5.0],
+            ),
+        )
+    }
+
+    fn covariate_options() -> FeatureOptions {
+        FeatureOptions {
+            exogenous: ExogenousRoles {
+                static_features: vec!["size".into()],
+                known_future: vec!["price".into()],
+                past_only: vec!["traffic".into()],
+            },
+            holidays: Some(vec![i64::from(epoch(2023, 1, 6))]),
+            ..options()
+        }
+    }
+
+    fn spec_with(transforms: &str, extra: &str) -> FeatureSpec {
+        spec(&RICH.replace(
+            "\"lags\"",
+            &format!(
+                "\"target_transforms\": {transforms}, \"calendar\": [\"dayofweek\", \"holiday\", \"days_to_holiday\"], {extra} \"lags\""
+            ),
+        ))
+    }
+
+    /// Row `i` of `out` against row `j` of `full`, column by column (by name).
+    fn assert_same_row(out: &DataFrame, i: usize, full: &DataFrame, j: usize, what: &str) {
+        for name in names(out) {
+            let (a, b) = (values(out, &name)[i], values(full, &name)[j]);
+            assert!(same(a, b), "{what}: {name}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn build_last_features_equals_the_last_row_of_build_features() {
+        // The history with its rows reversed, so the output order has to be mapped back.
+        let df = history().reverse();
+        for (transforms, extra) in [
+            ("[]", r#""relative": ["price"], "#),
+            (r#"["log1p"]"#, ""),
+            (r#"["standardize"]"#, r#""past_only_lags": [2], "#),
+            (r#"["log1p", "diff"]"#, ""),
+        ] {
+            let s = spec_with(transforms, extra);
+            let full = build_features(&df, &s, &covariate_options()).unwrap();
+            let last = build_last_features(&df, &s, &covariate_options()).unwrap();
+            assert_eq!(names(&last.columns), names(&full.columns), "{transforms}");
+            assert_eq!(last.columns.height(), 2);
+            // A's last row (offset 5) was row 4, now 9 - 4 = 5; B's (row 9) is now row 0.
+            let last_order = last.order.clone().unwrap();
+            assert_eq!(last_order, [5, 0]);
+            let full_order = full.order.clone().unwrap();
+            for (s_idx, &row) in last_order.iter().enumerate() {
+                let j = full_order.iter().position(|&r| r == row).unwrap();
+                assert_same_row(&last.columns, s_idx, &full.columns, j, transforms);
+            }
+        }
+    }
+
+    #[test]
+    fn step_state_next_features_equal_build_features_on_the_extended_frame() {
+        let base = epoch(2023, 1, 2);
+        for transforms in ["[]", r#"["log1p"]"#, r#"["standardize"]"#, r#"["log1p", "diff"]"#] {
+            let s = spec_with(transforms, "");
+            let opts = covariate_options();
+            let mut state = StepState::new(&history(), &s, &opts).unwrap();
+            assert_eq!(state.n_series(), 2);
+            assert_eq!(
+                state.next_times(),
+                [i64::from(base + 6), i64::from(base + 5)]
+            );
+            state.push(&[7.0, 15.0]).unwrap();
+            assert_eq!(
+                state.next_times(),
+                [i64::from(base + 7), i64::from(base + 6)]
+            );
+            let next = state.next_features(&[vec![2.5, 5.5]]).unwrap();
+
+            // The same periods as rows: the pushed values (no traffic known), then the periods
+            // being predicted (no target).
+            let more = frame(
+                &["A", "B", "A", "B"],
+                &[6, 5, 7, 6],
+                &[Some(7.0), Some(15.0), None, None],
+            );
+            let more = with(more, Series::new("traffic".into(), [None::<f64>; 4]));
+            let more = with(more, Series::new("size".into(), ["S", "L", "S", "L"]));
+            let more = with(more, Series::new("price".into(), [2.0, 5.0, 2.5, 5.5]));
+            let extended = history().vstack(&more).unwrap();
+            let full = build_features(&extended, &s, &opts).unwrap();
+            let mut full_names = names(&full.columns);
+            full_names.retain(|n| n != "y");
+            assert_eq!(names(&next), full_names, "{transforms}");
+            let order = full.order.unwrap();
+            for (series, row) in [(0, 12), (1, 13)] {
+                let j = order.iter().position(|&r| r == row).unwrap();
+                assert_same_row(&next, series, &full.columns, j, transforms);
+            }
+            // The step did read the pushed value (B: 15 after 13).
+            let pushed = match transforms {
+                "[]" => Some(15.0),
+                r#"["log1p"]"# => Some(15f64.ln_1p()),
+                r#"["log1p", "diff"]"# => Some(15f64.ln_1p() - 13f64.ln_1p()),
+                _ => None,
+            };
+            if let Some(want) = pushed {
+                assert!(same(values(&next, "lag1")[1], want), "{transforms}");
+            }
+        }
+        // Wrong shapes are refused.
+        let mut state = StepState::new(&history(), &spec_with("[]", ""), &covariate_options())
+            .unwrap();
+        assert!(state.next_features(&[]).is_err());
+        assert!(state.next_features(&[vec![1.0]]).is_err());
+        assert!(state.push(&[1.0]).is_err());
+    }
+}

@@ -486,7 +486,8 @@ impl FeatureSpec {
         Ok(spec)
     }
 
-    /// The longest stretch of history any feature reads, in periods.
+    /// The longest stretch of history any feature reads, in periods: the longest lag or
+    /// window, plus the periods each difference transform reads before it.
     pub fn max_lookback(&self) -> usize {
         let lags = self.lags.iter().copied();
         let rolling = self.rolling.iter().map(|r| r.lag + r.window - 1);
@@ -495,20 +496,81 @@ impl FeatureSpec {
             .iter()
             .map(|r| r.lag + (r.window - 1) * r.season_length);
         let group = self.group_rolling.iter().map(|r| r.lag + r.window - 1);
-        let diffs = self.target_transforms.iter().map(|t| {
-            if let TargetTransform::Difference(k) = t {
-                *k
-            } else {
-                0
-            }
-        });
-        lags.chain(rolling)
-            .chain(seasonal)
-            .chain(group)
-            .chain(diffs)
-            .max()
-            .unwrap_or(0)
+        let features = lags.chain(rolling).chain(seasonal).chain(group).max();
+        let differences: usize = self
+            .target_transforms
+            .iter()
+            .map(|t| match t {
+                TargetTransform::Difference(k) => *k,
+                _ => 0,
+            })
+            .sum();
+        features.unwrap_or(0) + differences
     }
+
+    /// Predictions made on the transformed scale, back on the target's scale. Only transforms
+    /// that act value by value (log1p) can be undone on one prediction at a time.
+    pub fn invert_predictions(&self, values: &mut [f64]) -> Result<()> {
+        for t in self.target_transforms.iter().rev() {
+            match t {
+                TargetTransform::Log1p => values.iter_mut().for_each(|v| *v = v.exp_m1()),
+                other => return Err(not_stepwise(*other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the spec can drive a forecast of `horizon` periods: its target transforms can be
+    /// undone step by step, past-only covariates are known at the origin (recursive steps would
+    /// need their values after it), and recursive steps do not mix relative columns with group
+    /// features (their recomputed steps would take forecast periods into the medians).
+    pub fn check_forecastable(
+        &self,
+        horizon: usize,
+        recursive: bool,
+        has_past_only: bool,
+    ) -> Result<()> {
+        if let Some(t) = self
+            .target_transforms
+            .iter()
+            .find(|t| !matches!(t, TargetTransform::Log1p))
+        {
+            return Err(not_stepwise(*t));
+        }
+        let short: Vec<usize> = self
+            .past_lags()
+            .iter()
+            .copied()
+            .filter(|&k| recursive && has_past_only && k < horizon)
+            .collect();
+        if !short.is_empty() {
+            return Err(CoreError::invalid_argument(
+                "past_only",
+                format!(
+                    "lags {short:?} are shorter than the horizon {horizon}, so the values they \
+                     read are not known at the forecast origin; use longer lags or \
+                     strategy='direct'"
+                ),
+            ));
+        }
+        if recursive && !self.relative.is_empty() && !self.group_rolling.is_empty() {
+            return Err(CoreError::invalid_argument(
+                "features",
+                "relative columns with group_rolling need strategy='direct' (recursive steps \
+                 with group features are not supported)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn not_stepwise(transform: TargetTransform) -> CoreError {
+    CoreError::invalid_argument(
+        "features.target_transforms",
+        format!(
+            "{transform:?} cannot be undone step by step yet; the Forecaster supports 'log1p'"
+        ),
+    )
 }
 
 /// Names of the target-derived features, in output order.

@@ -1,0 +1,139 @@
+"""What ``fit`` learns from its calibration windows: the ensemble weights and the conformity
+scores that interval widths are read from, and how both are applied to raw forecasts."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from salesforecast import _native
+from salesforecast.config import Ensemble, Intervals
+from salesforecast.errors import InvalidArgumentError
+
+Widths = dict[str, list[list[tuple[float, float]]]]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Ensemble weights (``None`` without an ensemble) and, per model and the ensemble, the
+    scaled calibration errors of each forecast step."""
+
+    weights: dict[str, float] | None
+    conformity_scores: dict[str, list[list[float]]] | None
+    method: str
+
+    @classmethod
+    def fit(
+        cls,
+        cv: pl.DataFrame,
+        model_names: Sequence[str],
+        target_col: str,
+        ensemble: Ensemble | None,
+        intervals: Intervals,
+        horizon: int,
+    ) -> Calibration:
+        """From out-of-fold forecasts with their step (``_step``) and series scale
+        (``_scale``)."""
+        y = cv[target_col].to_numpy()
+        ok = np.isfinite(y)
+        preds = [cv[name].to_numpy() for name in model_names]
+        for p in preds:
+            ok &= np.isfinite(p)
+        if ensemble is not None and ensemble.kind == "optimized":
+            w = _native.ensemble_weights(
+                [p[ok].tolist() for p in preds], y[ok].tolist(), ensemble.loss
+            )
+        else:
+            w = [1.0 / len(preds)] * len(preds)
+        weights = dict(zip(model_names, w, strict=True))
+        columns = dict(zip(model_names, preds, strict=True))
+        if ensemble is not None:
+            columns["ensemble"] = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+        scale = cv["_scale"].to_numpy()
+        steps = cv["_step"].to_numpy()
+        scores = {}
+        for name, p in columns.items():
+            errors = np.asarray(_native.conformity_scores((y - p) / scale, intervals.method))
+            scores[name] = [
+                errors[(steps == k) & np.isfinite(errors)].tolist() for k in range(1, horizon + 1)
+            ]
+        return cls(weights, scores, intervals.method)
+
+    def widths(self, levels: Sequence[int]) -> Widths:
+        """Interval offsets (in units of each series' scale) per model, step and level."""
+        if self.conformity_scores is None:
+            raise InvalidArgumentError(
+                "invalid argument `levels`: this forecaster has no conformity scores (a bundle "
+                "from an older version); refit it to forecast other levels"
+            )
+        return {
+            name: _native.conformal_widths(groups, [float(lv) for lv in levels], self.method)
+            for name, groups in self.conformity_scores.items()
+        }
+
+    def to_parquet(self) -> bytes:
+        """The conformity scores as a long parquet table (model, step, score)."""
+        scores = self.conformity_scores or {}
+        table = pl.DataFrame(
+            {
+                "model": [name for name, steps in scores.items() for g in steps for _ in g],
+                "step": [k for steps in scores.values() for k, g in enumerate(steps, 1) for _ in g],
+                "score": [v for steps in scores.values() for g in steps for v in g],
+            },
+            schema={"model": pl.String, "step": pl.Int32, "score": pl.Float64},
+        )
+        buffer = io.BytesIO()
+        table.write_parquet(buffer)
+        return buffer.getvalue()
+
+    @staticmethod
+    def scores_from_parquet(data: bytes, horizon: int) -> dict[str, list[list[float]]]:
+        scores = pl.read_parquet(io.BytesIO(data))
+        return {
+            name: [g.filter(pl.col("step") == k)["score"].to_list() for k in range(1, horizon + 1)]
+            for (name,), g in scores.group_by("model", maintain_order=True)
+        }
+
+
+def with_ensemble(frame: pl.DataFrame, weights: dict[str, float] | None) -> pl.DataFrame:
+    """``frame`` with the weighted ``ensemble`` column (unchanged without weights)."""
+    if not weights:
+        return frame
+    return frame.with_columns(
+        pl.sum_horizontal(pl.col(n) * w for n, w in weights.items()).alias("ensemble")
+    )
+
+
+def at_least(value: pl.Expr, floor: str) -> pl.Expr:
+    """``value`` raised to the ``floor`` column; missing values stay missing (max_horizontal
+    would turn them into the floor)."""
+    return pl.when(value < pl.col(floor)).then(pl.col(floor)).otherwise(value)
+
+
+def with_intervals(
+    raw: pl.DataFrame, scales: pl.DataFrame, keys: list[str], widths: Widths, levels: Sequence[int]
+) -> pl.DataFrame:
+    """``raw`` (with ``_step``) with ``{model}-lo-{level}`` / ``{model}-hi-{level}`` for every
+    model of ``widths``: the forecast plus each step's offset times the series' scale, clipped
+    at the series' floor."""
+    if not widths:
+        return raw
+    out = raw.join(scales, on=keys, how="left")
+    step = pl.col("_step") - 1
+    for name, per_step in widths.items():
+        for j, level in enumerate(levels):
+            lo = pl.lit(pl.Series([w[j][0] for w in per_step])).gather(step)
+            hi = pl.lit(pl.Series([w[j][1] for w in per_step])).gather(step)
+            out = out.with_columns(
+                at_least(pl.col(name) + lo * pl.col("_scale"), "_floor").alias(
+                    f"{name}-lo-{level}"
+                ),
+                at_least(pl.col(name) + hi * pl.col("_scale"), "_floor").alias(
+                    f"{name}-hi-{level}"
+                ),
+            )
+    return out.drop("_scale", "_floor")

@@ -1,0 +1,248 @@
+"""How boosters are trained and how their multi-step forecasts are made: stepped (recursive,
+through the engine's step state), recomputed (recursive, re-reading the frame each step, for
+group features) and direct (one booster per step)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from salesforecast import _native
+from salesforecast.config import ColumnRoles
+from salesforecast.features import FeatureSpec, build_features
+from salesforecast.models import LightGBM, XGBoost, threads_for
+
+log = logging.getLogger(__name__)
+
+Booster = LightGBM | XGBoost
+RoundCallback = Callable[[int, dict[str, float]], bool | None]
+
+
+@dataclass(frozen=True)
+class DirectBooster:
+    """The direct strategy's boosters: ``steps[k - 1]`` forecasts ``k`` periods ahead."""
+
+    steps: list[Booster]
+
+    def feature_importance(
+        self, importance_type: Literal["gain", "split"] = "gain"
+    ) -> dict[str, float]:
+        """Importance summed over the step models."""
+        total: dict[str, float] = {}
+        for booster in self.steps:
+            for name, value in booster.feature_importance(importance_type).items():
+                total[name] = total.get(name, 0.0) + value
+        return total
+
+
+@dataclass(frozen=True)
+class FeaturePlan:
+    """What every strategy reads: the feature spec, the resolved column roles, the frequency,
+    the thread budget and the categories fixed at fit."""
+
+    spec: FeatureSpec
+    roles: ColumnRoles
+    freq: str
+    n_threads: int | None
+    categories: Mapping[str, list[str]]
+
+    @property
+    def keys(self) -> list[str]:
+        return self.roles.keys
+
+    def design(self, frame: pl.DataFrame, *, last_period_only: bool = False) -> pl.DataFrame:
+        return build_features(
+            frame,
+            self.spec,
+            roles=self.roles,
+            freq=self.freq,
+            n_threads=self.n_threads,
+            last_period_only=last_period_only,
+        )
+
+    def future_columns(self, design: pl.DataFrame) -> list[str]:
+        """Features known ahead of time: calendar and known-future covariates."""
+        relative = set(self.spec.relative)
+        names = [
+            *self.spec.calendar,
+            *[f"{c}_rel" if c in relative else c for c in self.roles.known_future],
+        ]
+        return [c for c in names if c in design.columns]
+
+    def invert(self, predictions: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Predictions back on the target's scale (the core undoes the target transforms)."""
+        if not self.spec.target_transforms:
+            return predictions
+        return _native.invert_predictions(self.spec.to_json(), predictions)
+
+    def shift(self, times: pl.Series, k: int) -> pl.Series:
+        """``times`` moved by ``k`` periods of the frequency."""
+        return _native.shift_times(times, self.freq, k)
+
+    def step_state(self, history: pl.DataFrame) -> tuple[_native.FeatureStepper, pl.DataFrame]:
+        """A step state at the end of ``history`` and its series in the state's order."""
+        stepper = _native.FeatureStepper(
+            history, self.spec.to_json(), self.roles, self.freq, self.spec.holidays
+        )
+        order = history.select(self.keys)[stepper.last_rows()].with_row_index("_series")
+        return stepper, order
+
+
+def train(
+    plan: FeaturePlan,
+    model: Booster,
+    frame: pl.DataFrame,
+    target: str,
+    cutoff: Any,
+    callback: RoundCallback | None = None,
+) -> Booster:
+    """A fitted copy of ``model`` on the rows of ``frame`` up to ``cutoff``; with a
+    ``callback``, the later rows are its per-round evaluation set."""
+    roles = plan.roles
+    usable = frame.filter(pl.col(target).is_not_nan() & pl.col(target).is_not_null())
+    skip = {*roles.keys, roles.time, roles.target, target}
+    cols = [c for c in usable.columns if c not in skip]
+    rows = usable.filter(pl.col(roles.time) <= cutoff)
+    x = rows.select(cols).to_numpy(order="fortran").astype(np.float64, copy=False)
+    params = model.params()
+    if params["n_threads"] is None:
+        params["n_threads"] = plan.n_threads or threads_for(x.shape[0])
+    clone = type(model)(**params)
+    started = time.perf_counter()
+    evaluation = usable.filter(pl.col(roles.time) > cutoff) if callback else None
+    clone.fit(
+        x,
+        rows[target].to_numpy(),
+        categorical_features=[i for i, c in enumerate(cols) if c in plan.categories],
+        eval_set=[]
+        if evaluation is None or evaluation.height == 0
+        else [(evaluation.select(cols).to_numpy(order="fortran"), evaluation[target])],
+        callback=callback,
+    )
+    log.info(
+        "fitted %s on %d rows x %d features up to %s with %d threads in %.1f s",
+        type(model).__name__,
+        x.shape[0],
+        x.shape[1],
+        cutoff,
+        params["n_threads"],
+        time.perf_counter() - started,
+    )
+    clone.feature_names = cols
+    return clone
+
+
+def ahead(plan: FeaturePlan, design: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Training rows of the direct model for step ``k``: origin features, the target and the
+    known-ahead features ``k`` periods later (column ``_ahead``)."""
+    roles = plan.roles
+    future = plan.future_columns(design)
+    later = design.select(
+        *roles.keys,
+        plan.shift(design[roles.time], -k),
+        pl.col(roles.target).alias("_ahead"),
+        *future,
+    )
+    return design.drop(future).join(later, on=[*roles.keys, roles.time], how="inner")
+
+
+def stepped(
+    plan: FeaturePlan,
+    model: Booster,
+    state: tuple[_native.FeatureStepper, pl.DataFrame],
+    rows: pl.DataFrame,
+    h: int,
+) -> pl.DataFrame:
+    """Recursive forecast through the engine's step state: one pass over the histories per
+    step, the predictions appended as the next period's target."""
+    stepper, order = copy.copy(state[0]), state[1]
+    keys, known = plan.keys, plan.roles.known_future
+    # One join for all steps: rows sorted by step, then in the stepper's series order.
+    schedule = (
+        order.join(rows, on=keys, how="left")
+        .sort(["_step", "_series"])
+        .with_columns(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in known)
+    )
+    n = order.height
+    known_all = [schedule[c].to_numpy() for c in known]
+    cols = model.feature_names or []
+    predictions = np.empty(schedule.height)
+    for step in range(h):
+        block = slice(step * n, (step + 1) * n)
+        x = stepper.features([k[block].tolist() for k in known_all]).select(cols)
+        raw = plan.invert(model.predict(x.to_numpy(order="fortran")))
+        stepper.push(raw.tolist())
+        predictions[block] = raw
+    return schedule.select([*keys, plan.roles.time]).with_columns(pl.Series("_pred", predictions))
+
+
+def recomputed(
+    plan: FeaturePlan,
+    model: Booster,
+    frame: pl.DataFrame,
+    history: pl.DataFrame,
+    rows: pl.DataFrame,
+    h: int,
+) -> pl.DataFrame:
+    """Recursive forecast that re-reads the whole frame each step: group features need every
+    series' prediction at every step."""
+    roles = plan.roles
+    cols = model.feature_names or []
+    # Each step needs only the features of the periods being forecast: the engine computes
+    # them for the last period of every series, with the earlier steps' predictions filled in.
+    step_of = pl.concat(
+        [pl.Series("_step", [None] * history.height, dtype=pl.Int64), rows["_step"].cast(pl.Int64)]
+    )
+    frame = frame.with_columns(step_of).sort([*roles.keys, roles.time])
+    steps = frame["_step"].to_numpy()
+    target = frame[roles.target].to_numpy().astype(np.float64, copy=True)
+    frame = frame.drop("_step")
+    done = np.isnan(steps.astype(np.float64))
+    for step in range(1, h + 1):
+        at = np.flatnonzero(steps == step)
+        upto = frame.filter(pl.Series(done | (steps == step)))
+        design = plan.design(upto, last_period_only=True)
+        # Rows come out in series order, as `at` lists them.
+        target[at] = plan.invert(model.predict(design.select(cols).to_numpy(order="fortran")))
+        frame = frame.with_columns(pl.Series(roles.target, target))
+        done |= steps == step
+    future = np.flatnonzero(np.isin(steps, np.arange(1, h + 1)))
+    return frame[future].select([*roles.keys, roles.time, pl.col(roles.target).alias("_pred")])
+
+
+def direct(
+    plan: FeaturePlan,
+    model: DirectBooster,
+    frame: pl.DataFrame,
+    history: pl.DataFrame,
+    rows: pl.DataFrame,
+    h: int,
+) -> pl.DataFrame:
+    """One booster per step, each reading the features at the origin and the known-ahead
+    features of its own period."""
+    keys, time_col = plan.keys, plan.roles.time
+    design = plan.design(frame)
+    future = plan.future_columns(design)
+    last = history.group_by(keys).agg(pl.col(time_col).max())
+    origin = design.join(last, on=[*keys, time_col], how="semi").drop([*future, time_col])
+    parts = []
+    for k in range(1, h + 1):
+        booster = model.steps[k - 1]
+        at_step = rows.filter(pl.col("_step") == k).select([*keys, time_col])
+        later = design.join(at_step, on=[*keys, time_col], how="semi").select(
+            *keys, time_col, *future
+        )
+        x = origin.join(later, on=keys, how="inner")
+        pred = plan.invert(
+            booster.predict(x.select(booster.feature_names or []).to_numpy(order="fortran"))
+        )
+        parts.append(x.select([*keys, time_col]).with_columns(pl.Series("_pred", pred)))
+    return pl.concat(parts)

@@ -1,0 +1,83 @@
+"""Baseline models: they need no fitting and forecast from each series' own history on its
+regular time grid (the core's rule, the same one ``evaluate`` scores its baselines with)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+
+from salesforecast import _native
+from salesforecast.config import ColumnRoles
+from salesforecast.errors import InvalidArgumentError
+
+__all__ = ["Baseline", "MovingAverage", "Naive", "SeasonalNaive"]
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(
+            f"invalid argument `{name}`: must be an int of at least 1, got {value!r}"
+        )
+
+
+class _BaselineModel:
+    """What every baseline shares: a name, its parameters, and its forecasts."""
+
+    name: str = ""
+
+    def _parameter(self) -> int:
+        return 1
+
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments (what a bundle stores)."""
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    def forecast(
+        self, history: pl.DataFrame, roles: ColumnRoles, freq: str, h: int
+    ) -> pl.DataFrame:
+        """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
+        ``forecast``."""
+        out = _native.baseline_forecasts(history, roles, freq, self.name, self._parameter(), h)
+        return out.drop("_step")
+
+
+@dataclass(frozen=True)
+class SeasonalNaive(_BaselineModel):
+    """Repeats the last observed season: the forecast for step k is the value one whole number
+    of seasons before it (the last observed value where that period is missing or the history
+    is shorter than a season)."""
+
+    season_length: int = 7
+    name = "seasonal_naive"
+
+    def __post_init__(self) -> None:
+        _positive("season_length", self.season_length)
+
+    def _parameter(self) -> int:
+        return self.season_length
+
+
+@dataclass(frozen=True)
+class Naive(_BaselineModel):
+    """Repeats the last observed value."""
+
+    name = "naive"
+
+
+@dataclass(frozen=True)
+class MovingAverage(_BaselineModel):
+    """The mean of the last ``window`` observed values."""
+
+    window: int = 7
+    name = "moving_average"
+
+    def __post_init__(self) -> None:
+        _positive("window", self.window)
+
+    def _parameter(self) -> int:
+        return self.window
+
+
+Baseline = SeasonalNaive | Naive | MovingAverage

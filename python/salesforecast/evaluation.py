@@ -1,0 +1,71 @@
+"""Forecast accuracy: :func:`evaluate` scores every forecast column of a frame against its
+actuals, per series, per segment and overall, beside the baselines read from the history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from salesforecast import _native
+from salesforecast._frames import IdCol, forecast_columns, to_polars
+from salesforecast.config import ColumnRoles
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    forecasts: Any,
+    history: Any | None = None,
+    *,
+    models: Sequence[str] | None = None,
+    levels: Sequence[int] = (80, 95),
+    season_length: int = 7,
+    segment: str | None = None,
+    id_col: IdCol = None,
+    time_col: str = "date",
+    target_col: str = "sales",
+    freq: str | None = None,
+    roles: ColumnRoles | None = None,
+) -> pl.DataFrame:
+    """Metrics of every model column, per series, per ``segment`` value and overall.
+
+    Metrics: rmse, mae, mape (zeros left out and counted in ``mape_zeros``), smape, wape, mase and
+    rmsse (scaled by the seasonal-naive error of the ``history`` on its regular grid),
+    revenue-weighted rmsse (overall rows, as in the M5 competition), r2, bias, and per interval
+    level coverage, Winkler score and pinball loss. With a ``history``, the naive,
+    seasonal-naive and moving-average (one season) baselines are evaluated alongside. Frames
+    from ``cross_validation`` are evaluated per ``cutoff``.
+
+    Without ``models``, the forecast columns are the numeric columns that are not keys, time,
+    target, cutoff, segment, interval bounds, declared covariates of ``roles``, or columns of
+    the ``history`` (data joined to the forecasts, such as ``price``, is not a model).
+    """
+    frame = to_polars(forecasts)
+    roles = ColumnRoles.of(roles, id_col=id_col, time_col=time_col, target_col=target_col).resolve(
+        frame
+    )
+    hist = None if history is None else to_polars(history, "history")
+    if models is None:
+        skip = {
+            *roles.keys,
+            roles.time,
+            roles.target,
+            "cutoff",
+            *([segment] if segment else []),
+            *roles.covariates,
+            *([] if hist is None else hist.columns),
+        }
+        models = forecast_columns(frame, skip)
+    return _native.evaluate(
+        frame,
+        hist,
+        roles,
+        list(models),
+        [int(lv) for lv in levels],
+        season_length,
+        segment,
+        "cutoff" if "cutoff" in frame.columns else None,
+        freq,
+    )

@@ -1,0 +1,183 @@
+//! The baseline forecasts: naive, seasonal naive and moving average, read from each series'
+//! history on its regular grid. The Forecaster's baseline models and `evaluate`'s reference
+//! baselines both forecast through [`Baseline::forecast`].
+
+use crate::error::{CoreError, Result};
+use crate::freq::Frequency;
+use crate::grid::{future_periods, series_on_grid};
+use crate::panel::{column, numeric_values, ColumnRoles, Panel};
+use polars::prelude::*;
+
+/// A baseline model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// The last observed value.
+    Naive,
+    /// The value one whole number of seasons before the forecast period.
+    SeasonalNaive { season_length: usize },
+    /// The mean of the last `window` observed values.
+    MovingAverage { window: usize },
+}
+
+impl Baseline {
+    /// From its name (`naive`, `seasonal_naive`, `moving_average`) and its one parameter.
+    pub fn parse(kind: &str, parameter: usize) -> Result<Self> {
+        let positive = |name: &str| {
+            if parameter == 0 {
+                Err(CoreError::invalid_argument(name, "must be at least 1"))
+            } else {
+                Ok(parameter)
+            }
+        };
+        match kind {
+            "naive" => Ok(Self::Naive),
+            "seasonal_naive" => Ok(Self::SeasonalNaive {
+                season_length: positive("season_length")?,
+            }),
+            "moving_average" => Ok(Self::MovingAverage {
+                window: positive("window")?,
+            }),
+            other => Err(CoreError::invalid_argument(
+                "model",
+                format!(
+                    "unknown baseline {other:?}; expected naive, seasonal_naive or moving_average"
+                ),
+            )),
+        }
+    }
+
+    /// The forecast `step` (1-based) periods after the end of `history`, a series on its grid
+    /// (NaN where a period is missing). A missing seasonal value falls back to the last
+    /// observed one; a history without any value forecasts NaN.
+    pub fn forecast(self, history: &[f64], step: usize) -> f64 {
+        let last = || {
+            history
+                .iter()
+                .rev()
+                .copied()
+                .find(|v| v.is_finite())
+                .unwrap_or(f64::NAN)
+        };
+        match self {
+            Self::Naive => last(),
+            Self::SeasonalNaive { season_length } => {
+                let n = history.len();
+                if n < season_length {
+                    return last();
+                }
+                let v = history[n - season_length + (step.max(1) - 1) % season_length];
+                if v.is_finite() {
+                    v
+                } else {
+                    last()
+                }
+            }
+            Self::MovingAverage { window } => {
+                let recent: Vec<f64> = history
+                    .iter()
+                    .rev()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .take(window)
+                    .collect();
+                if recent.is_empty() {
+                    f64::NAN
+                } else {
+                    recent.iter().sum::<f64>() / recent.len() as f64
+                }
+            }
+        }
+    }
+}
+
+/// The baseline's forecasts for the `h` periods after the end of every series of `df`: keys,
+/// time, `_step` and `forecast`.
+pub fn baseline_forecasts(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Frequency,
+    baseline: Baseline,
+    h: usize,
+) -> Result<DataFrame> {
+    let panel = Panel::build(df, roles)?;
+    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let forecasts: Vec<f64> = series_on_grid(&panel, &target, freq)
+        .iter()
+        .flat_map(|g| (1..=h).map(move |k| baseline.forecast(&g.values, k)))
+        .collect();
+    let mut out = future_periods(df, roles, freq, h)?;
+    out.with_column(Column::new("forecast".into(), forecasts))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAN: f64 = f64::NAN;
+
+    #[test]
+    fn seasonal_naive_reads_the_grid_and_falls_back_to_the_last_value() {
+        let season = Baseline::SeasonalNaive { season_length: 3 };
+        let history = [1.0, 2.0, 3.0, 4.0, NAN, 6.0];
+        assert_eq!(season.forecast(&history, 1), 4.0);
+        assert_eq!(season.forecast(&history, 2), 6.0); // the missing 5th period: last value
+        assert_eq!(season.forecast(&history, 3), 6.0);
+        assert_eq!(season.forecast(&history, 4), 4.0);
+        assert_eq!(season.forecast(&[1.0, 2.0], 1), 2.0); // shorter than a season
+    }
+
+    #[test]
+    fn moving_average_uses_its_window_of_observed_values() {
+        let ma = Baseline::MovingAverage { window: 2 };
+        assert_eq!(ma.forecast(&[1.0, 2.0, NAN, 4.0], 1), 3.0);
+        assert_eq!(ma.forecast(&[5.0], 3), 5.0);
+        assert!(ma.forecast(&[NAN, NAN], 1).is_nan());
+        assert_eq!(Baseline::Naive.forecast(&[1.0, 7.0, NAN], 2), 7.0);
+    }
+
+    #[test]
+    fn parses_names_and_refuses_zero_parameters() {
+        assert_eq!(
+            Baseline::parse("moving_average", 4).unwrap(),
+            Baseline::MovingAverage { window: 4 }
+        );
+        assert!(Baseline::parse("seasonal_naive", 0).is_err());
+        assert!(Baseline::parse("drift", 1).is_err());
+    }
+
+    #[test]
+    fn forecasts_every_series_on_its_grid() {
+        // Series "a" misses day 2: its seasonal value for day 5 (season 3) is day 2's, missing,
+        // so the last value; by row it would have been day 3's.
+        let date = Column::new("date".into(), vec![0i32, 1, 3, 4, 0, 1])
+            .cast(&DataType::Date)
+            .unwrap();
+        let df = DataFrame::new(
+            6,
+            vec![
+                Column::new("id".into(), vec!["a", "a", "a", "a", "b", "b"]),
+                date,
+                Column::new("y".into(), vec![10.0, 11.0, 13.0, 14.0, 1.0, 2.0]),
+            ],
+        )
+        .unwrap();
+        let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
+        let out = baseline_forecasts(
+            &df,
+            &roles,
+            Frequency::Days(1),
+            Baseline::SeasonalNaive { season_length: 3 },
+            3,
+        )
+        .unwrap();
+        let f: Vec<f64> = out
+            .column("forecast")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(f, vec![14.0, 13.0, 14.0, 2.0, 2.0, 2.0]);
+    }
+}

@@ -1,0 +1,224 @@
+//! Series on their regular time grid: values by period (NaN where a period is missing), the
+//! periods after each series' end, time shifts, and the declared frequency checked against data.
+
+use crate::error::{CoreError, Result};
+use crate::freq::{Frequency, TimeAxis};
+use crate::panel::{column, time_axis, time_values, ColumnRoles, Panel};
+use polars::prelude::*;
+
+/// One series' values from its first to its last period, NaN where a period has no row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridSeries {
+    pub start: i64,
+    pub values: Vec<f64>,
+}
+
+/// Every series of `panel` on its grid; `values` are in panel order.
+pub fn series_on_grid(panel: &Panel, values: &[f64], freq: Frequency) -> Vec<GridSeries> {
+    (0..panel.n_series())
+        .map(|s| {
+            let r = panel.range(s);
+            let start = panel.times[r.start];
+            let len = freq
+                .steps_between(start, panel.times[r.end - 1], panel.axis)
+                .map_or(0, |k| k as usize + 1);
+            let mut grid = vec![f64::NAN; len];
+            for pos in r {
+                if let Some(k) = freq.steps_between(start, panel.times[pos], panel.axis) {
+                    grid[k as usize] = values[pos];
+                }
+            }
+            GridSeries {
+                start,
+                values: grid,
+            }
+        })
+        .collect()
+}
+
+/// A time column of `dtype` from storage values (days for `Date`, ticks for `Datetime`).
+pub fn time_column(name: &str, values: Vec<i64>, dtype: &DataType) -> Result<Column> {
+    let raw = Column::new(name.into(), values);
+    Ok(match dtype {
+        DataType::Date => raw.cast(&DataType::Int32)?.cast(&DataType::Date)?,
+        other => raw.cast(other)?,
+    })
+}
+
+/// `times` moved by `k` periods of `freq` (negative `k` moves back); calendar months keep
+/// month ends.
+pub fn shift_times(times: &Column, freq: Frequency, k: i64) -> Result<Column> {
+    let axis = time_axis(times)?;
+    freq.check_axis(axis)?;
+    let moved = time_values(times)?
+        .into_iter()
+        .map(|t| freq.advance(t, k, axis))
+        .collect();
+    time_column(times.name(), moved, times.dtype())
+}
+
+/// Key columns of each series' last row, each repeated `repeat` times, in panel order.
+pub fn series_keys(df: &DataFrame, panel: &Panel, repeat: usize) -> Result<DataFrame> {
+    let rows: Vec<IdxSize> = (0..panel.n_series())
+        .flat_map(|s| std::iter::repeat_n(panel.order[panel.range(s).end - 1], repeat))
+        .collect();
+    Ok(df
+        .select(panel.id_cols.iter().map(String::as_str))?
+        .take(&IdxCa::from_vec("rows".into(), rows))?)
+}
+
+/// The `h` periods after the end of every series: keys, time and `_step` (1..=h).
+pub fn future_periods(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Frequency,
+    h: usize,
+) -> Result<DataFrame> {
+    let panel = Panel::build(df, roles)?;
+    freq.check_axis(panel.axis)?;
+    let mut out = series_keys(df, &panel, h)?;
+    let mut times = Vec::with_capacity(out.height());
+    let mut steps = Vec::with_capacity(out.height());
+    for s in 0..panel.n_series() {
+        let last = panel.times[panel.range(s).end - 1];
+        for k in 1..=h as i64 {
+            times.push(freq.advance(last, k, panel.axis));
+            steps.push(k);
+        }
+    }
+    let dtype = column(df, &roles.time_col)?.dtype().clone();
+    out.with_column(time_column(&roles.time_col, times, &dtype)?)?;
+    out.with_column(Column::new("_step".into(), steps))?;
+    Ok(out)
+}
+
+/// Refuses a declared frequency that is not the data's own step (the most common gap between
+/// consecutive periods of a series): weekly rows read with `"1d"` would forecast daily dates.
+pub fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {
+    let panel = Panel::build(df, roles)?;
+    freq.check_axis(panel.axis)?;
+    // A frame without two periods in any series has no step to compare.
+    let Ok(found) = Frequency::infer(&panel.times, &panel.offsets, panel.axis) else {
+        return Ok(());
+    };
+    if found == freq {
+        return Ok(());
+    }
+    Err(CoreError::invalid_data(
+        &roles.time_col,
+        format!(
+            "the data steps by {found} (the most common gap between a series' periods) but \
+             freq is {freq}; pass freq=\"{found}\"{}",
+            match panel.axis {
+                TimeAxis::Date => "",
+                TimeAxis::Datetime { .. } => " (or resample the data)",
+            }
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::freq::date_to_epoch_day;
+    use chrono::NaiveDate;
+
+    fn day(y: i32, m: u32, d: u32) -> i32 {
+        date_to_epoch_day(NaiveDate::from_ymd_opt(y, m, d).unwrap()) as i32
+    }
+
+    fn frame(ids: &[&str], days: &[i32], values: &[f64]) -> DataFrame {
+        let date = Column::new("date".into(), days.to_vec())
+            .cast(&DataType::Date)
+            .unwrap();
+        DataFrame::new(
+            ids.len(),
+            vec![
+                Column::new("id".into(), ids.to_vec()),
+                date,
+                Column::new("y".into(), values.to_vec()),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn roles() -> ColumnRoles {
+        ColumnRoles::new(vec!["id".into()], "date", "y").unwrap()
+    }
+
+    #[test]
+    fn grid_leaves_missing_periods_as_nan() {
+        let df = frame(&["a", "a", "a"], &[0, 1, 3], &[1.0, 2.0, 4.0]);
+        let panel = Panel::build(&df, &roles()).unwrap();
+        let grid = series_on_grid(&panel, &[1.0, 2.0, 4.0], Frequency::Days(1));
+        assert_eq!(grid[0].values.len(), 4);
+        assert!(grid[0].values[2].is_nan());
+        assert_eq!(grid[0].values[3], 4.0);
+    }
+
+    #[test]
+    fn future_periods_follow_each_series_end() {
+        let df = frame(
+            &["b", "a", "a"],
+            &[day(2023, 1, 31), day(2023, 1, 31), day(2023, 2, 28)],
+            &[1.0, 2.0, 3.0],
+        );
+        let out = future_periods(&df, &roles(), Frequency::Months(1), 2).unwrap();
+        assert_eq!(out.height(), 4);
+        let dates: Vec<i32> = out
+            .column("date")
+            .unwrap()
+            .to_physical_repr()
+            .i32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        // "a" ends on Feb 28 (a month end): Mar 31, Apr 30; "b" ends on Jan 31.
+        assert_eq!(
+            dates,
+            vec![
+                day(2023, 3, 31),
+                day(2023, 4, 30),
+                day(2023, 2, 28),
+                day(2023, 3, 31)
+            ]
+        );
+        let ids: Vec<&str> = out
+            .column("id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(ids, vec!["a", "a", "b", "b"]);
+    }
+
+    #[test]
+    fn shifts_sub_daily_datetimes() {
+        let ticks = Column::new("t".into(), vec![0i64, 900_000])
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        let moved = shift_times(&ticks, Frequency::parse("15min").unwrap(), 2).unwrap();
+        let values: Vec<i64> = moved
+            .to_physical_repr()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(values, vec![1_800_000, 2_700_000]);
+        let dates = Column::new("d".into(), vec![0i32])
+            .cast(&DataType::Date)
+            .unwrap();
+        assert!(shift_times(&dates, Frequency::parse("15min").unwrap(), 1).is_err());
+    }
+
+    #[test]
+    fn refuses_a_frequency_the_data_does_not_have() {
+        let weekly = frame(&["a", "a", "a"], &[0, 7, 14], &[1.0, 2.0, 3.0]);
+        let err = check_frequency(&weekly, &roles(), Frequency::Days(1)).unwrap_err();
+        assert!(err.to_string().contains("1w"), "{err}");
+        assert!(check_frequency(&weekly, &roles(), Frequency::Days(7)).is_ok());
+        let one_row = frame(&["a"], &[0], &[1.0]);
+        assert!(check_frequency(&one_row, &roles(), Frequency::Days(1)).is_ok());
+    }
+}

@@ -198,7 +198,8 @@ class Forecaster:
         _check_models(models)
         if not isinstance(features, FeatureSpec):
             raise InvalidArgumentError(
-                f"invalid argument `features`: expected a FeatureSpec, got {type(features).__name__}"
+                "invalid argument `features`: expected a FeatureSpec, got "
+                f"{type(features).__name__}"
             )
         if strategy not in ("recursive", "direct"):
             raise InvalidArgumentError(

@@ -420,7 +420,23 @@ def test_sales_forecasts_and_bounds_are_never_negative(
     numeric = [c for c in pred.columns if pred[c].dtype == pl.Float64]
     assert pred.select(pl.min_horizontal(numeric).min()).item() >= 0
     # Without the floor some lower bounds would be negative: the clip is doing work.
-    assert (pred["ensemble-lo-95"] == 0).any()
+    widths = fc.interval_widths
+    assert widths is not None
+    level = fc.levels.index(95)
+    lower = pl.Series([step[level][0] for step in widths["ensemble"]])
+    scales = _native.interval_scales(fc.history, fc.roles, fc.freq, fc.season_length)
+    unclipped = (
+        pred.join(scales, on=fc.keys)
+        .with_columns(pl.col("date").rank("ordinal").over(fc.keys).cast(pl.Int64).alias("step"))
+        .with_columns(
+            (
+                pl.col("ensemble") + pl.lit(lower).gather(pl.col("step") - 1) * pl.col("_scale")
+            ).alias("unclipped")
+        )
+    )
+    below = unclipped.filter(pl.col("unclipped") < 0)
+    assert below.height > 0
+    assert (below["ensemble-lo-95"] == 0).all()
 
 
 def test_undeclared_columns_are_ignored_with_one_warning(panel: pl.DataFrame) -> None:

@@ -86,7 +86,10 @@ impl IntervalMethod {
                             Self::ConformalError => (-q, q),
                             Self::ConformalDistribution => {
                                 let tail = (1.0 - level / 100.0) / 2.0;
-                                (error_quantile(group, tail), error_quantile(group, 1.0 - tail))
+                                (
+                                    error_quantile(group, tail),
+                                    error_quantile(group, 1.0 - tail),
+                                )
                             }
                         })
                     })
@@ -170,7 +173,13 @@ mod tests {
         .unwrap();
         let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
         let out = interval_scales(&df, &roles, Frequency::Days(1), 1).unwrap();
-        assert_eq!(out.column("_scale").unwrap().f64().unwrap().get(0), Some(1.0));
-        assert_eq!(out.column("_floor").unwrap().f64().unwrap().get(0), Some(0.0));
+        assert_eq!(
+            out.column("_scale").unwrap().f64().unwrap().get(0),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.column("_floor").unwrap().f64().unwrap().get(0),
+            Some(0.0)
+        );
     }
 }

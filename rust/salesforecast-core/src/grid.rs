@@ -183,14 +183,8 @@ mod tests {
                 day(2023, 3, 31)
             ]
         );
-        let ids: Vec<&str> = out
-            .column("id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(ids, vec!["a", "a", "b", "b"]);
+        let ids: Vec<Option<&str>> = out.column("id").unwrap().str().unwrap().iter().collect();
+        assert_eq!(ids, vec![Some("a"), Some("a"), Some("b"), Some("b")]);
     }
 
     #[test]

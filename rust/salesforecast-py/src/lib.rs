@@ -282,7 +282,13 @@ fn baseline_forecasts(
 ) -> PyResult<PyDataFrame> {
     run(py, || {
         let baseline = Baseline::parse(kind, parameter)?;
-        core_baseline_forecasts(&df.0, &roles.columns()?, Frequency::parse(freq)?, baseline, h)
+        core_baseline_forecasts(
+            &df.0,
+            &roles.columns()?,
+            Frequency::parse(freq)?,
+            baseline,
+            h,
+        )
     })
     .map(PyDataFrame)
 }
@@ -344,7 +350,9 @@ fn ensemble_weights(
     target: Vec<f64>,
     loss: &str,
 ) -> PyResult<Vec<f64>> {
-    run(py, || optimal_weights(&predictions, &target, EnsembleLoss::parse(loss)?))
+    run(py, || {
+        optimal_weights(&predictions, &target, EnsembleLoss::parse(loss)?)
+    })
 }
 
 /// Conformity scores of errors already divided by their series' scale.
@@ -369,7 +377,9 @@ fn conformal_widths(
     levels: Vec<f64>,
     method: &str,
 ) -> PyResult<Vec<Vec<(f64, f64)>>> {
-    run(py, || IntervalMethod::parse(method)?.widths(&scores, &levels))
+    run(py, || {
+        IntervalMethod::parse(method)?.widths(&scores, &levels)
+    })
 }
 
 /// Pooled autocorrelation, (Ljung-Box Q, p), (Jarque-Bera, p) and the number of residuals.

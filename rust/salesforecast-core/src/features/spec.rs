@@ -567,9 +567,7 @@ impl FeatureSpec {
 fn not_stepwise(transform: TargetTransform) -> CoreError {
     CoreError::invalid_argument(
         "features.target_transforms",
-        format!(
-            "{transform:?} cannot be undone step by step yet; the Forecaster supports 'log1p'"
-        ),
+        format!("{transform:?} cannot be undone step by step yet; the Forecaster supports 'log1p'"),
     )
 }
 

@@ -1362,7 +1362,11 @@ mod tests {
 
     #[test]
     fn rolling_statistics_hand_computed() {
-        let df = frame(&["A"; 5], &[0, 1, 2, 3, 4], &some(&[1.0, 2.0, 4.0, 8.0, 16.0]));
+        let df = frame(
+            &["A"; 5],
+            &[0, 1, 2, 3, 4],
+            &some(&[1.0, 2.0, 4.0, 8.0, 16.0]),
+        );
         let s = spec(
             r#"{"rolling": [
                 {"window": 3, "lag": 1, "stats": ["mean", "std"]},
@@ -1532,9 +1536,10 @@ mod tests {
                 for v in &mut changed[k..8] {
                     *v += 1000.0;
                 }
-                let out = build_features(&frame(&stores, &offsets, &some(&changed)), &s, &options())
-                    .unwrap()
-                    .columns;
+                let out =
+                    build_features(&frame(&stores, &offsets, &some(&changed)), &s, &options())
+                        .unwrap()
+                        .columns;
                 for name in &feature_names {
                     let (a, b) = (values(&base, name), values(&out, name));
                     for row in (0..=k).chain(8..16) {
@@ -1589,11 +1594,17 @@ mod tests {
         expect("days_since_holiday", &[NAN, NAN, NAN, NAN, 0.0, 1.0]);
         let sin = values(&out, "dayofweek_sin");
         let cos = values(&out, "dayofweek_cos");
-        assert!(sin[3].abs() < 1e-12 && (cos[3] - 1.0).abs() < 1e-12, "Monday");
+        assert!(
+            sin[3].abs() < 1e-12 && (cos[3] - 1.0).abs() < 1e-12,
+            "Monday"
+        );
         assert!((sin[0] - (TAU * 4.0 / 7.0).sin()).abs() < 1e-12, "Friday");
         let month_cos = values(&out, "month_cos");
         assert!((month_cos[1] + 1.0).abs() < 1e-12, "July is half way round");
-        assert!((month_cos[0] - (TAU * 5.0 / 12.0).cos()).abs() < 1e-12, "June");
+        assert!(
+            (month_cos[0] - (TAU * 5.0 / 12.0).cos()).abs() < 1e-12,
+            "June"
+        );
 
         // The default calendar is the US federal one: July 4th, Juneteenth 2023 (Mon 06-19)
         // before it and Labor Day (09-04) after it.
@@ -1727,10 +1738,8 @@ mod tests {
 
         // A static feature must not change within a series.
         let mut bad = df.clone();
-        bad.with_column(
-            Series::new("size".into(), ["S", "S", "M", "S", "L", "L"]).into_column(),
-        )
-        .unwrap();
+        bad.with_column(Series::new("size".into(), ["S", "S", "M", "S", "L", "L"]).into_column())
+            .unwrap();
         let err = build_features(&bad, &s, &opts).unwrap_err();
         assert!(
             matches!(&err, CoreError::InvalidData { column, reason }
@@ -1772,7 +1781,11 @@ mod tests {
 
     #[test]
     fn target_transforms_hand_computed() {
-        let df = frame(&["A", "A", "A", "B", "B", "B"], &[0, 1, 2, 0, 1, 2], &some(&[1.0, 2.0, 3.0, 1.0, 3.0, 6.0]));
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B"],
+            &[0, 1, 2, 0, 1, 2],
+            &some(&[1.0, 2.0, 3.0, 1.0, 3.0, 6.0]),
+        );
         // Standardize per series: A (mean 2, std 1), B (mean 10/3, std sqrt(19/3), ddof 1).
         let out = build_features(
             &df,
@@ -1811,7 +1824,14 @@ mod tests {
         .unwrap()
         .columns;
         let l = |v: f64| v.ln_1p();
-        let diffs = [NAN, l(2.0) - l(1.0), l(3.0) - l(2.0), NAN, l(3.0) - l(1.0), l(6.0) - l(3.0)];
+        let diffs = [
+            NAN,
+            l(2.0) - l(1.0),
+            l(3.0) - l(2.0),
+            NAN,
+            l(3.0) - l(1.0),
+            l(6.0) - l(3.0),
+        ];
         assert_close(&values(&out, "y"), &diffs, "diffed log1p y");
         // The target stays Float64; features are written as Float32.
         assert_eq!(out.column("y").unwrap().dtype(), &DataType::Float64);
@@ -1845,7 +1865,10 @@ mod tests {
         );
         let df = with(
             df,
-            Series::new("region".into(), ["N", "N", "N", "N", "N", "N", "S", "S", "S"]),
+            Series::new(
+                "region".into(),
+                ["N", "N", "N", "N", "N", "N", "S", "S", "S"],
+            ),
         );
         let s = spec(
             r#"{"group_rolling": [{"group_col": "region", "window": 2, "lag": 1, "stats": ["sum", "mean"], "min_samples": 1}]}"#,
@@ -1920,7 +1943,10 @@ mod tests {
         );
         let df = with(
             df,
-            Series::new("size".into(), ["S", "S", "S", "S", "S", "L", "L", "L", "L", "L"]),
+            Series::new(
+                "size".into(),
+                ["S", "S", "S", "S", "S", "L", "L", "L", "L", "L"],
+            ),
         );
         with(
             df,
@@ -1989,7 +2015,12 @@ mod tests {
     #[test]
     fn step_state_next_features_equal_build_features_on_the_extended_frame() {
         let base = epoch(2023, 1, 2);
-        for transforms in ["[]", r#"["log1p"]"#, r#"["standardize"]"#, r#"["log1p", "diff"]"#] {
+        for transforms in [
+            "[]",
+            r#"["log1p"]"#,
+            r#"["standardize"]"#,
+            r#"["log1p", "diff"]"#,
+        ] {
             let s = spec_with(transforms, "");
             let opts = covariate_options();
             let mut state = StepState::new(&history(), &s, &opts).unwrap();
@@ -2037,8 +2068,8 @@ mod tests {
             }
         }
         // Wrong shapes are refused.
-        let mut state = StepState::new(&history(), &spec_with("[]", ""), &covariate_options())
-            .unwrap();
+        let mut state =
+            StepState::new(&history(), &spec_with("[]", ""), &covariate_options()).unwrap();
         assert!(state.next_features(&[]).is_err());
         assert!(state.next_features(&[vec![1.0]]).is_err());
         assert!(state.push(&[1.0]).is_err());

@@ -9,7 +9,8 @@ from typing import Any
 import polars as pl
 
 from salesforecast import _native
-from salesforecast._frames import IdCol, resolve_id_cols, to_polars
+from salesforecast._frames import IdCol, to_polars
+from salesforecast.config import ColumnRoles
 from salesforecast.errors import MissingColumnError
 
 __all__ = ["Diagnostics", "diagnose"]
@@ -47,13 +48,17 @@ def diagnose(
     max_lag: int = 14,
     segment: str | None = None,
     top: int = 10,
+    roles: ColumnRoles | None = None,
 ) -> Diagnostics:
     """Residual diagnostics of ``model`` in a ``cross_validation`` frame: autocorrelation up to
     ``max_lag`` (pooled within each series and backtest window) with white-noise bounds,
     Ljung-Box Q and p-value over those lags, Jarque-Bera, the residual mean by forecast step, by
-    weekday and by ``segment``, and the ``top`` worst series."""
+    weekday and by ``segment``, and the ``top`` worst series. ``roles`` (a forecaster's
+    ``fc.roles``) names the columns instead of ``id_col``, ``time_col`` and ``target_col``."""
     frame = to_polars(cv)
-    keys = resolve_id_cols(frame, id_col)
+    found = ColumnRoles.of(roles, id_col=id_col, time_col=time_col, target_col=target_col)
+    found = found.resolve(frame)
+    keys, time_col, target_col = found.keys, found.time, found.target
     missing = [c for c in (model, target_col, time_col) if c not in frame.columns]
     if missing:
         raise MissingColumnError(

@@ -32,6 +32,7 @@ from salesforecast._strategies import (
 )
 from salesforecast.baselines import Baseline, MovingAverage, Naive, SeasonalNaive
 from salesforecast.config import ColumnRoles, Ensemble, Intervals
+from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import (
     DataError,
     InvalidArgumentError,
@@ -504,20 +505,10 @@ class Forecaster:
 
     def diagnose(
         self, cv: Any, model: str = "ensemble", *, segment: str | None = None, max_lag: int = 14
-    ) -> Any:
+    ) -> Diagnostics:
         """:func:`~salesforecast.diagnose` of a ``cross_validation`` frame with this
         forecaster's roles."""
-        from salesforecast.diagnostics import diagnose
-
-        return diagnose(
-            cv,
-            model,
-            id_col=self.keys or self.id_col,
-            time_col=self.time_col,
-            target_col=self.target_col,
-            max_lag=max_lag,
-            segment=segment,
-        )
+        return diagnose(cv, model, roles=self.roles, max_lag=max_lag, segment=segment)
 
     # ----------------------------------------------------------------- training
 
@@ -647,7 +638,9 @@ class Forecaster:
         scales: pl.DataFrame,
     ) -> pl.DataFrame:
         keys, time_col = plan.keys, self.time_col
-        grid = _native.future_periods(history, plan.roles, self.freq, h)
+        # The periods ahead need only each series' last period.
+        last = history.group_by(keys).agg(pl.col(time_col).max())
+        grid = _native.future_periods(last, plan.roles, self.freq, h)
         statics = history.group_by(keys).agg(pl.col(c).first() for c in self.static_features)
         rows = grid.join(statics, on=keys, how="left") if self.static_features else grid
         if self.known_future:

@@ -256,8 +256,22 @@ class _Booster:
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.native_params())})"
 
 
+_COMMON_PARAMETERS = """
+    Common parameters: ``n_estimators`` boosting rounds; ``learning_rate`` shrinkage per round;
+    ``subsample`` / ``colsample_bytree`` the share of rows / features each tree sees;
+    ``reg_alpha`` / ``reg_lambda`` L1 / L2 penalties on leaf weights; ``objective`` one of
+    ``"squared_error"``, ``"poisson"``, ``"tweedie"`` (with ``tweedie_variance_power`` in
+    [1, 2)) or ``"quantile"`` (at ``alpha``); ``seed``; ``n_threads`` (default: scaled to the
+    rows). Any other keyword goes to the library unchanged under its native name.
+"""
+
+
 class LightGBM(_Booster):
-    """LightGBM gradient boosting (vendored LightGBM 4.7, trained through its C API)."""
+    """LightGBM gradient boosting (vendored LightGBM 4.7, trained through its C API).
+
+    Tree shape: ``num_leaves`` (leaves per tree, the main capacity knob), ``max_depth`` (-1:
+    unlimited), ``min_child_samples`` (rows a leaf needs; raise it on short, noisy panels).
+    """
 
     library = "lightgbm"
 
@@ -326,7 +340,11 @@ class LightGBM(_Booster):
 
 
 class XGBoost(_Booster):
-    """XGBoost gradient boosting (XGBoost 3.4, trained through its C API)."""
+    """XGBoost gradient boosting (XGBoost 3.4, trained through its C API).
+
+    Tree shape: ``max_depth`` (levels per tree, the main capacity knob), ``min_child_weight``
+    (hessian a leaf needs; raise it on short, noisy panels).
+    """
 
     library = "xgboost"
 
@@ -393,3 +411,8 @@ class XGBoost(_Booster):
             params["quantile_alpha"] = self.alpha
         params.update(self.native)
         return [(k, str(v)) for k, v in params.items()]
+
+
+# Both boosters document the parameters they share once.
+for _booster in (LightGBM, XGBoost):
+    _booster.__doc__ = f"{_booster.__doc__}{_COMMON_PARAMETERS}"

@@ -2,7 +2,9 @@
 bundled font) as PNG or SVG.
 
 Every function returns a :class:`Chart` (bytes, format and the data range its main panel's axes
-cover); pass ``path`` to also write the file. Charts show inline in notebooks.
+cover); pass ``path`` to also write the file. Charts show inline in notebooks. Charts of
+forecast frames take the column roles as ``id_col`` / ``time_col`` / ``target_col`` or as one
+``roles=fc.roles`` from the forecaster that made them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from salesforecast import _json, _native, storage
-from salesforecast._frames import IdCol, forecast_columns, resolve_id_cols, to_polars
+from salesforecast._frames import IdCol, forecast_columns, to_polars
+from salesforecast.config import ColumnRoles
 from salesforecast.diagnostics import diagnose
 from salesforecast.errors import InvalidArgumentError, MissingColumnError
 from salesforecast.evaluation import evaluate
@@ -124,6 +127,16 @@ def _days(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64) / 86_400e6
 
 
+def _roles(
+    frame: pl.DataFrame, roles: ColumnRoles | None, id_col: IdCol, time_col: str, target_col: str
+) -> tuple[ColumnRoles, list[str], str, str]:
+    """The column roles from ``roles`` (a forecaster's ``fc.roles``) or the keywords, with the
+    keys found in ``frame``: roles, keys, time and target."""
+    found = ColumnRoles.of(roles, id_col=id_col, time_col=time_col, target_col=target_col)
+    found = found.resolve(frame)
+    return found, found.keys, found.time, found.target
+
+
 def _require(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -185,6 +198,7 @@ def forecast(
     id_col: IdCol = None,
     time_col: str = "date",
     target_col: str = "sales",
+    roles: ColumnRoles | None = None,
     title: str | None = None,
     width: int = 1100,
     height: int = 550,
@@ -197,10 +211,10 @@ def forecast(
     sums of the series' bounds: wider than an interval of the total itself, and labeled so."""
     fc = to_polars(forecasts, "forecasts")
     hist = to_polars(history, "history")
-    keys = resolve_id_cols(fc, id_col)
+    found, keys, time_col, target_col = _roles(fc, roles, id_col, time_col, target_col)
     _require(fc, [*keys, time_col], "forecasts")
     _require(hist, [*keys, time_col, target_col], "history")
-    skip = {*keys, time_col, target_col, "cutoff"}
+    skip = {*keys, time_col, target_col, "cutoff", *found.covariates}
     names = list(models) if models is not None else forecast_columns(fc, skip)
     _require(fc, names, "forecasts")
     levels = _levels_of(fc, bands_for)
@@ -250,6 +264,7 @@ def backtest(
     id_col: IdCol = None,
     time_col: str = "date",
     target_col: str = "sales",
+    roles: ColumnRoles | None = None,
     title: str | None = None,
     width: int = 1100,
     height: int = 500,
@@ -259,7 +274,7 @@ def backtest(
     """Every cross-validation window's forecast of ``model`` over the actuals, with a rule at
     each cutoff; one ``series`` or the total."""
     frame = to_polars(cv, "cv")
-    keys = resolve_id_cols(frame, id_col)
+    _, keys, time_col, target_col = _roles(frame, roles, id_col, time_col, target_col)
     _require(frame, [*keys, time_col, target_col, model, "cutoff"], "cv")
     cutoffs = frame["cutoff"].unique().sort().to_list()
     windows = []
@@ -312,6 +327,7 @@ def residuals(
     id_col: IdCol = None,
     time_col: str = "date",
     target_col: str = "sales",
+    roles: ColumnRoles | None = None,
     title: str | None = None,
     width: int = 1200,
     height: int = 800,
@@ -322,9 +338,8 @@ def residuals(
     curve, a normal Q-Q plot of the standardized residuals and their autocorrelation (pooled
     within each series and window) with white-noise bounds."""
     frame = to_polars(cv, "cv")
-    report = diagnose(
-        frame, model, id_col=id_col, time_col=time_col, target_col=target_col, max_lag=max_lag
-    )
+    found, _, time_col, target_col = _roles(frame, roles, id_col, time_col, target_col)
+    report = diagnose(frame, model, roles=found, max_lag=max_lag)
     res = frame.select(
         _days(time_col).alias("x"), (pl.col(target_col) - pl.col(model)).alias("r")
     ).filter(pl.col("r").is_finite())
@@ -412,6 +427,7 @@ def segment_heatmap(
     id_col: IdCol = None,
     time_col: str = "date",
     target_col: str = "sales",
+    roles: ColumnRoles | None = None,
     title: str | None = None,
     width: int = 1000,
     height: int = 700,
@@ -421,7 +437,7 @@ def segment_heatmap(
     """WAPE of ``model`` for every (``rows``, ``cols``) segment, e.g. store x category.
     ``segments`` maps each series to its segments (the history frame does)."""
     frame = to_polars(cv, "cv")
-    keys = resolve_id_cols(frame, id_col)
+    _, keys, time_col, target_col = _roles(frame, roles, id_col, time_col, target_col)
     seg = to_polars(segments, "segments")
     _require(seg, [*keys, rows, cols], "segments")
     cells = seg.select(list(dict.fromkeys([*keys, rows, cols]))).unique(keys)
@@ -466,6 +482,7 @@ def coverage(
     id_col: IdCol = None,
     time_col: str = "date",
     target_col: str = "sales",
+    roles: ColumnRoles | None = None,
     title: str | None = None,
     width: int = 1000,
     height: int = 500,
@@ -475,7 +492,7 @@ def coverage(
     """Share of actuals inside ``model``'s intervals at each forecast step, against the
     nominal levels, over all series and backtest windows."""
     frame = to_polars(cv, "cv")
-    keys = resolve_id_cols(frame, id_col)
+    _, keys, time_col, target_col = _roles(frame, roles, id_col, time_col, target_col)
     levels = list(levels) if levels is not None else _levels_of(frame, model)
     if not levels:
         raise InvalidArgumentError(f"invalid argument `model`: `{model}` has no interval columns")

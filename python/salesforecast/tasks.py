@@ -293,6 +293,8 @@ def forecaster(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = Non
         target_col=cfg["target_col"],
         static_features=cfg["static_features"],
         known_future=cfg["known_future"],
+        # A task's log is Airflow's: the fits are logged, not printed to standard error.
+        verbose=False,
     )
 
 

@@ -237,6 +237,16 @@ def test_roles_are_remembered_and_evaluate_scores_only_forecasts() -> None:
     # The forecaster's own evaluate and diagnose need no column names.
     assert set(fc.evaluate(joined, train)["model"]) >= {"lightgbm", "ensemble"}
     assert fc.diagnose(cv).n > 0
+    # So do the charts, with the forecaster's roles instead of three keywords.
+    charts = [
+        sf.plots.forecast(fc.predict(future=test), train, roles=fc.roles, format="svg"),
+        sf.plots.backtest(cv, roles=fc.roles, format="svg"),
+        sf.plots.coverage(cv, roles=fc.roles, format="svg"),
+        sf.plots.residuals(cv, roles=fc.roles, format="svg"),
+    ]
+    assert all(len(chart) > 1000 for chart in charts)
+    with pytest.raises(MissingColumnError):
+        sf.plots.backtest(cv)  # the keys are not the default ones
     # Roles and keywords together are refused.
     with pytest.raises(InvalidArgumentError, match="either"):
         sf.Forecaster(
@@ -273,6 +283,9 @@ def test_config_objects_are_checked_when_built() -> None:
         "mean",
     )
     assert "not fitted" in repr(fc)
+    for booster, own in ((sf.LightGBM, "num_leaves"), (sf.XGBoost, "min_child_weight")):
+        for parameter in (own, "n_estimators", "learning_rate", "objective"):
+            assert f"``{parameter}``" in (booster.__doc__ or ""), (booster, parameter)
     doc = sf.Forecaster.__doc__ or ""
     for argument in ("freq", "season_length", "roles", "known_future", "verbose", "intervals"):
         assert f"{argument}:" in doc or f"{argument}," in doc, argument

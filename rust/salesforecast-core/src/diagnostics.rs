@@ -152,6 +152,28 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + series.ln()
 }
 
+/// Pooled autocorrelation, (Ljung-Box Q, p), (Jarque-Bera, p) and the number of residuals.
+pub type ResidualTests = (Vec<f64>, (f64, f64), (f64, f64), usize);
+
+/// Residual tests over independent stretches of residuals (one per series and backtest
+/// window): the pooled autocorrelation up to `max_lag`, Ljung-Box over those lags and
+/// Jarque-Bera over every finite residual.
+pub fn residual_tests(stretches: &[Vec<f64>], max_lag: usize) -> Result<ResidualTests> {
+    if max_lag == 0 {
+        return Err(CoreError::invalid_argument("max_lag", "must be at least 1"));
+    }
+    let all: Vec<f64> = stretches
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let acf = pooled_acf(stretches, max_lag);
+    let lb = ljung_box(&acf, all.len());
+    let jb = jarque_bera(&all)?;
+    Ok((acf, lb, jb, all.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,6 @@
-//! The pure-Rust core of salesforecast: data contract, synthetic data, validation and splits.
+//! The pure-Rust core of salesforecast: the data contract, synthetic data, validation and
+//! splits, features, and every numeric rule of forecasting (frequency steps, the period grid,
+//! baselines, interval scales and conformal widths, ensemble weights, metrics, residual tests).
 //! No Python here; `salesforecast-py` converts types and maps [`CoreError`] to exceptions.
 
 pub mod baselines;

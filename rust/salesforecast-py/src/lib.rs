@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::baselines::{baseline_forecasts as core_baseline_forecasts, Baseline};
 use salesforecast_core::conformal::{interval_scales as core_interval_scales, IntervalMethod};
-use salesforecast_core::diagnostics::{jarque_bera, ljung_box, pooled_acf};
+use salesforecast_core::diagnostics::{residual_tests as core_residual_tests, ResidualTests};
 use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
@@ -382,9 +382,6 @@ fn conformal_widths(
     })
 }
 
-/// Pooled autocorrelation, (Ljung-Box Q, p), (Jarque-Bera, p) and the number of residuals.
-type ResidualTests = (Vec<f64>, (f64, f64), (f64, f64), usize);
-
 /// Residual tests over independent stretches of residuals: the pooled autocorrelation up to
 /// `max_lag`, Ljung-Box (Q, p) over those lags and Jarque-Bera (statistic, p).
 #[pyfunction]
@@ -393,24 +390,7 @@ fn residual_tests(
     stretches: Vec<Vec<f64>>,
     max_lag: usize,
 ) -> PyResult<ResidualTests> {
-    run(py, || {
-        if max_lag == 0 {
-            return Err(CoreError::InvalidArgument {
-                name: "max_lag".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        let all: Vec<f64> = stretches
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let acf = pooled_acf(&stretches, max_lag);
-        let lb = ljung_box(&acf, all.len());
-        let jb = jarque_bera(&all)?;
-        Ok((acf, lb, jb, all.len()))
-    })
+    run(py, || core_residual_tests(&stretches, max_lag))
 }
 
 /// Encoded chart bytes, x range and y range of its main panel.

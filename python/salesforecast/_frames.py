@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from salesforecast import _native
 from salesforecast.errors import InvalidArgumentError, MissingColumnError
 
 IdCol = str | Sequence[str] | None
@@ -57,3 +58,20 @@ def forecast_columns(frame: pl.DataFrame, skip: set[str]) -> list[str]:
         for c in frame.columns
         if c not in skip and "-lo-" not in c and "-hi-" not in c and frame[c].dtype.is_numeric()
     ]
+
+
+def as_time_dtype(times: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Times from the core in the frame's own ``dtype``: the core keeps the UTC instants of a
+    zoned Datetime but hands them back without their time zone."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return (
+            times.cast(pl.Datetime(dtype.time_unit))
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(dtype.time_zone)
+        )
+    return times.cast(dtype)
+
+
+def shift_times(times: pl.Series, freq: str, k: int) -> pl.Series:
+    """``times`` moved by ``k`` periods of ``freq`` (the core's calendar arithmetic)."""
+    return as_time_dtype(_native.shift_times(times, freq, k), times.dtype)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from salesforecast import _native
+from salesforecast._frames import shift_times
 from salesforecast.config import ColumnRoles
 from salesforecast.features import FeatureSpec, build_features
 from salesforecast.models import LightGBM, XGBoost, threads_for
@@ -85,7 +86,7 @@ class FeaturePlan:
 
     def shift(self, times: pl.Series, k: int) -> pl.Series:
         """``times`` moved by ``k`` periods of the frequency."""
-        return _native.shift_times(times, self.freq, k)
+        return shift_times(times, self.freq, k)
 
     def step_state(self, history: pl.DataFrame) -> tuple[_native.FeatureStepper, pl.DataFrame]:
         """A step state at the end of ``history`` and its series in the state's order."""

@@ -9,17 +9,10 @@ from typing import Any
 import polars as pl
 
 from salesforecast import _native
-from salesforecast.config import ColumnRoles
-from salesforecast.errors import InvalidArgumentError
+from salesforecast._frames import as_time_dtype
+from salesforecast.config import ColumnRoles, whole
 
 __all__ = ["Baseline", "MovingAverage", "Naive", "SeasonalNaive"]
-
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(
-            f"invalid argument `{name}`: must be an int of at least 1, got {value!r}"
-        )
 
 
 class _BaselineModel:
@@ -39,8 +32,11 @@ class _BaselineModel:
     ) -> pl.DataFrame:
         """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
         ``forecast``."""
+        roles = roles.resolve(history)
         out = _native.baseline_forecasts(history, roles, freq, self.name, self._parameter(), h)
-        return out.drop("_step")
+        return out.drop("_step").with_columns(
+            as_time_dtype(out[roles.time], history[roles.time].dtype)
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class SeasonalNaive(_BaselineModel):
     name = "seasonal_naive"
 
     def __post_init__(self) -> None:
-        _positive("season_length", self.season_length)
+        whole("season_length", self.season_length)
 
     def _parameter(self) -> int:
         return self.season_length
@@ -74,7 +70,7 @@ class MovingAverage(_BaselineModel):
     name = "moving_average"
 
     def __post_init__(self) -> None:
-        _positive("window", self.window)
+        whole("window", self.window)
 
     def _parameter(self) -> int:
         return self.window

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from numbers import Integral
 from typing import Any, Literal
 
 import polars as pl
@@ -14,6 +15,17 @@ from salesforecast._frames import IdCol, resolve_id_cols
 from salesforecast.errors import InvalidArgumentError
 
 __all__ = ["ColumnRoles", "Ensemble", "Intervals"]
+
+
+def whole(name: str, value: object, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum`` (numpy integers too), or a typed error
+    naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < minimum:
+        raise InvalidArgumentError(
+            f"invalid argument `{name}`: must be an int of at least {minimum}, got {value!r}"
+        )
+    return int(value)
+
 
 _ROLE_FIELDS = ("static_features", "known_future", "past_only")
 
@@ -173,10 +185,7 @@ class Intervals:
                 f"invalid argument `interval_method`: {self.method!r} is not one of "
                 "['conformal_distribution', 'conformal_error']"
             )
-        if isinstance(self.windows, bool) or not isinstance(self.windows, int) or self.windows < 1:
-            raise InvalidArgumentError(
-                f"invalid argument `cv_windows`: must be an int of at least 1, got {self.windows!r}"
-            )
+        object.__setattr__(self, "windows", whole("cv_windows", self.windows))
 
 
 @dataclass(frozen=True)

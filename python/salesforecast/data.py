@@ -40,6 +40,16 @@ def _date(name: str, value: DateLike) -> dt.date:
     )
 
 
+def _as_of(value: DateLike) -> dt.datetime:
+    """A date (midnight) or a date-time string (``2023-01-31T12:00``) as a date-time."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return dt.datetime.combine(_date("as_of", value), dt.time())
+
+
 def generate_sales(
     n_stores: int = 10,
     n_products: int = 20,
@@ -157,14 +167,14 @@ def validate(
     """
     frame = to_polars(df)
     ref = None if reference is None else to_polars(reference, "reference")
-    as_of_day = _date("as_of", as_of if as_of is not None else dt.date.today())
+    as_of_time = _as_of(as_of if as_of is not None else dt.date.today())
     raw = _native.validate(
         frame,
         ColumnRoles.of(id_col=id_col, time_col=time_col, target_col=target_col).resolve(frame),
         freq,
         min_length,
         float(outlier_threshold),
-        dt.datetime.combine(as_of_day, dt.time()),
+        as_of_time,
         ref,
         float(drift_threshold),
         raise_on_error,

@@ -12,15 +12,16 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Literal
 
 import polars as pl
 
 from salesforecast import _native, bundle
 from salesforecast._calibration import Calibration, Widths, at_least, with_ensemble, with_intervals
-from salesforecast._frames import IdCol, to_polars
+from salesforecast._frames import IdCol, as_time_dtype, shift_times, to_polars
 from salesforecast._strategies import (
     DirectBooster,
     FeaturePlan,
@@ -31,7 +32,7 @@ from salesforecast._strategies import (
     train,
 )
 from salesforecast.baselines import Baseline, MovingAverage, Naive, SeasonalNaive
-from salesforecast.config import ColumnRoles, Ensemble, Intervals
+from salesforecast.config import ColumnRoles, Ensemble, Intervals, whole
 from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import (
     DataError,
@@ -108,8 +109,12 @@ def _model_name(model: UserModel) -> str:
     return model.name
 
 
-def _check_models(models: Sequence[Any]) -> None:
-    if isinstance(models, str) or not isinstance(models, Sequence) or not models:
+def _check_models(models: Iterable[Any]) -> list[Any]:
+    """The models as a list, each an instance of a model class."""
+    if isinstance(models, str) or not isinstance(models, Iterable):
+        models = []
+    models = list(models)
+    if not models:
         raise InvalidArgumentError(
             "invalid argument `models`: give a non-empty list of models, e.g. "
             "[sf.LightGBM(), sf.SeasonalNaive(season_length=7)]"
@@ -125,6 +130,7 @@ def _check_models(models: Sequence[Any]) -> None:
                 f"invalid argument `models[{i}]`: {type(m).__name__} is not a model; use "
                 f"{', '.join(f'sf.{k}()' for k in _MODEL_KINDS)}"
             )
+    return models
 
 
 class Forecaster:
@@ -171,7 +177,7 @@ class Forecaster:
 
     def __init__(
         self,
-        models: Sequence[UserModel],
+        models: Iterable[UserModel],
         features: FeatureSpec,
         *,
         freq: str,
@@ -196,7 +202,7 @@ class Forecaster:
         n_threads: int | None = None,
         verbose: bool = True,
     ) -> None:
-        _check_models(models)
+        model_list = _check_models(models)
         if not isinstance(features, FeatureSpec):
             raise InvalidArgumentError(
                 "invalid argument `features`: expected a FeatureSpec, got "
@@ -206,18 +212,8 @@ class Forecaster:
             raise InvalidArgumentError(
                 f"invalid argument `strategy`: {strategy!r} is neither 'recursive' nor 'direct'"
             )
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise InvalidArgumentError(
-                f"invalid argument `horizon`: must be at least 1, got {horizon!r}"
-            )
-        if (
-            isinstance(season_length, bool)
-            or not isinstance(season_length, int)
-            or season_length < 1
-        ):
-            raise InvalidArgumentError(
-                f"invalid argument `season_length`: must be at least 1, got {season_length!r}"
-            )
+        horizon = whole("horizon", horizon)
+        season_length = whole("season_length", season_length)
         if not isinstance(freq, str):
             raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         self.freq = _native.parse_frequency(freq)
@@ -254,13 +250,13 @@ class Forecaster:
             features.to_json(), horizon, strategy == "recursive", bool(self.roles.past_only)
         )
         names: list[str] = []
-        for m in models:
+        for m in model_list:
             base = _model_name(m)
             name, k = base, 2
             while name in names:
                 name, k = f"{base}_{k}", k + 1
             names.append(name)
-        self.models = list(models)
+        self.models: list[UserModel] = model_list
         self.model_names = names
         self.features = features
         self.horizon = horizon
@@ -474,7 +470,7 @@ class Forecaster:
     def shift(self, times: pl.Series, k: int) -> pl.Series:
         """``times`` moved by ``k`` periods of the frequency (calendar months keep month
         ends)."""
-        return _native.shift_times(times, self.freq, k)
+        return shift_times(times, self.freq, k)
 
     def evaluate(
         self,
@@ -638,9 +634,13 @@ class Forecaster:
         scales: pl.DataFrame,
     ) -> pl.DataFrame:
         keys, time_col = plan.keys, self.time_col
-        # The periods ahead need only each series' last period.
-        last = history.group_by(keys).agg(pl.col(time_col).max())
-        grid = _native.future_periods(last, plan.roles, self.freq, h)
+        # The periods ahead need only each series' first and last period.
+        ends = history.filter(
+            (pl.col(time_col) == pl.col(time_col).min().over(keys))
+            | (pl.col(time_col) == pl.col(time_col).max().over(keys))
+        ).select([*keys, time_col])
+        grid = _native.future_periods(ends, plan.roles, self.freq, h)
+        grid = grid.with_columns(as_time_dtype(grid[time_col], history[time_col].dtype))
         statics = history.group_by(keys).agg(pl.col(c).first() for c in self.static_features)
         rows = grid.join(statics, on=keys, how="left") if self.static_features else grid
         if self.known_future:
@@ -711,17 +711,13 @@ class Forecaster:
         raw: pl.DataFrame,
         scales: pl.DataFrame,
         calibration: Calibration,
-        levels: Sequence[int] | None = None,
-        keys: list[str] | None = None,
+        widths: Widths,
+        levels: Sequence[int],
+        keys: list[str],
     ) -> pl.DataFrame:
+        """Raw forecasts with the ensemble of ``calibration`` and the intervals of ``widths``."""
         out = with_ensemble(raw, calibration.weights if self.ensemble else None)
-        levels = self.levels if levels is None else sorted(levels)
-        widths = (
-            self.interval_widths
-            if levels == self.levels and self.interval_widths is not None
-            else calibration.widths(levels)
-        )
-        return with_intervals(out, scales, keys or self.keys, widths, levels)
+        return with_intervals(out, scales, keys, widths, levels)
 
     def predict(
         self,
@@ -745,11 +741,12 @@ class Forecaster:
         if self._history is None or self.calibration is None:
             raise NotFittedError("the Forecaster is not fitted; call fit first")
         h = self.horizon if h is None else h
-        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= self.horizon:
+        if isinstance(h, bool) or not isinstance(h, Integral) or not 1 <= int(h) <= self.horizon:
             raise InvalidArgumentError(
                 f"invalid argument `h`: need 1 <= h <= the horizon {self.horizon} the forecaster "
                 f"was fitted for; got {h!r} (refit with a longer horizon to forecast further)"
             )
+        h = int(h)
         plan = self._fitted_plan()
         fut = (
             None
@@ -766,7 +763,12 @@ class Forecaster:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
         raw = self._forecast(plan, self._fitted, history, h, fut, scales)
-        return self._finish(raw, scales, self.calibration, levels).drop("_step")
+        if levels is None or sorted(levels) == self.levels:
+            levels, widths = self.levels, self.interval_widths or {}
+        else:
+            levels = sorted(levels)
+            widths = self.calibration.widths(levels)
+        return self._finish(raw, scales, self.calibration, widths, levels, self.keys).drop("_step")
 
     def _warn_if_short(self, history: pl.DataFrame) -> None:
         """Warns when a series of ``history`` is shorter than the longest stretch a feature
@@ -898,27 +900,12 @@ class Forecaster:
         statics = frame.group_by(roles.keys).agg(pl.col(c).first() for c in self.static_features)
         return _encode(frame, categories, "df"), self._plan(roles, categories), statics
 
-    def _check_windows(self, n_windows: int, step: int) -> None:
-        for name, value in (("n_windows", n_windows), ("step", step)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"invalid argument `{name}`: must be at least 1, got {value!r}"
-                )
-
     def _check_steps(self, h: int, gap: int) -> None:
-        if (
-            isinstance(h, bool)
-            or not isinstance(h, int)
-            or isinstance(gap, bool)
-            or not isinstance(gap, int)
-        ):
+        whole("gap", gap, minimum=0)
+        if whole("h", h) + gap > self.horizon:
             raise InvalidArgumentError(
-                f"invalid argument `h`/`gap`: expected ints, got {h!r}, {gap!r}"
-            )
-        if h < 1 or gap < 0 or h + gap > self.horizon:
-            raise InvalidArgumentError(
-                f"invalid argument `h`/`gap`: need h >= 1, gap >= 0 and h + gap <= the horizon "
-                f"{self.horizon}; got h={h}, gap={gap}"
+                f"invalid argument `h`/`gap`: need h + gap <= the horizon {self.horizon}; got "
+                f"h={h}, gap={gap}"
             )
 
     def backtest(
@@ -937,7 +924,7 @@ class Forecaster:
         h = self.horizon if h is None else h
         step = h if step is None else step
         self._check_steps(h, 0)
-        self._check_windows(n_windows, step)
+        n_windows, step = whole("n_windows", n_windows), whole("step", step)
         data, plan, statics = self._backtest_data(df)
         backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
         progress = _Progress(self.verbose, "backtest")
@@ -973,7 +960,7 @@ class Forecaster:
         h = self.horizon if h is None else h
         step = h if step is None else step
         self._check_steps(h, gap)
-        self._check_windows(n_windows, step)
+        n_windows, step = whole("n_windows", n_windows), whole("step", step)
         data, plan, statics = self._backtest_data(df)
         backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
         progress = _Progress(self.verbose, "cross_validation")
@@ -1009,9 +996,10 @@ class Forecaster:
             raw = self._forecast_at(
                 plan, data, fitted_at, cutoff, h + gap, backtests, scales, progress
             )
-            out = self._finish(raw, scales, calibration, self.levels, plan.keys)
-            out = out.filter(pl.col("_step") > gap).drop("_step")
             # The interval widths of this fold's calibration, not the fitted forecaster's.
+            widths = calibration.widths(self.levels)
+            out = self._finish(raw, scales, calibration, widths, self.levels, plan.keys)
+            out = out.filter(pl.col("_step") > gap).drop("_step")
             out = out.join(
                 test.select([*plan.keys, self.time_col, self.target_col]),
                 on=[*plan.keys, self.time_col],
@@ -1060,7 +1048,8 @@ class Forecaster:
                 )
             else:
                 models.append(bundle.ModelEntry(name, kind, user_model.params()))
-        files[bundle.CONFORMITY_FILE] = self.calibration.to_parquet()
+        if self.calibration.conformity_scores is not None:
+            files[bundle.CONFORMITY_FILE] = self.calibration.to_parquet()
         history = self._history
         manifest = bundle.Manifest(
             settings=self.settings(),

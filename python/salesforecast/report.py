@@ -102,9 +102,7 @@ def report(
             models=models,
             levels=forecaster.levels,
             season_length=forecaster.season_length,
-            id_col=keys,
-            time_col=time_col,
-            target_col=target,
+            roles=forecaster.roles,
             freq=forecaster.freq,
         )
 
@@ -126,16 +124,17 @@ def report(
     last = frame.filter(pl.col("cutoff") == frame["cutoff"].max())
     biggest = last.group_by(keys).agg(pl.col(target).sum()).sort(target, descending=True).row(0)
     one = dict(zip(keys, biggest[: len(keys)], strict=True))
-    svg: dict[str, Any] = {"format": "svg", "id_col": keys}
-    forecast_args = {**svg, "time_col": time_col, "target_col": target}
+    forecast_args: dict[str, Any] = {"format": "svg", "roles": forecaster.roles}
     charts = [
         (
             "Forecast vs actual, last backtest window: total",
-            plots.forecast(last.drop("cutoff"), hist, actuals=last, **forecast_args),
+            plots.forecast(last.drop("cutoff"), hist, actuals=last, models=models, **forecast_args),
         ),
         (
             f"Forecast vs actual, last backtest window: {plots._series_name(one, 1)}",
-            plots.forecast(last.drop("cutoff"), hist, actuals=last, series=one, **forecast_args),
+            plots.forecast(
+                last.drop("cutoff"), hist, actuals=last, series=one, models=models, **forecast_args
+            ),
         ),
         (
             "Backtest windows",

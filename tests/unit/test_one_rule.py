@@ -340,3 +340,78 @@ def test_missing_columns_are_named_with_the_frame() -> None:
     fc = baseline_forecaster(sf.SeasonalNaive(7))
     with pytest.raises(MissingColumnError, match="`df`"):
         fc.fit(gappy_panel().drop("sales"))
+
+
+def test_a_fitted_forecaster_backtests_with_each_folds_own_intervals() -> None:
+    # The fitted forecaster's widths (calibrated on the periods a backtest scores) must not
+    # leak into cross_validation: fitted or not, the backtest is the same.
+    panel = gappy_panel()
+
+    def make() -> sf.Forecaster:
+        return sf.Forecaster(
+            [sf.SeasonalNaive(7), sf.Naive()],
+            sf.FeatureSpec(lags=[7]),
+            freq="1d",
+            horizon=7,
+            cv_windows=2,
+            verbose=False,
+        )
+
+    keys = ["series_id", "date", "cutoff"]
+    fresh = make().cross_validation(panel, n_windows=2).sort(keys)
+    fitted = make().fit(panel).cross_validation(panel, n_windows=2).sort(keys)
+    assert fitted.equals(fresh)
+
+
+def test_multi_week_and_multi_month_steps_are_the_datas_own() -> None:
+    four_weekly = pl.date_range(dt.date(2021, 1, 3), dt.date(2023, 12, 31), "4w", eager=True)
+    panel = pl.DataFrame(
+        {"series_id": "r", "date": four_weekly, "sales": np.arange(len(four_weekly)) + 1.0}
+    )
+    fc = sf.Forecaster(
+        [sf.Naive()], sf.FeatureSpec(lags=[1]), freq="4w", horizon=2, cv_windows=1, verbose=False
+    )
+    pred = fc.fit(panel).predict()
+    assert pred["date"].to_list() == [four_weekly[-1] + dt.timedelta(days=28 * k) for k in (1, 2)]
+
+
+def test_a_monthly_series_on_the_28th_stays_on_the_28th() -> None:
+    months = pl.date_range(dt.date(2021, 1, 28), dt.date(2023, 2, 28), "1mo", eager=True)
+    panel = pl.DataFrame({"series_id": "m", "date": months, "sales": np.ones(len(months))})
+    fc = sf.Forecaster(
+        [sf.Naive()], sf.FeatureSpec(lags=[1]), freq="1mo", horizon=2, cv_windows=1, verbose=False
+    )
+    assert fc.fit(panel).predict()["date"].to_list() == [dt.date(2023, 3, 28), dt.date(2023, 4, 28)]
+
+
+def test_zoned_datetimes_keep_their_time_zone() -> None:
+    times = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 31), "1d", time_zone="UTC", eager=True
+    )
+    panel = pl.DataFrame({"series_id": "z", "date": times, "sales": np.arange(len(times)) + 1.0})
+    fc = sf.Forecaster(
+        [sf.SeasonalNaive(7), sf.LightGBM(n_estimators=10)],
+        sf.FeatureSpec(lags=[1, 7]),
+        freq="1d",
+        horizon=3,
+        cv_windows=1,
+        verbose=False,
+    )
+    pred = fc.fit(panel).predict()
+    assert pred["date"].dtype == panel["date"].dtype
+    assert pred["date"].to_list() == [times[-1] + dt.timedelta(days=k) for k in (1, 2, 3)]
+    cv = fc.cross_validation(panel, n_windows=1)
+    assert cv["date"].dtype == panel["date"].dtype
+
+
+def test_numpy_integers_are_integers() -> None:
+    fc = sf.Forecaster(
+        [sf.SeasonalNaive(np.int64(7))],
+        sf.FeatureSpec(lags=[1]),
+        freq="1d",
+        horizon=np.int64(3),
+        cv_windows=np.int32(1),
+        season_length=np.int64(7),
+        verbose=False,
+    )
+    assert fc.fit(gappy_panel()).predict(h=np.int64(2)).height == 4

@@ -79,7 +79,7 @@ pub fn date_to_epoch_day(date: NaiveDate) -> i64 {
 /// A fixed calendar step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frequency {
-    /// A whole number of seconds shorter than a day (`"1h"`, `"15m"`); needs a `Datetime` axis.
+    /// A whole number of seconds shorter than a day (`"1h"`, `"15min"`); needs a `Datetime` axis.
     Seconds(i64),
     /// A whole number of days (`"1d"`, `"1w"` is 7).
     Days(i64),
@@ -117,14 +117,26 @@ impl Frequency {
         if n <= 0 {
             return Err(bad("count must be positive"));
         }
-        let week = unit == "W" || unit.starts_with("W-");
+        // pandas anchors (`W-MON`, `QE-DEC`, `YS-JAN`): checked, then left to the data's dates.
+        let (unit, anchor) = unit.split_once('-').unwrap_or((unit, ""));
+        const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+        const MONTHS: [&str; 12] = [
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ];
+        let anchors: &[&str] = match unit {
+            "W" => &WEEKDAYS,
+            "Q" | "QE" | "QS" | "Y" | "YE" | "YS" | "A" | "AS" => &MONTHS,
+            _ => &[],
+        };
+        if !anchor.is_empty() && !anchors.contains(&anchor) {
+            return Err(bad(&format!("unknown anchor {anchor:?}")));
+        }
         let freq = match unit {
             "s" | "S" => Self::Seconds(n),
             "m" | "min" | "T" => Self::Seconds(n * 60),
             "h" | "H" => Self::Seconds(n * 3600),
             "d" | "D" => Self::Days(n),
-            "w" => Self::Days(n * 7),
-            _ if week => Self::Days(n * 7),
+            "w" | "W" => Self::Days(n * 7),
             "mo" | "M" | "ME" | "MS" => Self::Months(n),
             "q" | "Q" | "QE" | "QS" => Self::Months(n * 3),
             "y" | "Y" | "YE" | "YS" | "A" | "AS" => Self::Months(n * 12),
@@ -223,7 +235,7 @@ impl fmt::Display for Frequency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::Seconds(s) if s % 3600 == 0 => write!(f, "{}h", s / 3600),
-            Self::Seconds(s) if s % 60 == 0 => write!(f, "{}m", s / 60),
+            Self::Seconds(s) if s % 60 == 0 => write!(f, "{}min", s / 60),
             Self::Seconds(s) => write!(f, "{s}s"),
             Self::Days(d) if d % 7 == 0 => write!(f, "{}w", d / 7),
             Self::Days(d) => write!(f, "{d}d"),
@@ -293,6 +305,11 @@ mod tests {
         assert_eq!(Frequency::parse("D").unwrap(), Frequency::Days(1));
         assert_eq!(Frequency::parse("15min").unwrap(), Frequency::Seconds(900));
         assert!(Frequency::parse("B").is_err());
+        assert_eq!(Frequency::parse("QE-DEC").unwrap(), Frequency::Months(3));
+        assert_eq!(Frequency::parse("YS-JAN").unwrap(), Frequency::Months(12));
+        assert!(Frequency::parse("W-FOO").is_err());
+        assert!(Frequency::parse("D-MON").is_err());
+        assert_eq!(Frequency::parse("15T").unwrap().to_string(), "15min");
     }
 
     #[test]

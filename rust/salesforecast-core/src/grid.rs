@@ -5,6 +5,7 @@ use crate::error::{CoreError, Result};
 use crate::freq::{Frequency, TimeAxis};
 use crate::panel::{column, time_axis, time_values, ColumnRoles, Panel};
 use polars::prelude::*;
+use std::collections::HashMap;
 
 /// One series' values from its first to its last period, NaN where a period has no row.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +68,9 @@ pub fn series_keys(df: &DataFrame, panel: &Panel, repeat: usize) -> Result<DataF
         .take(&IdxCa::from_vec("rows".into(), rows))?)
 }
 
-/// The `h` periods after the end of every series: keys, time and `_step` (1..=h).
+/// The `h` periods after the end of every series: keys, time and `_step` (1..=h). Each series
+/// steps from its first period (a series dated on the 28th stays on the 28th after a 28
+/// February), so `df` may hold only each series' first and last rows.
 pub fn future_periods(
     df: &DataFrame,
     roles: &ColumnRoles,
@@ -80,9 +83,14 @@ pub fn future_periods(
     let mut times = Vec::with_capacity(out.height());
     let mut steps = Vec::with_capacity(out.height());
     for s in 0..panel.n_series() {
-        let last = panel.times[panel.range(s).end - 1];
+        let r = panel.range(s);
+        let (first, last) = (panel.times[r.start], panel.times[r.end - 1]);
+        let elapsed = freq.steps_between(first, last, panel.axis);
         for k in 1..=h as i64 {
-            times.push(freq.advance(last, k, panel.axis));
+            times.push(match elapsed {
+                Some(n) => freq.advance(first, n + k, panel.axis),
+                None => freq.advance(last, k, panel.axis),
+            });
             steps.push(k);
         }
     }
@@ -92,18 +100,39 @@ pub fn future_periods(
     Ok(out)
 }
 
-/// Refuses a declared frequency that is not the data's own step (the most common gap between
-/// consecutive periods of a series): weekly rows read with `"1d"` would forecast daily dates.
+/// Refuses a declared frequency that is not the data's own step: the most common number of
+/// `freq` steps between a series' consecutive periods must be one (weekly rows read with `"1d"`
+/// would forecast daily dates). Missing periods and a few irregular gaps are the validator's
+/// business, not a reason to refuse.
 pub fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {
     let panel = Panel::build(df, roles)?;
     freq.check_axis(panel.axis)?;
-    // A frame without two periods in any series has no step to compare.
-    let Ok(found) = Frequency::infer(&panel.times, &panel.offsets, panel.axis) else {
-        return Ok(());
+    let mut counts: HashMap<Option<i64>, usize> = HashMap::new();
+    for s in 0..panel.n_series() {
+        for pair in panel.times[panel.range(s)].windows(2) {
+            *counts
+                .entry(freq.steps_between(pair[0], pair[1], panel.axis))
+                .or_default() += 1;
+        }
+    }
+    // Ties go to one step: a panel that is as often on the grid as off it is not refused.
+    let Some((&mode, _)) = counts
+        .iter()
+        .max_by_key(|&(steps, n)| (*n, *steps == Some(1)))
+    else {
+        return Ok(()); // no series has two periods: nothing to compare
     };
-    if found == freq {
+    if mode == Some(1) {
         return Ok(());
     }
+    let Ok(found) = Frequency::infer(&panel.times, &panel.offsets, panel.axis) else {
+        return Err(CoreError::invalid_data(
+            &roles.time_col,
+            format!(
+                "consecutive periods of a series are not one {freq} step apart (repeated times?)"
+            ),
+        ));
+    };
     Err(CoreError::invalid_data(
         &roles.time_col,
         format!(
@@ -188,6 +217,18 @@ mod tests {
     }
 
     #[test]
+    fn a_series_on_the_28th_stays_there_after_february() {
+        let df = frame(
+            &["a", "a"],
+            &[day(2023, 1, 28), day(2023, 2, 28)],
+            &[1.0, 2.0],
+        );
+        let out = future_periods(&df, &roles(), Frequency::Months(1), 1).unwrap();
+        let date = out.column("date").unwrap().to_physical_repr();
+        assert_eq!(date.i32().unwrap().get(0), Some(day(2023, 3, 28)));
+    }
+
+    #[test]
     fn shifts_sub_daily_datetimes() {
         let ticks = Column::new("t".into(), vec![0i64, 900_000])
             .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
@@ -212,6 +253,15 @@ mod tests {
         let err = check_frequency(&weekly, &roles(), Frequency::Days(1)).unwrap_err();
         assert!(err.to_string().contains("1w"), "{err}");
         assert!(check_frequency(&weekly, &roles(), Frequency::Days(7)).is_ok());
+        // Four-weekly and two-monthly steps are the data's own, whatever `infer` would name.
+        let four_weekly = frame(&["a", "a", "a"], &[0, 28, 56], &[1.0, 2.0, 3.0]);
+        assert!(check_frequency(&four_weekly, &roles(), Frequency::Days(28)).is_ok());
+        let two_monthly = frame(
+            &["a", "a", "a"],
+            &[day(2023, 1, 1), day(2023, 3, 1), day(2023, 5, 1)],
+            &[1.0, 2.0, 3.0],
+        );
+        assert!(check_frequency(&two_monthly, &roles(), Frequency::Months(2)).is_ok());
         let one_row = frame(&["a"], &[0], &[1.0]);
         assert!(check_frequency(&one_row, &roles(), Frequency::Days(1)).is_ok());
     }

@@ -17,6 +17,8 @@ pub mod grid;
 pub mod metrics;
 pub mod panel;
 pub mod split;
+#[cfg(test)]
+mod test_support;
 pub mod validate;
 
 pub use error::{CoreError, Result};

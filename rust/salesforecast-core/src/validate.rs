@@ -690,27 +690,12 @@ fn check_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::freq::date_to_epoch_day;
+    use crate::test_support::{epoch, frame};
     use chrono::NaiveDate;
 
     /// Epoch day of 2023-01-02 plus `offset` days.
     fn day(offset: i32) -> i32 {
-        let base = NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
-        date_to_epoch_day(base) as i32 + offset
-    }
-
-    /// A long frame `store | date | y` with the dates given as days after 2023-01-02.
-    fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
-        let days: Vec<i32> = offsets.iter().map(|&o| day(o)).collect();
-        let date = Series::new("date".into(), days)
-            .cast(&DataType::Date)
-            .unwrap();
-        DataFrame::new_infer_height(vec![
-            Series::new("store".into(), stores).into_column(),
-            date.into_column(),
-            Series::new("y".into(), y).into_column(),
-        ])
-        .unwrap()
+        epoch(2023, 1, 2) + offset
     }
 
     fn with_price(mut df: DataFrame, price: &[Option<f64>]) -> DataFrame {

@@ -1234,37 +1234,9 @@ impl StepState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::freq::date_to_epoch_day;
-    use chrono::NaiveDate;
+    use crate::test_support::{dated_frame, epoch, frame};
 
     const NAN: f64 = f64::NAN;
-
-    fn epoch(y: i32, m: u32, d: u32) -> i32 {
-        date_to_epoch_day(NaiveDate::from_ymd_opt(y, m, d).unwrap()) as i32
-    }
-
-    /// A long frame `store | date | y`, dates as days after 2023-01-02 (a Monday).
-    fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
-        let base = epoch(2023, 1, 2);
-        dated_frame(
-            stores,
-            &offsets.iter().map(|o| base + o).collect::<Vec<_>>(),
-            y,
-        )
-    }
-
-    /// A long frame `store | date | y` with dates as epoch days.
-    fn dated_frame(stores: &[&str], days: &[i32], y: &[Option<f64>]) -> DataFrame {
-        let date = Series::new("date".into(), days)
-            .cast(&DataType::Date)
-            .unwrap();
-        DataFrame::new_infer_height(vec![
-            Series::new("store".into(), stores).into_column(),
-            date.into_column(),
-            Series::new("y".into(), y).into_column(),
-        ])
-        .unwrap()
-    }
 
     fn with(mut df: DataFrame, column: Series) -> DataFrame {
         df.with_column(column.into_column()).unwrap();

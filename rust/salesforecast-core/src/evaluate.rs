@@ -419,3 +419,152 @@ impl Table {
         Ok(DataFrame::new(height, columns)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{epoch, frame};
+
+    fn some(values: &[f64]) -> Vec<Option<f64>> {
+        values.iter().copied().map(Some).collect()
+    }
+
+    fn options(models: &[&str], levels: &[u32]) -> EvaluateOptions {
+        EvaluateOptions {
+            roles: ColumnRoles::new(vec!["store".into()], "date", "y").unwrap(),
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            levels: levels.to_vec(),
+            season_length: 1,
+            segment_col: None,
+            cutoff_col: None,
+            freq: Some(Frequency::Days(1)),
+        }
+    }
+
+    fn with(mut df: DataFrame, name: &str, values: &[f64]) -> DataFrame {
+        df.with_column(Column::new(name.into(), values.to_vec()))
+            .unwrap();
+        df
+    }
+
+    /// The value of `metric` in the row of (`scope`, `model`).
+    fn metric(table: &DataFrame, scope: &str, model: &str, metric: &str) -> f64 {
+        let scopes = table.column("scope").unwrap().str().unwrap().clone();
+        let models = table.column("model").unwrap().str().unwrap().clone();
+        let values = table.column(metric).unwrap().f64().unwrap().clone();
+        (0..table.height())
+            .find(|&i| scopes.get(i) == Some(scope) && models.get(i) == Some(model))
+            .and_then(|i| values.get(i))
+            .unwrap_or_else(|| panic!("no {scope} row for {model}"))
+    }
+
+    /// Store A: history 1..=6 on days 0-5, actuals 7 and 9 on days 6-7, forecast 8 and 8
+    /// with an 80% interval [6, 8].
+    fn forecast_and_history() -> (DataFrame, DataFrame) {
+        let history = frame(
+            &["A"; 6],
+            &[0, 1, 2, 3, 4, 5],
+            &some(&[1., 2., 3., 4., 5., 6.]),
+        );
+        let forecasts = frame(&["A"; 2], &[6, 7], &some(&[7.0, 9.0]));
+        let forecasts = with(forecasts, "m", &[8.0, 8.0]);
+        let forecasts = with(forecasts, "m-lo-80", &[6.0, 6.0]);
+        let forecasts = with(forecasts, "m-hi-80", &[8.0, 8.0]);
+        (forecasts, history)
+    }
+
+    #[test]
+    fn point_scaled_and_interval_metrics_hand_computed() {
+        let (forecasts, history) = forecast_and_history();
+        let out = evaluate(&forecasts, Some(&history), &options(&["m"], &[80])).unwrap();
+        assert_eq!(metric(&out, "overall", "m", "mae"), 1.0);
+        assert_eq!(metric(&out, "overall", "m", "wape"), 2.0 / 16.0);
+        assert_eq!(metric(&out, "overall", "m", "bias"), 0.0);
+        // The history's lag-1 differences are all 1: MASE is the MAE.
+        assert_eq!(metric(&out, "series", "m", "mase"), 1.0);
+        assert_eq!(metric(&out, "overall", "m", "coverage_80"), 0.5);
+        // Winkler: width 2, plus 2 / 0.2 x 1 for the actual above the bound: (2 + 12) / 2.
+        assert!((metric(&out, "overall", "m", "winkler_80") - 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn baselines_forecast_from_the_history() {
+        let (forecasts, history) = forecast_and_history();
+        let out = evaluate(&forecasts, Some(&history), &options(&["m"], &[])).unwrap();
+        // Naive, seasonal naive (season 1) and the one-season moving average all say 6.
+        for baseline in BASELINES {
+            assert_eq!(metric(&out, "overall", baseline, "mae"), 2.0, "{baseline}");
+        }
+        let without = evaluate(&forecasts, None, &options(&["m"], &[])).unwrap();
+        let models = without.column("model").unwrap().str().unwrap().clone();
+        assert!(models.iter().all(|m| m == Some("m")));
+    }
+
+    #[test]
+    fn backtest_baselines_forecast_from_each_cutoff() {
+        // A window with cutoff day 3 (value 4): the naive forecast of days 4 and 5 is 4.
+        let history = frame(
+            &["A"; 6],
+            &[0, 1, 2, 3, 4, 5],
+            &some(&[1., 2., 3., 4., 5., 6.]),
+        );
+        let forecasts = with(
+            frame(&["A"; 2], &[4, 5], &some(&[5.0, 6.0])),
+            "m",
+            &[5.0, 6.0],
+        );
+        let cutoff = Column::new("cutoff".into(), vec![epoch(2023, 1, 5); 2])
+            .cast(&DataType::Date)
+            .unwrap();
+        let mut forecasts = forecasts;
+        forecasts.with_column(cutoff).unwrap();
+        let mut opts = options(&["m"], &[]);
+        opts.cutoff_col = Some("cutoff".into());
+        let out = evaluate(&forecasts, Some(&history), &opts).unwrap();
+        assert_eq!(metric(&out, "overall", "naive", "mae"), 1.5);
+        assert_eq!(metric(&out, "overall", "m", "mae"), 0.0);
+    }
+
+    #[test]
+    fn segments_pool_their_series() {
+        let forecasts = frame(
+            &["A", "A", "B", "B"],
+            &[6, 7, 6, 7],
+            &some(&[1.0, 1.0, 2.0, 2.0]),
+        );
+        let mut forecasts = with(forecasts, "m", &[2.0, 2.0, 2.0, 4.0]);
+        forecasts
+            .with_column(Column::new("cat".into(), ["x", "x", "x", "x"]))
+            .unwrap();
+        let mut opts = options(&["m"], &[]);
+        opts.segment_col = Some("cat".into());
+        let out = evaluate(&forecasts, None, &opts).unwrap();
+        // Absolute errors 1, 1, 0, 2 over actuals summing to 6.
+        assert_eq!(metric(&out, "segment", "m", "wape"), 4.0 / 6.0);
+        assert_eq!(metric(&out, "overall", "m", "mae"), 1.0);
+        let series = out
+            .column("scope")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .filter(|s| *s == Some("series"))
+            .count();
+        assert_eq!(series, 2);
+    }
+
+    #[test]
+    fn bad_settings_and_columns_are_typed_errors() {
+        let (forecasts, history) = forecast_and_history();
+        let mut opts = options(&["m"], &[]);
+        opts.season_length = 0;
+        assert!(matches!(
+            evaluate(&forecasts, Some(&history), &opts),
+            Err(CoreError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            evaluate(&forecasts, None, &options(&["absent"], &[])),
+            Err(CoreError::MissingColumn { .. })
+        ));
+    }
+}

@@ -20,7 +20,7 @@ class _BaselineModel:
 
     name: str = ""
 
-    def _parameter(self) -> int:
+    def _parameter(self, season_length: int) -> int:
         return 1
 
     def params(self) -> dict[str, Any]:
@@ -28,12 +28,21 @@ class _BaselineModel:
         return asdict(self)  # type: ignore[call-overload, no-any-return]
 
     def forecast(
-        self, history: pl.DataFrame, roles: ColumnRoles, freq: str, h: int
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int | None = None,
     ) -> pl.DataFrame:
         """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
-        ``forecast``."""
+        ``forecast``. ``season_length`` is the season of a model that leaves its own out (a
+        forecaster passes its own; default: the frequency's)."""
         roles = roles.resolve(history)
-        out = _native.baseline_forecasts(history, roles, freq, self.name, self._parameter(), h)
+        season = season_length or _native.season_length_of(freq)
+        out = _native.baseline_forecasts(
+            history, roles, freq, self.name, self._parameter(season), h
+        )
         return out.drop("_step").with_columns(
             as_time_dtype(out[roles.time], history[roles.time].dtype)
         )
@@ -43,16 +52,18 @@ class _BaselineModel:
 class SeasonalNaive(_BaselineModel):
     """Repeats the last observed season: the forecast for step k is the value one whole number
     of seasons before it (the last observed value where that period is missing or the history
-    is shorter than a season)."""
+    is shorter than a season). ``season_length=None`` takes the forecaster's season length
+    (by default the frequency's: 7 daily, 52 weekly, 12 monthly, 24 hourly)."""
 
-    season_length: int = 7
+    season_length: int | None = None
     name = "seasonal_naive"
 
     def __post_init__(self) -> None:
-        whole("season_length", self.season_length)
+        if self.season_length is not None:
+            whole("season_length", self.season_length)
 
-    def _parameter(self) -> int:
-        return self.season_length
+    def _parameter(self, season_length: int) -> int:
+        return self.season_length or season_length
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class MovingAverage(_BaselineModel):
     def __post_init__(self) -> None:
         whole("window", self.window)
 
-    def _parameter(self) -> int:
+    def _parameter(self, season_length: int) -> int:
         return self.window
 
 

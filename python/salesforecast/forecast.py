@@ -117,7 +117,7 @@ def _check_models(models: Iterable[Any]) -> list[Any]:
     if not models:
         raise InvalidArgumentError(
             "invalid argument `models`: give a non-empty list of models, e.g. "
-            "[sf.LightGBM(), sf.SeasonalNaive(season_length=7)]"
+            "[sf.LightGBM(), sf.SeasonalNaive()]"
         )
     for i, m in enumerate(models):
         if isinstance(m, type):
@@ -147,7 +147,7 @@ class Forecaster:
 
     Args:
         models: model instances: ``sf.LightGBM(...)``, ``sf.XGBoost(...)``,
-            ``sf.SeasonalNaive(season_length=7)``, ``sf.Naive()``, ``sf.MovingAverage(window=7)``.
+            ``sf.SeasonalNaive()``, ``sf.Naive()``, ``sf.MovingAverage(window=7)``.
         features: the :class:`~salesforecast.FeatureSpec` the boosters read.
         freq: the data's step: ``"<n><unit>"`` with unit ``s``, ``min``, ``h``, ``d``, ``w``,
             ``mo``, ``q``, ``y`` (``"1d"``, ``"1w"``, ``"1mo"``, ``"15min"``), or a pandas alias
@@ -165,8 +165,9 @@ class Forecaster:
         cv_windows: calibration windows of one horizon each before the end of the training data.
         intervals: an :class:`~salesforecast.Intervals` instead of ``levels``,
             ``interval_method`` and ``cv_windows``.
-        season_length: periods in one season (7 for daily data with a weekly cycle, 52 for
-            weekly, 12 for monthly): the scale of interval widths and of MASE.
+        season_length: periods in one season: the scale of interval widths and of MASE, and
+            the season of ``SeasonalNaive()``. Default: the frequency's (7 daily, 52 weekly,
+            12 monthly, 4 quarterly, 24 hourly; 1 for steps without a cycle).
         id_col, time_col, target_col, static_features, known_future, past_only: the column
             roles (see :class:`~salesforecast.ColumnRoles`); or give ``roles=`` instead.
         roles: a :class:`~salesforecast.ColumnRoles` instead of the six keywords above.
@@ -191,7 +192,7 @@ class Forecaster:
         ] = "conformal_distribution",
         cv_windows: int = 4,
         intervals: Intervals | None = None,
-        season_length: int = 7,
+        season_length: int | None = None,
         id_col: IdCol = None,
         time_col: str = "date",
         target_col: str = "sales",
@@ -213,10 +214,14 @@ class Forecaster:
                 f"invalid argument `strategy`: {strategy!r} is neither 'recursive' nor 'direct'"
             )
         horizon = whole("horizon", horizon)
-        season_length = whole("season_length", season_length)
         if not isinstance(freq, str):
             raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         self.freq = _native.parse_frequency(freq)
+        season_length = (
+            _native.season_length_of(self.freq)
+            if season_length is None
+            else whole("season_length", season_length)
+        )
         if intervals is None:
             intervals = Intervals(tuple(levels), interval_method, cv_windows)
         elif (tuple(levels), interval_method, cv_windows) != (
@@ -685,7 +690,9 @@ class Forecaster:
         self, plan: FeaturePlan, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
     ) -> pl.DataFrame:
         if isinstance(model, SeasonalNaive | Naive | MovingAverage):
-            return model.forecast(history, plan.roles, self.freq, h).rename({"forecast": "_pred"})
+            return model.forecast(history, plan.roles, self.freq, h, self.season_length).rename(
+                {"forecast": "_pred"}
+            )
         frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
         if isinstance(model, DirectBooster):
             return direct(plan, model, frame, history, rows, h)

@@ -415,3 +415,33 @@ def test_numpy_integers_are_integers() -> None:
         verbose=False,
     )
     assert fc.fit(gappy_panel()).predict(h=np.int64(2)).height == 4
+
+
+def test_season_length_follows_the_frequency_unless_given() -> None:
+    def season(freq: str, **kwargs: int) -> int:
+        fc = sf.Forecaster(
+            [sf.SeasonalNaive()], sf.FeatureSpec(lags=[1]), freq=freq, horizon=2, **kwargs
+        )
+        return fc.season_length
+
+    assert [season("1d"), season("W"), season("MS"), season("1q"), season("1h")] == [
+        7,
+        52,
+        12,
+        4,
+        24,
+    ]
+    assert season("1w", season_length=13) == 13
+    # SeasonalNaive() repeats the forecaster's season: one year back for weekly data.
+    weeks = pl.date_range(dt.date(2020, 1, 6), dt.date(2023, 12, 25), "1w", eager=True)
+    panel = pl.DataFrame({"series_id": "w", "date": weeks, "sales": np.arange(len(weeks)) * 1.0})
+    fc = sf.Forecaster(
+        [sf.SeasonalNaive()],
+        sf.FeatureSpec(lags=[1]),
+        freq="1w",
+        horizon=2,
+        cv_windows=1,
+        verbose=False,
+    )
+    pred = fc.fit(panel).predict()
+    assert pred["seasonal_naive"].to_list() == [float(len(weeks) - 52), float(len(weeks) - 51)]

@@ -151,6 +151,18 @@ impl Frequency {
         Ok(freq)
     }
 
+    /// Periods in one season: a week of days (7), a year of weeks (52), of months (12) or of
+    /// quarters (4), a day of sub-daily periods (24 hours); 1 when the step has no such cycle.
+    pub fn season_length(self) -> usize {
+        match self {
+            Self::Seconds(s) if 86_400 % s == 0 => (86_400 / s) as usize,
+            Self::Days(1) => 7,
+            Self::Days(d) if 364 % d == 0 && d % 7 == 0 => (364 / d) as usize,
+            Self::Months(m) if 12 % m == 0 => (12 / m) as usize,
+            _ => 1,
+        }
+    }
+
     /// Checks the step can be taken on this axis (sub-daily steps need `Datetime`).
     pub fn check_axis(self, axis: TimeAxis) -> Result<()> {
         match (self, axis) {
@@ -310,6 +322,25 @@ mod tests {
         assert!(Frequency::parse("W-FOO").is_err());
         assert!(Frequency::parse("D-MON").is_err());
         assert_eq!(Frequency::parse("15T").unwrap().to_string(), "15min");
+    }
+
+    #[test]
+    fn seasons_follow_the_step() {
+        let season = |f: &str| Frequency::parse(f).unwrap().season_length();
+        assert_eq!(
+            [
+                season("1d"),
+                season("1w"),
+                season("2w"),
+                season("1mo"),
+                season("1q")
+            ],
+            [7, 52, 26, 12, 4]
+        );
+        assert_eq!(
+            [season("1h"), season("15min"), season("1y"), season("3d")],
+            [24, 96, 1, 1]
+        );
     }
 
     #[test]

@@ -235,6 +235,12 @@ fn parse_frequency(py: Python<'_>, freq: &str) -> PyResult<String> {
     run(py, || Frequency::parse(freq).map(|f| f.to_string()))
 }
 
+/// Periods in one season of the frequency (7 daily, 52 weekly, 12 monthly, 24 hourly).
+#[pyfunction]
+fn season_length_of(py: Python<'_>, freq: &str) -> PyResult<usize> {
+    run(py, || Frequency::parse(freq).map(Frequency::season_length))
+}
+
 #[pyfunction]
 fn check_frequency(py: Python<'_>, df: PyDataFrame, roles: Roles, freq: &str) -> PyResult<()> {
     run(py, || {
@@ -492,6 +498,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(invert_predictions, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frequency, m)?)?;
     m.add_function(wrap_pyfunction!(check_frequency, m)?)?;
+    m.add_function(wrap_pyfunction!(season_length_of, m)?)?;
     m.add_function(wrap_pyfunction!(shift_times, m)?)?;
     m.add_function(wrap_pyfunction!(future_periods, m)?)?;
     m.add_function(wrap_pyfunction!(baseline_forecasts, m)?)?;

@@ -1,11 +1,13 @@
 """Forecast accuracy on small real panels and a synthetic one (issue M10's benchmark).
 
-Every method forecasts the last horizon of every series from the same history; everything is
-scored by one `sf.evaluate` call per data set: MASE scaled by each series' in-sample
-seasonal-naive error (season 52 weekly, 7 daily, 12 monthly) averaged over series, and WAPE.
+Every method forecasts the same holdouts: the last horizon of every series, and a backtest of
+three windows of one horizon each (the last three horizons, each forecast from the history
+before it). MASE is scaled by each series' in-sample seasonal-naive error (season 52 weekly, 7
+daily, 12 monthly) and averaged over series; the backtest averages each method's scores over
+its windows. Interval coverage is the default ensemble's.
 
-Run: `make bench-venv && benchmarks/.venv/bin/python benchmarks/accuracy.py` (the anchors,
-statsforecast and mlforecast, live in benchmarks/.venv only).
+Run: `make bench-venv && benchmarks/.venv/bin/python benchmarks/accuracy.py [set name]` (the
+anchors, statsforecast and mlforecast, live in benchmarks/.venv only).
 """
 
 from __future__ import annotations
@@ -70,40 +72,32 @@ def synthetic() -> Panel:
     return Panel("synthetic sales", frame, "1d", 28, 7, "D", ["price", "promo"])
 
 
-def calendar(freq: str) -> list[str]:
-    if freq == "1d":
-        return ["dayofweek", "month", "dayofyear_sin", "dayofyear_cos"]
-    if freq == "1w":
-        return ["weekofyear", "month"]
-    return ["month"]
+LEVELS = (80, 95)
 
 
 def ours(panel: Panel, train: pl.DataFrame, future: pl.DataFrame) -> pl.DataFrame:
-    """The Forecaster as a user would set it up today (M10 adds defaults): lags up to one
-    season plus the seasonal lag, a rolling mean, calendar features, both boosters and
-    seasonal naive."""
-    s = panel.season
-    spec = sf.FeatureSpec(
-        lags=sorted({*range(1, min(s, 7) + 1), s}),
-        rolling=[sf.Rolling(window=min(s, 4), lag=1)],
-        calendar=calendar(panel.freq),
-    )
+    """The default Forecaster, as a new user would build it: only frequency, horizon and the
+    column roles."""
     fc = sf.Forecaster(
-        [sf.LightGBM(), sf.XGBoost(), sf.SeasonalNaive(season_length=s)],
-        spec,
         freq=panel.freq,
         horizon=panel.horizon,
-        season_length=s,
-        cv_windows=3,
+        levels=LEVELS,
         id_col="series_id",
         known_future=panel.known_future,
         verbose=False,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pred = fc.fit(train).predict(future=future if panel.known_future else None)
+    pred = fc.fit(train).predict(future=future if panel.known_future else None)
+    bounds = [f"ensemble-{side}-{level}" for level in LEVELS for side in ("lo", "hi")]
     keep = ["series_id", "date", *fc.model_names, "ensemble"]
-    return pred.select(keep).rename({n: f"sf_{n}" for n in keep[2:]})
+    weights = fc.weights or {}
+    print(
+        "    weights "
+        + ", ".join(f"{k} {v:.2f}" for k, v in weights.items())
+        + f"; guard replaced {0 if fc.guarded is None else fc.guarded.height} paths in "
+        f"calibration, {0 if fc.last_guarded is None else fc.last_guarded.height} in the forecast",
+        flush=True,
+    )
+    return pred.select(*keep, *bounds).rename({n: f"sf_{n}" for n in keep[2:]})
 
 
 def statsforecast_models(panel: Panel, train: pl.DataFrame) -> pl.DataFrame:
@@ -154,19 +148,31 @@ def mlforecast_lightgbm(panel: Panel, train: pl.DataFrame, future: pl.DataFrame)
     )
 
 
-def score(panel: Panel) -> tuple[pl.DataFrame, dict[str, float]]:
-    train, test = sf.time_split(panel.frame, test_periods=panel.horizon, freq=panel.freq)
+def window(panel: Panel, back: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The history and the next horizon of the holdout ``back`` horizons before the end."""
+    frame = panel.frame
+    if back:
+        frame, _ = sf.time_split(frame, test_periods=back * panel.horizon, freq=panel.freq)
+    return sf.time_split(frame, test_periods=panel.horizon, freq=panel.freq)
+
+
+def score(panel: Panel, back: int) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Every method's MASE and WAPE on one holdout, the ensemble's interval coverage, and the
+    seconds each library took."""
+    train, test = window(panel, back)
     seconds: dict[str, float] = {}
     frame = test.select("series_id", "date", "sales")
-    for name, run in (
-        ("salesforecast", lambda: ours(panel, train, test)),
-        ("statsforecast", lambda: statsforecast_models(panel, train)),
-        ("mlforecast", lambda: mlforecast_lightgbm(panel, train, test)),
-    ):
-        started = time.perf_counter()
-        frame = frame.join(run(), on=["series_id", "date"], how="left")
-        seconds[name] = time.perf_counter() - started
-    models = [c for c in frame.columns if c not in ("series_id", "date", "sales")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, run in (
+            ("salesforecast", lambda: ours(panel, train, test)),
+            ("statsforecast", lambda: statsforecast_models(panel, train)),
+            ("mlforecast", lambda: mlforecast_lightgbm(panel, train, test)),
+        ):
+            started = time.perf_counter()
+            frame = frame.join(run(), on=["series_id", "date"], how="left")
+            seconds[name] = time.perf_counter() - started
+    models = [c for c in frame.columns if c not in ("series_id", "date", "sales") and "-" not in c]
     scores = sf.evaluate(
         frame,
         train,
@@ -176,7 +182,50 @@ def score(panel: Panel) -> tuple[pl.DataFrame, dict[str, float]]:
         id_col="series_id",
         freq=panel.freq,
     ).filter(pl.col("scope") == "overall")
-    return scores.select("model", "mase", "wape").sort("mase"), seconds
+    coverage = {
+        level: frame.select(
+            (
+                (pl.col("sales") >= pl.col(f"ensemble-lo-{level}"))
+                & (pl.col("sales") <= pl.col(f"ensemble-hi-{level}"))
+            ).mean()
+        ).item()
+        for level in LEVELS
+    }
+    table = scores.select("model", "mase", "wape").with_columns(
+        *(
+            pl.when(pl.col("model") == "sf_ensemble")
+            .then(pl.lit(coverage[level]))
+            .otherwise(None)
+            .alias(f"coverage_{level}")
+            for level in LEVELS
+        )
+    )
+    return table, seconds
+
+
+def summary(tables: list[pl.DataFrame]) -> pl.DataFrame:
+    """Each method's scores averaged over the windows."""
+    return pl.concat(tables).group_by("model").agg(pl.all().mean()).sort("mase")
+
+
+def show(title: str, table: pl.DataFrame) -> dict[str, float]:
+    print(f"\n{title}\n")
+    print("| method | MASE | WAPE | coverage 80 | coverage 95 |\n|---|---:|---:|---:|---:|")
+    for model, mase, wape, c80, c95 in table.iter_rows():
+        cover = f"{c80:.3f} | {c95:.3f}" if c80 is not None else " | "
+        print(f"| {model} | {mase:.3f} | {wape:.3f} | {cover} |")
+    mase = dict(zip(table["model"], table["mase"], strict=True))
+    best_naive = min(mase["seasonal_naive"], mase["naive"])
+    verdict = "ok" if mase["sf_ensemble"] <= best_naive else "LOSES"
+    print(
+        f"\nensemble / seasonal naive MASE {mase['sf_ensemble'] / mase['seasonal_naive']:.3f}; "
+        f"ensemble {mase['sf_ensemble']:.3f} vs the better naive {best_naive:.3f}: {verdict}"
+    )
+    return mase
+
+
+def last_wape(table: pl.DataFrame) -> float:
+    return float(table.filter(pl.col("model") == "sf_ensemble")["wape"][0])
 
 
 def main() -> None:
@@ -188,25 +237,45 @@ def main() -> None:
         synthetic(),
     ]
     only = set(sys.argv[1:])
-    ratios = []
-    print(f"salesforecast {sf.__version__}; last horizon of every series held out")
+    ratios: dict[str, list[float]] = {"last horizon": [], "3-window backtest": []}
+    print(f"salesforecast {sf.__version__}")
     for panel in panels:
         if only and not any(o in panel.name for o in only):
             continue
-        scores, seconds = score(panel)
         n = panel.frame["series_id"].n_unique()
-        print(
-            f"\n### {panel.name}: {n} series, h={panel.horizon}, season {panel.season}"
-            f" ({', '.join(f'{k} {v:.1f} s' for k, v in seconds.items())})\n"
-        )
-        print("| method | MASE | WAPE |\n|---|---:|---:|")
-        for model, mase, wape in scores.iter_rows():
-            print(f"| {model} | {mase:.3f} | {wape:.3f} |")
-        mase = dict(zip(scores["model"], scores["mase"], strict=True))
-        ratios.append(mase["sf_ensemble"] / mase["seasonal_naive"])
-    if ratios:
-        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        print(f"\ngeometric mean of ensemble / seasonal naive MASE over the sets: {geo:.3f}")
+        print(f"\n### {panel.name}: {n} series, h={panel.horizon}, season {panel.season}")
+        tables, took = [], []
+        for back in range(3):
+            table, seconds = score(panel, back)
+            tables.append(table)
+            took.append(seconds)
+        last = show("Last horizon:", tables[0])
+        if panel.name == "synthetic sales":
+            _, test = window(panel, 0)
+            oracle = test.join(
+                sf.generate_sales(
+                    n_stores=3, n_products=5, start="2021-01-01", end="2023-12-31"
+                ).select(
+                    pl.concat_str("store_id", "product_id", separator="-").alias("series_id"),
+                    "date",
+                    "expected_sales",
+                ),
+                on=["series_id", "date"],
+            )
+            wape = (oracle["sales"] - oracle["expected_sales"]).abs().sum() / oracle["sales"].sum()
+            print(
+                f"generator's oracle WAPE on the last horizon: {wape:.3f}; the ensemble's is "
+                f"{last_wape(tables[0]) / wape:.2f} times it"
+            )
+        backtest = show("3-window backtest (mean over windows):", summary(tables))
+        seconds = {k: sum(t[k] for t in took) for k in took[0]}
+        print("\nseconds (3 windows): " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+        ratios["last horizon"].append(last["sf_ensemble"] / last["seasonal_naive"])
+        ratios["3-window backtest"].append(backtest["sf_ensemble"] / backtest["seasonal_naive"])
+    for name, values in ratios.items():
+        if values:
+            geo = math.exp(sum(math.log(r) for r in values) / len(values))
+            print(f"\ngeometric mean of ensemble / seasonal naive MASE, {name}: {geo:.3f}")
 
 
 if __name__ == "__main__":

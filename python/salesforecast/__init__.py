@@ -42,6 +42,7 @@ from salesforecast.features import (
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 from salesforecast.report import report
+from salesforecast.statistical import AutoETS, Theta
 
 
 def __getattr__(name: str) -> Any:
@@ -60,6 +61,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "EWM",
+    "AutoETS",
     "ColumnRoles",
     "Diagnostics",
     "Ensemble",
@@ -76,6 +78,7 @@ __all__ = [
     "SalesForecastError",
     "SeasonalNaive",
     "SeasonalRolling",
+    "Theta",
     "ValidationReport",
     "XGBoost",
     "__version__",

@@ -25,6 +25,9 @@ class Calibration:
     weights: dict[str, float] | None
     conformity_scores: dict[str, list[list[float]]] | None
     method: str
+    # How far the optimized weights were trusted over the robust mix (``None``: not optimized
+    # or not known, as in a bundle).
+    trust: float | None = None
 
     @classmethod
     def fit(
@@ -43,9 +46,16 @@ class Calibration:
         preds = [cv[name].to_numpy() for name in model_names]
         for p in preds:
             ok &= np.isfinite(p)
+        trust = None
         if ensemble is not None and ensemble.kind == "optimized":
-            w = _native.ensemble_weights(
-                [p[ok].tolist() for p in preds], y[ok].tolist(), ensemble.loss
+            # Divided by each series' scale, every series counts alike in the weights.
+            scale = cv["_scale"].to_numpy()[ok]
+            _, windows = np.unique(cv["cutoff"].to_numpy()[ok], return_inverse=True)
+            w, trust = _native.ensemble_weights(
+                [(p[ok] / scale).tolist() for p in preds],
+                (y[ok] / scale).tolist(),
+                windows.tolist(),
+                ensemble.loss,
             )
         else:
             w = [1.0 / len(preds)] * len(preds)
@@ -61,7 +71,7 @@ class Calibration:
             scores[name] = [
                 errors[(steps == k) & np.isfinite(errors)].tolist() for k in range(1, horizon + 1)
             ]
-        return cls(weights, scores, intervals.method)
+        return cls(weights, scores, intervals.method, trust)
 
     def widths(self, levels: Sequence[int]) -> Widths:
         """Interval offsets (in units of each series' scale) per model, step and level."""

@@ -11,6 +11,7 @@ import polars as pl
 from salesforecast.config import ColumnRoles
 
 __all__ = [
+    "GUARD_LIMIT",
     "FeatureStepper",
     "NativeBooster",
     "__version__",
@@ -18,6 +19,7 @@ __all__ = [
     "build_features",
     "check_forecastable",
     "check_frequency",
+    "check_stat_model",
     "conformal_widths",
     "conformity_scores",
     "ensemble_weights",
@@ -25,6 +27,7 @@ __all__ = [
     "feature_lookback",
     "future_periods",
     "generate_sales",
+    "guard_forecasts",
     "interval_scales",
     "invert_predictions",
     "parse_frequency",
@@ -32,6 +35,7 @@ __all__ = [
     "residual_tests",
     "season_length_of",
     "shift_times",
+    "stat_forecasts",
     "storage_check_relative",
     "storage_delete",
     "storage_delete_prefix",
@@ -45,6 +49,7 @@ __all__ = [
 ]
 
 __version__: str
+GUARD_LIMIT: float
 
 def generate_sales(
     n_stores: int,
@@ -99,6 +104,18 @@ def future_periods(df: pl.DataFrame, roles: ColumnRoles, freq: str, h: int) -> p
 def baseline_forecasts(
     df: pl.DataFrame, roles: ColumnRoles, freq: str, kind: str, parameter: int, h: int
 ) -> pl.DataFrame: ...
+def stat_forecasts(
+    df: pl.DataFrame,
+    roles: ColumnRoles,
+    freq: str,
+    kind: str,
+    setting: str | None,
+    damped: bool | None,
+    season_length: int,
+    h: int,
+    n_threads: int | None = None,
+) -> pl.DataFrame: ...
+def check_stat_model(kind: str, setting: str | None, damped: bool | None) -> None: ...
 def interval_scales(
     df: pl.DataFrame, roles: ColumnRoles, freq: str, season_length: int
 ) -> pl.DataFrame: ...
@@ -114,8 +131,14 @@ def evaluate(
     freq: str | None,
 ) -> pl.DataFrame: ...
 def ensemble_weights(
-    predictions: list[list[float]], target: list[float], loss: str
-) -> list[float]: ...
+    predictions: list[list[float]], target: list[float], windows: list[int], loss: str
+) -> tuple[list[float], float]: ...
+def guard_forecasts(
+    forecasts: list[list[float]],
+    seasonal_naive: list[float],
+    lengths: list[int],
+    scales: list[float],
+) -> tuple[list[list[float]], list[list[bool]], list[float]]: ...
 def conformity_scores(scaled_errors: npt.NDArray[np.float64], method: str) -> list[float]: ...
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str

@@ -1,5 +1,7 @@
-"""Baseline models: they need no fitting and forecast from each series' own history on its
-regular time grid (the core's rule, the same one ``evaluate`` scores its baselines with)."""
+"""Local models: they forecast each series from its own history on its regular time grid, at
+forecast time, so a fitted forecaster stores only their settings. The baselines (the core's
+rule, the same one ``evaluate`` scores its baselines with) are here; the statistical models in
+:mod:`salesforecast.statistical`."""
 
 from __future__ import annotations
 
@@ -12,20 +14,28 @@ from salesforecast import _native
 from salesforecast._frames import as_time_dtype
 from salesforecast.config import ColumnRoles, whole
 
-__all__ = ["Baseline", "MovingAverage", "Naive", "SeasonalNaive"]
+__all__ = ["Baseline", "LocalModel", "MovingAverage", "Naive", "SeasonalNaive"]
 
 
-class _BaselineModel:
-    """What every baseline shares: a name, its parameters, and its forecasts."""
+class LocalModel:
+    """What every local model shares: a name, its parameters, and its forecasts."""
 
     name: str = ""
-
-    def _parameter(self, season_length: int) -> int:
-        return 1
 
     def params(self) -> dict[str, Any]:
         """The constructor arguments (what a bundle stores)."""
         return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    def _native_forecast(
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int,
+        n_threads: int | None,
+    ) -> pl.DataFrame:
+        raise NotImplementedError
 
     def forecast(
         self,
@@ -34,17 +44,36 @@ class _BaselineModel:
         freq: str,
         h: int,
         season_length: int | None = None,
+        n_threads: int | None = None,
     ) -> pl.DataFrame:
         """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
         ``forecast``. ``season_length`` is the season of a model that leaves its own out (a
         forecaster passes its own; default: the frequency's)."""
         roles = roles.resolve(history)
         season = season_length or _native.season_length_of(freq)
-        out = _native.baseline_forecasts(
-            history, roles, freq, self.name, self._parameter(season), h
-        )
-        return out.drop("_step").with_columns(
+        out = self._native_forecast(history, roles, freq, h, season, n_threads)
+        return out.select([*roles.keys, roles.time, "forecast"]).with_columns(
             as_time_dtype(out[roles.time], history[roles.time].dtype)
+        )
+
+
+class _BaselineModel(LocalModel):
+    """A baseline: one rule of the core with one whole-number parameter."""
+
+    def _parameter(self, season_length: int) -> int:
+        return 1
+
+    def _native_forecast(
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int,
+        n_threads: int | None,
+    ) -> pl.DataFrame:
+        return _native.baseline_forecasts(
+            history, roles, freq, self.name, self._parameter(season_length), h
         )
 
 

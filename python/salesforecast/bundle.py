@@ -94,6 +94,8 @@ class Manifest:
     metrics: list[Any] | None = None
     fitted_at: str | None = None
     categories: dict[str, Any] = field(default_factory=dict)
+    # What the guard replaced in the calibration windows (keys, model, distance, cutoff).
+    guarded: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -133,6 +133,29 @@ class FeatureSpec:
     relative: Sequence[str] = ()
     holidays: Sequence[dt.date] | None = field(default=None, compare=False)
 
+    @classmethod
+    def for_frequency(cls, freq: str) -> FeatureSpec:
+        """The default features of a frequency: lags 1 up to one season (at most 13) and the
+        seasonal lag, a rolling mean and standard deviation over the same span, and the
+        calendar features that vary at that step (day of week and year for daily data, week
+        and month for weekly, month for monthly, quarter for quarterly, hour and day of week
+        for hourly)."""
+        unit = _native.parse_frequency(freq).lstrip("0123456789")
+        season = _native.season_length_of(freq)
+        short = min(season, 13)
+        lags = sorted({*range(1, short + 1), season})
+        calendars: dict[str, list[CalendarName]] = {
+            "d": ["dayofweek", "month", "dayofyear_sin", "dayofyear_cos"],
+            "w": ["weekofyear", "month"],
+            "mo": ["month"],
+            "q": ["quarter"],
+            "h": ["hour", "dayofweek"],
+            "min": ["hour", "dayofweek"],
+        }
+        calendar = calendars.get(unit, [])
+        rolling = [Rolling(window=short, stats=("mean", "std"), lag=1)] if short > 1 else []
+        return cls(lags=lags, rolling=rolling, calendar=calendar)
+
     @property
     def lookback(self) -> int:
         """The longest stretch of history any feature reads, in periods (a difference

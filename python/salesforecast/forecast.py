@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import math
 import os
 import sys
 import time
@@ -31,7 +33,7 @@ from salesforecast._strategies import (
     stepped,
     train,
 )
-from salesforecast.baselines import Baseline, MovingAverage, Naive, SeasonalNaive
+from salesforecast.baselines import Baseline, LocalModel, MovingAverage, Naive, SeasonalNaive
 from salesforecast.config import ColumnRoles, Ensemble, Intervals, whole
 from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import (
@@ -45,10 +47,14 @@ from salesforecast.errors import (
 from salesforecast.evaluation import evaluate
 from salesforecast.features import FeatureSpec
 from salesforecast.models import LightGBM, XGBoost
+from salesforecast.statistical import AutoETS, Theta
 
-__all__ = ["Forecaster"]
+__all__ = ["GUARD_RULE", "Forecaster", "default_models"]
 
-UserModel = LightGBM | XGBoost | Baseline
+_log = logging.getLogger(__name__)
+_NOTHING_GUARDED = pl.DataFrame(schema={"model": pl.String, "distance": pl.Float64})
+
+UserModel = LightGBM | XGBoost | Baseline | AutoETS | Theta
 Model = UserModel | DirectBooster
 BacktestCallback = Callable[[int, int, dict[str, float]], bool | None]
 
@@ -58,6 +64,8 @@ _MODEL_KINDS: dict[str, type] = {
     "SeasonalNaive": SeasonalNaive,
     "Naive": Naive,
     "MovingAverage": MovingAverage,
+    "AutoETS": AutoETS,
+    "Theta": Theta,
 }
 
 
@@ -84,6 +92,8 @@ class _Backtests:
     models: dict[Any, list[Model]] = field(default_factory=dict)
     forecasts: dict[tuple[Any, Any, int], pl.DataFrame] = field(default_factory=dict)
     monitor: _Monitor | None = None
+    # What the guard replaced in each forecast, with its origin as `cutoff`.
+    guarded: list[pl.DataFrame] = field(default_factory=list)
 
 
 class _Progress:
@@ -99,6 +109,21 @@ class _Progress:
             print(
                 f"[salesforecast] {self.task} {elapsed:6.1f}s  {text}", file=sys.stderr, flush=True
             )
+
+
+GUARD_RULE = (
+    "consensus distance: a model's forecasts for a series are replaced by the consensus (the "
+    "median, step by step, of every model's forecast and seasonal naive's) when their median "
+    f"distance from it over the steps exceeds {_native.GUARD_LIMIT:g} times the series' "
+    "seasonal-naive error"
+)
+
+
+def default_models() -> list[UserModel]:
+    """The models of a Forecaster built without ``models``: LightGBM across the series, AutoETS
+    and Theta within each series, and seasonal naive and naive, the two baselines every
+    forecast must beat, so the ensemble can lean on them where nothing else holds up."""
+    return [LightGBM(), AutoETS(), Theta(), SeasonalNaive(), Naive()]
 
 
 def _model_name(model: UserModel) -> str:
@@ -137,18 +162,27 @@ class Forecaster:
     """Multi-step sales forecasts from several models, their ensemble and prediction intervals.
 
     ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training
-    data: their out-of-fold forecasts fit the ensemble weights (non-negative, summing to 1,
-    minimising squared or absolute error, never worse on those windows than the best single
-    model) and the split-conformal interval widths per forecast step, on errors scaled by each
-    series' seasonal-naive error so one width fits series of every size. Then every model is
-    refitted on all the data. Boosters forecast recursively: each step's prediction is fed back
-    as the target for the next step's lag and window features. Forecasts and interval bounds of
-    a series whose history has no negative value (sales) are clipped at zero.
+    data (more where the history allows, so that they span at least one season). Their
+    out-of-fold forecasts fit the ensemble weights and the split-conformal interval widths per
+    forecast step, on errors scaled by each series' seasonal-naive error so one width fits
+    series of every size. The weights (non-negative, summing to 1) are the loss-minimising ones
+    shrunk toward equal weights on the better half of the models: trusted more with more
+    windows and with a winner that ranks well in each of them, so a model that was lucky on a
+    few windows does not take the ensemble over. Then every model is refitted on all the data.
+    Boosters forecast recursively: each step's prediction is fed back as the target for the
+    next step's lag and window features. A guard replaces a model's forecasts for a series
+    that stray implausibly far from the other models' (``guard``). Forecasts and interval
+    bounds of a series whose history has no negative value (sales) are clipped at zero.
+
+    ``sf.Forecaster(freq="1d", horizon=14)`` works as it is: default models, features by
+    frequency and season length by frequency.
 
     Args:
-        models: model instances: ``sf.LightGBM(...)``, ``sf.XGBoost(...)``,
-            ``sf.SeasonalNaive()``, ``sf.Naive()``, ``sf.MovingAverage(window=7)``.
-        features: the :class:`~salesforecast.FeatureSpec` the boosters read.
+        models: model instances: ``sf.LightGBM(...)``, ``sf.XGBoost(...)``, ``sf.AutoETS()``,
+            ``sf.Theta()``, ``sf.SeasonalNaive()``, ``sf.Naive()``,
+            ``sf.MovingAverage(window=7)``. Default: :func:`default_models`.
+        features: the :class:`~salesforecast.FeatureSpec` the boosters read. Default:
+            :meth:`FeatureSpec.for_frequency` of ``freq``.
         freq: the data's step: ``"<n><unit>"`` with unit ``s``, ``min``, ``h``, ``d``, ``w``,
             ``mo``, ``q``, ``y`` (``"1d"``, ``"1w"``, ``"1mo"``, ``"15min"``), or a pandas alias
             (``"D"``, ``"W"``, ``"MS"``, ``"M"``, ``"Q"``, ``"Y"``, ``"h"``). Checked against the
@@ -174,12 +208,15 @@ class Forecaster:
         n_threads: threads for features and boosters (default: all cores).
         verbose: one progress line per fitted model on standard error during ``fit``,
             ``cross_validation`` and ``backtest``.
+        guard: replace a model's forecasts for a series when they stray implausibly far from
+            the consensus of the models (see :data:`GUARD_RULE`); what it replaced is in
+            :attr:`guarded`.
     """
 
     def __init__(
         self,
-        models: Iterable[UserModel],
-        features: FeatureSpec,
+        models: Iterable[UserModel] | None = None,
+        features: FeatureSpec | None = None,
         *,
         freq: str,
         horizon: int,
@@ -202,8 +239,13 @@ class Forecaster:
         roles: ColumnRoles | None = None,
         n_threads: int | None = None,
         verbose: bool = True,
+        guard: bool = True,
     ) -> None:
-        model_list = _check_models(models)
+        model_list = _check_models(default_models() if models is None else models)
+        if not isinstance(freq, str):
+            raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
+        if features is None:
+            features = FeatureSpec.for_frequency(freq)
         if not isinstance(features, FeatureSpec):
             raise InvalidArgumentError(
                 "invalid argument `features`: expected a FeatureSpec, got "
@@ -214,8 +256,6 @@ class Forecaster:
                 f"invalid argument `strategy`: {strategy!r} is neither 'recursive' nor 'direct'"
             )
         horizon = whole("horizon", horizon)
-        if not isinstance(freq, str):
-            raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         self.freq = _native.parse_frequency(freq)
         season_length = (
             _native.season_length_of(self.freq)
@@ -271,6 +311,12 @@ class Forecaster:
         self.season_length = season_length
         self.n_threads = n_threads
         self.verbose = verbose
+        self.guard = bool(guard)
+        # What the guard replaced at the last fit (calibration windows) or predict: keys,
+        # `model`, `distance` (median distance from the consensus in scale units) and `cutoff`.
+        self.guarded: pl.DataFrame | None = None
+        # What it replaced at the last predict (keys, model, distance).
+        self.last_guarded: pl.DataFrame | None = None
         # When fit ran (UTC, ISO 8601): what a model's user is shown beside its data window.
         self.fitted_at: str | None = None
         self.calibration: Calibration | None = None
@@ -361,6 +407,7 @@ class Forecaster:
             "interval_method": self.interval_method,
             "cv_windows": self.cv_windows,
             "season_length": self.season_length,
+            "guard": self.guard,
             **self.roles.to_settings(),
         }
 
@@ -560,14 +607,15 @@ class Forecaster:
         progress = _Progress(self.verbose, "fit")
         # Like mlforecast's conformal calibration, the backtest models are fitted once, at the
         # earliest window, and roll forward over the later windows.
+        backtests = _Backtests()
         windows = self._cv(
             plan,
             history,
-            self.cv_windows,
+            self._calibration_windows(history, roles.keys),
             self.horizon,
             self.horizon,
             refit=False,
-            backtests=_Backtests(),
+            backtests=backtests,
             progress=progress,
             purpose="calibration",
         )
@@ -589,6 +637,7 @@ class Forecaster:
         self.calibration = calibration
         self.interval_widths = calibration.widths(self.levels)
         self.calibration_metrics = metrics
+        self.guarded = pl.concat(backtests.guarded) if backtests.guarded else _NOTHING_GUARDED
         self._fitted = fitted
         self._history = history
         self._scale_table = self._scales(history)
@@ -637,7 +686,8 @@ class Forecaster:
         h: int,
         future: pl.DataFrame | None,
         scales: pl.DataFrame,
-    ) -> pl.DataFrame:
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every model's forecasts (floored, guarded) and what the guard replaced."""
         keys, time_col = plan.keys, self.time_col
         # The periods ahead need only each series' first and last period.
         ends = history.filter(
@@ -679,20 +729,81 @@ class Forecaster:
                 on=[*keys, time_col],
                 how="left",
             )
-        return (
+        out = (
             out.join(scales.select([*keys, "_floor"]), on=keys, how="left")
             .with_columns(at_least(pl.col(n), "_floor").alias(n) for n in self.model_names)
             .drop("_floor")
             .sort([*keys, time_col])
         )
+        if not self.guard:
+            return out, _NOTHING_GUARDED
+        return self._guarded(out, plan, history, h, scales)
+
+    def _guarded(
+        self,
+        out: pl.DataFrame,
+        plan: FeaturePlan,
+        history: pl.DataFrame,
+        h: int,
+        scales: pl.DataFrame,
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``out`` with the forecasts the guard finds implausible replaced by the consensus,
+        and what it replaced (keys, model, distance)."""
+        keys = plan.keys
+        anchor = _native.baseline_forecasts(
+            history, plan.roles, self.freq, "seasonal_naive", self.season_length, h
+        ).select([*keys, "_step", pl.col("forecast").alias("_anchor")])
+        frame = (
+            out.join(anchor, on=[*keys, "_step"], how="left")
+            .join(scales.select([*keys, "_scale"]), on=keys, how="left")
+            .sort([*keys, "_step"])
+        )
+        series = frame.group_by(keys, maintain_order=True).agg(
+            pl.len().alias("_rows"), pl.col("_scale").first()
+        )
+        distances, replaced, consensus = _native.guard_forecasts(
+            [frame[n].fill_null(float("nan")).to_list() for n in self.model_names],
+            frame["_anchor"].fill_null(float("nan")).to_list(),
+            series["_rows"].to_list(),
+            series["_scale"].fill_null(float("nan")).to_list(),
+        )
+        flags = series.select(keys).with_columns(
+            pl.Series(f"_replace_{j}", [r[j] for r in replaced], dtype=pl.Boolean)
+            for j in range(len(self.model_names))
+        )
+        record = pl.concat(
+            [
+                series.select(keys).with_columns(
+                    pl.lit(name).alias("model"),
+                    pl.Series("distance", [d[j] for d in distances], dtype=pl.Float64),
+                    pl.Series("_replaced", [r[j] for r in replaced], dtype=pl.Boolean),
+                )
+                for j, name in enumerate(self.model_names)
+            ]
+        )
+        record = record.filter(pl.col("_replaced")).drop("_replaced")
+        if not record.height:
+            return out, _NOTHING_GUARDED
+        frame = frame.with_columns(pl.Series("_consensus", consensus)).join(
+            flags, on=keys, how="left"
+        )
+        guarded = frame.with_columns(
+            pl.when(pl.col(f"_replace_{j}"))
+            .then(pl.col("_consensus"))
+            .otherwise(pl.col(n))
+            .alias(n)
+            for j, n in enumerate(self.model_names)
+        ).select(out.columns)
+        key_categories = {c: list(v) for c, v in plan.categories.items() if c in keys}
+        return guarded.sort([*keys, self.time_col]), _decode(record, key_categories)
 
     def _one_model(
         self, plan: FeaturePlan, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
     ) -> pl.DataFrame:
-        if isinstance(model, SeasonalNaive | Naive | MovingAverage):
-            return model.forecast(history, plan.roles, self.freq, h, self.season_length).rename(
-                {"forecast": "_pred"}
-            )
+        if isinstance(model, LocalModel):
+            return model.forecast(
+                history, plan.roles, self.freq, h, self.season_length, self.n_threads
+            ).rename({"forecast": "_pred"})
         frame = pl.concat([history, rows.select(history.columns)], how="vertical_relaxed")
         if isinstance(model, DirectBooster):
             return direct(plan, model, frame, history, rows, h)
@@ -769,7 +880,14 @@ class Forecaster:
             if self._scale_table is None:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
-        raw = self._forecast(plan, self._fitted, history, h, fut, scales)
+        raw, replaced = self._forecast(plan, self._fitted, history, h, fut, scales)
+        if replaced.height:
+            _log.info(
+                "the guard replaced %d forecast paths: %s",
+                replaced.height,
+                replaced.head(10).to_dicts(),
+            )
+        self.last_guarded = replaced
         if levels is None or sorted(levels) == self.levels:
             levels, widths = self.levels, self.interval_widths or {}
         else:
@@ -836,6 +954,25 @@ class Forecaster:
             )
         return pl.concat(parts)
 
+    def _calibration_windows(self, data: pl.DataFrame, keys: list[str]) -> int:
+        """``cv_windows``, or more where the history allows: enough windows to span one season
+        (weights and widths then see every part of the cycle, not only its last weeks) and to
+        give every forecast step the scores a split-conformal bound at the highest level needs
+        (19 at 95%: with fewer, the bound is the largest score seen). Each window still leaves
+        two seasons and the features' lookback to train on."""
+        lengths = data.group_by(keys).len()["len"]
+        needed = math.ceil(100 / (100 - max(self.levels))) - 1 if self.levels else 0
+        wanted = max(
+            self.cv_windows,
+            math.ceil(self.season_length / self.horizon),
+            math.ceil(needed / max(lengths.len(), 1)),
+        )
+        longest = lengths.max()
+        spare = (longest if isinstance(longest, int) else 0) - max(
+            2 * self.season_length, self.features.lookback + 1
+        )
+        return max(self.cv_windows, min(wanted, spare // self.horizon))
+
     def _cutoffs(self, data: pl.DataFrame, n_windows: int, h: int, step: int) -> list[Any]:
         start, end = data[self.time_col].min(), data[self.time_col].max()
         if not isinstance(start, dt.date) or not isinstance(end, dt.date):
@@ -894,7 +1031,10 @@ class Forecaster:
             models = self._models_at(plan, data, fitted_at, backtests, progress)
             history = data.filter(pl.col(self.time_col) <= origin)
             test = data.filter(pl.col(self.time_col) > origin)
-            backtests.forecasts[key] = self._forecast(plan, models, history, h, test, scales)
+            forecast, replaced = self._forecast(plan, models, history, h, test, scales)
+            backtests.forecasts[key] = forecast
+            if replaced.height:
+                backtests.guarded.append(replaced.with_columns(pl.lit(origin).alias("cutoff")))
         return backtests.forecasts[key]
 
     def _backtest_data(self, df: Any) -> tuple[pl.DataFrame, FeaturePlan, pl.DataFrame]:
@@ -982,7 +1122,7 @@ class Forecaster:
                 windows = self._cv(
                     plan,
                     train_part,
-                    self.cv_windows,
+                    self._calibration_windows(train_part, plan.keys),
                     self.horizon,
                     self.horizon,
                     refit=False,
@@ -1074,6 +1214,9 @@ class Forecaster:
             fitted_at=self.fitted_at,
             columns=dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
             categories=self._categories,
+            guarded=None
+            if self.guarded is None
+            else self.guarded.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).to_dicts(),
         )
         buffer = io.BytesIO()
         history.write_parquet(buffer)
@@ -1147,6 +1290,7 @@ class Forecaster:
         fc._categories = {str(c): list(v) for c, v in manifest.categories.items()}
         fc._history = pl.read_parquet(io.BytesIO(found.files[bundle.HISTORY_FILE]))
         fc.fitted_at = manifest.fitted_at
+        fc.guarded = None if manifest.guarded is None else pl.DataFrame(manifest.guarded)
         return fc
 
     def feature_importance(

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from salesforecast import _json, scenario, storage, tracking
+from salesforecast import _json, _native, scenario, storage, tracking
 from salesforecast.baselines import MovingAverage, Naive, SeasonalNaive
 from salesforecast.data import generate_sales, read_sales, time_split
 from salesforecast.data import validate as validate_frame
@@ -32,6 +32,7 @@ from salesforecast.errors import InvalidArgumentError, SalesForecastError, Valid
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
+from salesforecast.statistical import AutoETS, Theta
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ __all__ = [
 Config = dict[str, Any]
 Partition = Mapping[str, Any]
 
-MODELS = ("lightgbm", "xgboost", "seasonal_naive", "naive", "moving_average")
+MODELS = ("lightgbm", "xgboost", "auto_ets", "theta", "seasonal_naive", "naive", "moving_average")
 # The generator's columns and their roles: what the synthetic source declares.
 SYNTHETIC_ROLES = {
     "static_features": ["store_size", "category"],
@@ -251,6 +252,10 @@ def _models(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = None) 
             out.append(
                 XGBoost(**{"n_estimators": 200, "learning_rate": 0.05, "max_depth": 6, **own})
             )
+        elif name == "auto_ets":
+            out.append(AutoETS())
+        elif name == "theta":
+            out.append(Theta())
         elif name == "seasonal_naive":
             out.append(SeasonalNaive(season_length=_season(cfg)))
         elif name == "naive":
@@ -261,7 +266,7 @@ def _models(cfg: Config, params: Mapping[str, Mapping[str, Any]] | None = None) 
 
 
 def _season(cfg: Config) -> int:
-    return {"d": 7, "w": 52, "mo": 12, "h": 24}.get(cfg["freq"].lstrip("0123456789"), 1)
+    return _native.season_length_of(cfg["freq"])
 
 
 def _spec(cfg: Config) -> FeatureSpec:

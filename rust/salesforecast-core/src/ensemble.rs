@@ -213,6 +213,221 @@ pub fn optimal_weights(
     })
 }
 
+/// Weights that trust the optimized ones only as far as the calibration windows support them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShrunkWeights {
+    /// What the ensemble uses: `trust x optimized + (1 - trust) x robust`.
+    pub weights: Vec<f64>,
+    /// The weights that minimise the loss on all windows together.
+    pub optimized: Vec<f64>,
+    /// Equal weights on the better half of the models by their mean rank over the windows.
+    pub robust: Vec<f64>,
+    /// `windows / (windows + models)` times the share of windows where the model with the
+    /// largest optimized weight ranks in the better half.
+    pub trust: f64,
+}
+
+/// Ensemble weights shrunk toward a robust mix by the evidence. On a few windows the optimized
+/// weights often crown the model that was lucky there; the more windows there are, and the
+/// more consistently the crowned model ranks well in each of them, the more they are trusted.
+/// `windows[i]` is the calibration window of row `i`; predictions and targets should already
+/// be divided by their series' scale, so that every series counts alike.
+pub fn shrunk_weights(
+    predictions: &[Vec<f64>],
+    y: &[f64],
+    windows: &[usize],
+    kind: EnsembleLoss,
+) -> Result<ShrunkWeights> {
+    let optimized = optimal_weights(predictions, y, kind)?;
+    if windows.len() != y.len() {
+        return Err(CoreError::invalid_argument(
+            "windows",
+            format!("{} windows for {} targets", windows.len(), y.len()),
+        ));
+    }
+    let m = predictions.len();
+    let mut ids: Vec<usize> = windows.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    // Mean error of each model in each window.
+    let mut errors = vec![vec![0.0; m]; ids.len()];
+    let mut counts = vec![0usize; ids.len()];
+    for (i, (&t, window)) in y.iter().zip(windows).enumerate() {
+        let w = ids.binary_search(window).unwrap_or(0);
+        counts[w] += 1;
+        for (j, p) in predictions.iter().enumerate() {
+            let e = t - p[i];
+            errors[w][j] += match kind {
+                EnsembleLoss::Squared => e * e,
+                EnsembleLoss::Absolute => e.abs(),
+            };
+        }
+    }
+    let half = m.div_ceil(2) as f64;
+    let ranks: Vec<Vec<f64>> = errors
+        .iter()
+        .zip(&counts)
+        .filter(|(_, &c)| c > 0)
+        .map(|(e, _)| average_ranks(e))
+        .collect();
+    let mean_rank: Vec<f64> = (0..m)
+        .map(|j| ranks.iter().map(|r| r[j]).sum::<f64>() / ranks.len().max(1) as f64)
+        .collect();
+    let mut sorted = mean_rank.clone();
+    sorted.sort_by(f64::total_cmp);
+    let cut = sorted[(m.div_ceil(2)).saturating_sub(1).min(m - 1)];
+    let better_half: Vec<bool> = mean_rank.iter().map(|r| *r <= cut).collect();
+    let chosen = better_half.iter().filter(|b| **b).count().max(1) as f64;
+    let robust: Vec<f64> = better_half
+        .iter()
+        .map(|b| if *b { 1.0 / chosen } else { 0.0 })
+        .collect();
+    let crowned = (0..m)
+        .max_by(|&a, &b| optimized[a].total_cmp(&optimized[b]))
+        .unwrap_or(0);
+    let stability = if ranks.is_empty() {
+        0.0
+    } else {
+        ranks.iter().filter(|r| r[crowned] <= half).count() as f64 / ranks.len() as f64
+    };
+    let evidence = ranks.len() as f64 / (ranks.len() + m) as f64;
+    let trust = evidence * stability;
+    let weights = optimized
+        .iter()
+        .zip(&robust)
+        .map(|(o, r)| trust * o + (1.0 - trust) * r)
+        .collect();
+    Ok(ShrunkWeights {
+        weights,
+        optimized,
+        robust,
+        trust,
+    })
+}
+
+/// Ranks from 1 (smallest) with ties sharing their average rank.
+fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// How far, in units of the series' scale, a model's forecast path may stray from the consensus
+/// (the median of the models' and seasonal naive's forecasts) before the guard replaces it; the
+/// distance is the median over the steps, so one step where the consensus itself jumps does not
+/// condemn a calm path. Seasonal naive's 95% interval spans about 2.5 scale units either side
+/// (1.96 standard deviations of errors whose mean absolute value is one unit), so a path farther
+/// than 3 units from the consensus lies where no member's honest interval around it would reach.
+pub const GUARD_LIMIT: f64 = 3.0;
+
+/// The guard's verdict on one series: per model, the median distance from the consensus over
+/// the steps, in scale units, and whether it exceeds [`GUARD_LIMIT`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardVerdict {
+    pub distance: Vec<f64>,
+    pub replaced: Vec<bool>,
+    /// The consensus per step: what a replaced model forecasts instead.
+    pub consensus: Vec<f64>,
+}
+
+/// Judges one series' forecast paths (`paths[model][step]`) against the consensus of the paths
+/// and the seasonal naive path. A series without a positive finite scale keeps every path.
+pub fn guard(paths: &[Vec<f64>], seasonal_naive: &[f64], scale: f64) -> GuardVerdict {
+    let consensus: Vec<f64> = (0..seasonal_naive.len())
+        .map(|k| {
+            let mut values: Vec<f64> = paths
+                .iter()
+                .filter_map(|p| p.get(k).copied())
+                .chain(std::iter::once(seasonal_naive[k]))
+                .filter(|v| v.is_finite())
+                .collect();
+            median(&mut values)
+        })
+        .collect();
+    let distance: Vec<f64> = paths
+        .iter()
+        .map(|p| {
+            let mut gaps: Vec<f64> = p
+                .iter()
+                .zip(&consensus)
+                .map(|(v, c)| (v - c).abs())
+                .filter(|d| d.is_finite())
+                .collect();
+            if gaps.is_empty() || !(scale.is_finite() && scale > 0.0) {
+                0.0
+            } else {
+                median(&mut gaps) / scale
+            }
+        })
+        .collect();
+    let replaced = distance.iter().map(|d| *d > GUARD_LIMIT).collect();
+    GuardVerdict {
+        distance,
+        replaced,
+        consensus,
+    }
+}
+
+/// The guard over a panel: `forecasts[model]` and `seasonal_naive` hold the series' rows one
+/// after another, `lengths[s]` rows and `scales[s]` for series `s`. One verdict per series.
+pub fn guard_panel(
+    forecasts: &[Vec<f64>],
+    seasonal_naive: &[f64],
+    lengths: &[usize],
+    scales: &[f64],
+) -> Result<Vec<GuardVerdict>> {
+    let rows: usize = lengths.iter().sum();
+    if lengths.len() != scales.len()
+        || seasonal_naive.len() != rows
+        || forecasts.iter().any(|f| f.len() != rows)
+    {
+        return Err(CoreError::invalid_argument(
+            "forecasts",
+            "the guard needs one scale per series and every path of the series' length",
+        ));
+    }
+    let mut start = 0;
+    Ok(lengths
+        .iter()
+        .zip(scales)
+        .map(|(&n, &scale)| {
+            let paths: Vec<Vec<f64>> = forecasts
+                .iter()
+                .map(|f| f[start..start + n].to_vec())
+                .collect();
+            let verdict = guard(&paths, &seasonal_naive[start..start + n], scale);
+            start += n;
+            verdict
+        })
+        .collect())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +488,62 @@ mod tests {
             ens <= loss(&preds, &y, &[1.0, 0.0], EnsembleLoss::Absolute) + 1e-9,
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_lucky_model_on_few_windows_is_trusted_little() {
+        // Model 0 wins window 0 by a wide margin and ranks third of four in the other three:
+        // the optimized weights crown it, but it ranks in the better half in one window of four.
+        let y = vec![0.0; 8];
+        let windows = vec![0, 0, 1, 1, 2, 2, 3, 3];
+        let path =
+            |first: f64, rest: f64| vec![first, -first, rest, -rest, rest, -rest, rest, -rest];
+        let preds = vec![
+            path(0.0, 1.2),
+            path(3.0, 1.0),
+            path(3.5, 1.1),
+            path(4.0, 2.0),
+        ];
+        let shrunk = shrunk_weights(&preds, &y, &windows, EnsembleLoss::Squared).unwrap();
+        let crowned = (0..4)
+            .max_by(|&a, &b| shrunk.optimized[a].total_cmp(&shrunk.optimized[b]))
+            .unwrap();
+        assert_eq!(crowned, 0, "{shrunk:?}");
+        // Mean ranks 2.5, 1.25, 2.25, 4: the robust mix is the better two, equally.
+        assert_eq!(shrunk.robust, vec![0.0, 0.5, 0.5, 0.0]);
+        // 4 windows of 4 models: evidence 4/8; stability 1/4.
+        assert!((shrunk.trust - 0.5 * 0.25).abs() < 1e-12, "{shrunk:?}");
+        let expected: Vec<f64> = (0..4)
+            .map(|j| shrunk.trust * shrunk.optimized[j] + (1.0 - shrunk.trust) * shrunk.robust[j])
+            .collect();
+        assert_eq!(shrunk.weights, expected);
+        assert!((shrunk.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // A model that is best in every window of many is trusted nearly fully.
+        let windows: Vec<usize> = (0..40).collect();
+        let y = vec![0.0; 40];
+        let best: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let worse: Vec<f64> = best.iter().map(|v| v * 10.0).collect();
+        let shrunk = shrunk_weights(&[best, worse], &y, &windows, EnsembleLoss::Absolute).unwrap();
+        assert!((shrunk.trust - 40.0 / 42.0).abs() < 1e-12, "{shrunk:?}");
+        assert!(shrunk.weights[0] > 0.97, "{shrunk:?}");
+    }
+
+    #[test]
+    fn the_guard_replaces_an_explosive_path_and_keeps_plausible_ones() {
+        let seasonal_naive = vec![10.0, 12.0, 10.0, 12.0];
+        let calm = vec![10.5, 11.5, 10.5, 11.5];
+        let close = vec![9.5, 12.5, 9.5, 12.5];
+        let explosive = vec![30.0, 40.0, 50.0, 60.0];
+        let verdict = guard(&[calm, close, explosive], &seasonal_naive, 2.0);
+        assert_eq!(verdict.replaced, vec![false, false, true]);
+        // Consensus of {10.5, 9.5, 30, 10} is 10.25 at step 1.
+        assert!((verdict.consensus[0] - 10.25).abs() < 1e-12, "{verdict:?}");
+        assert!(verdict.distance[2] > GUARD_LIMIT && verdict.distance[0] < 1.0);
+        // Without a scale the guard cannot judge and keeps everything.
+        let verdict = guard(&[vec![1e9; 4]], &seasonal_naive, 0.0);
+        assert_eq!(verdict.replaced, vec![false]);
     }
 
     #[test]

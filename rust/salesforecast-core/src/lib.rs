@@ -17,6 +17,7 @@ pub mod grid;
 pub mod metrics;
 pub mod panel;
 pub mod split;
+pub mod stats;
 #[cfg(test)]
 mod test_support;
 pub mod validate;

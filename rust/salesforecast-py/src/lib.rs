@@ -14,7 +14,7 @@ use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::baselines::{baseline_forecasts as core_baseline_forecasts, Baseline};
 use salesforecast_core::conformal::{interval_scales as core_interval_scales, IntervalMethod};
 use salesforecast_core::diagnostics::{residual_tests as core_residual_tests, ResidualTests};
-use salesforecast_core::ensemble::{optimal_weights, EnsembleLoss};
+use salesforecast_core::ensemble::{guard_panel, shrunk_weights, EnsembleLoss, GUARD_LIMIT};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
@@ -27,6 +27,7 @@ use salesforecast_core::grid::{
     shift_times as core_shift_times,
 };
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
+use salesforecast_core::stats::{stat_forecasts as core_stat_forecasts, StatModel};
 use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
 use salesforecast_plots::{render_json, Canvas, Format};
@@ -299,6 +300,45 @@ fn baseline_forecasts(
     .map(PyDataFrame)
 }
 
+/// A statistical model's forecasts for the `h` periods after every series, each series fitted
+/// on its own history: keys, time, `_step`, `forecast`, `_form`.
+#[pyfunction]
+#[pyo3(signature = (df, roles, freq, kind, setting, damped, season_length, h, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn stat_forecasts(
+    py: Python<'_>,
+    df: PyDataFrame,
+    roles: Roles,
+    freq: &str,
+    kind: &str,
+    setting: Option<&str>,
+    damped: Option<bool>,
+    season_length: usize,
+    h: usize,
+    n_threads: Option<usize>,
+) -> PyResult<PyDataFrame> {
+    run(py, || {
+        let model = StatModel::parse(kind, setting, damped)?;
+        let (roles, freq) = (roles.columns()?, Frequency::parse(freq)?);
+        with_threads(n_threads, || {
+            core_stat_forecasts(&df.0, &roles, freq, &model, season_length, h)
+        })?
+    })
+    .map(PyDataFrame)
+}
+
+/// Refuses a statistical model's settings that are not valid (the models check at construction).
+#[pyfunction]
+#[pyo3(signature = (kind, setting, damped))]
+fn check_stat_model(
+    py: Python<'_>,
+    kind: &str,
+    setting: Option<&str>,
+    damped: Option<bool>,
+) -> PyResult<()> {
+    run(py, || StatModel::parse(kind, setting, damped).map(|_| ()))
+}
+
 /// Per series: the interval scale `_scale` and the forecast floor `_floor`.
 #[pyfunction]
 fn interval_scales(
@@ -349,15 +389,48 @@ fn evaluate(
     .map(PyDataFrame)
 }
 
+/// Ensemble weights shrunk toward a robust mix by the evidence of the calibration windows:
+/// `(weights, trust)`.
 #[pyfunction]
 fn ensemble_weights(
     py: Python<'_>,
     predictions: Vec<Vec<f64>>,
     target: Vec<f64>,
+    windows: Vec<usize>,
     loss: &str,
-) -> PyResult<Vec<f64>> {
+) -> PyResult<(Vec<f64>, f64)> {
     run(py, || {
-        optimal_weights(&predictions, &target, EnsembleLoss::parse(loss)?)
+        let shrunk = shrunk_weights(&predictions, &target, &windows, EnsembleLoss::parse(loss)?)?;
+        Ok::<_, CoreError>((shrunk.weights, shrunk.trust))
+    })
+}
+
+/// Per series and model the distance and whether it was replaced; the consensus of every row.
+type GuardOutcome = (Vec<Vec<f64>>, Vec<Vec<bool>>, Vec<f64>);
+
+/// The guard over every series: `forecasts[model]` and `seasonal_naive` hold the series' rows
+/// one after another (`lengths[s]` rows for series `s`). Returns, per series and model, the
+/// distance from the consensus in scale units and whether it was replaced, and the consensus
+/// of every row.
+#[pyfunction]
+fn guard_forecasts(
+    py: Python<'_>,
+    forecasts: Vec<Vec<f64>>,
+    seasonal_naive: Vec<f64>,
+    lengths: Vec<usize>,
+    scales: Vec<f64>,
+) -> PyResult<GuardOutcome> {
+    run(py, || {
+        let verdicts = guard_panel(&forecasts, &seasonal_naive, &lengths, &scales)?;
+        let consensus = verdicts
+            .iter()
+            .flat_map(|v| v.consensus.iter().copied())
+            .collect();
+        let (distances, replaced) = verdicts
+            .into_iter()
+            .map(|v| (v.distance, v.replaced))
+            .unzip();
+        Ok::<_, CoreError>((distances, replaced, consensus))
     })
 }
 
@@ -485,12 +558,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records (the boosters' own log lines among them) go to Python's `logging`.
     pyo3_log::init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("GUARD_LIMIT", GUARD_LIMIT)?;
     m.add_function(wrap_pyfunction!(generate_sales, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(time_split, m)?)?;
     m.add_function(wrap_pyfunction!(build_features, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(ensemble_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(guard_forecasts, m)?)?;
     m.add_function(wrap_pyfunction!(conformity_scores, m)?)?;
     m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
     m.add_function(wrap_pyfunction!(feature_lookback, m)?)?;
@@ -502,6 +577,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shift_times, m)?)?;
     m.add_function(wrap_pyfunction!(future_periods, m)?)?;
     m.add_function(wrap_pyfunction!(baseline_forecasts, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_forecasts, m)?)?;
+    m.add_function(wrap_pyfunction!(check_stat_model, m)?)?;
     m.add_function(wrap_pyfunction!(interval_scales, m)?)?;
     m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;

@@ -1,0 +1,107 @@
+"""Statistical models fitted on each series' own history by the core, in parallel over series:
+exponential smoothing chosen by AICc (:class:`AutoETS`) and Theta (:class:`Theta`). Like the
+baselines they fit at forecast time, so they go anywhere a model goes (ensemble members,
+backtests, bundles) and a bundle stores only their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from salesforecast import _native
+from salesforecast.baselines import LocalModel
+from salesforecast.config import ColumnRoles, whole
+
+__all__ = ["AutoETS", "Theta"]
+
+
+@dataclass(frozen=True)
+class AutoETS(LocalModel):
+    """Exponential smoothing state-space models (ETS), the form chosen per series by AICc among
+    additive or multiplicative error, no / additive / damped trend and no / additive /
+    multiplicative season (statsforecast's and R forecast's ``ets`` rules: multiplicative parts
+    only for positive series, seasons only up to 24 periods, unstable forms left out).
+
+    Args:
+        model: three letters for error, trend and season, each ``Z`` (choose), ``A``, ``M``
+            (not for the trend) or ``N`` (none): ``"ZZZ"`` chooses everything, ``"AAN"`` is
+            Holt's linear method.
+        damped: ``True`` or ``False`` forces the trend's damping; ``None`` lets AICc choose.
+        season_length: periods in one season (default: the forecaster's, from the frequency).
+    """
+
+    model: str = "ZZZ"
+    damped: bool | None = None
+    season_length: int | None = None
+    name = "auto_ets"
+
+    def __post_init__(self) -> None:
+        if self.season_length is not None:
+            whole("season_length", self.season_length)
+        _native.check_stat_model(self.name, self.model, self.damped)
+
+    def _native_forecast(
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int,
+        n_threads: int | None,
+    ) -> pl.DataFrame:
+        return _native.stat_forecasts(
+            history,
+            roles,
+            freq,
+            self.name,
+            self.model,
+            self.damped,
+            self.season_length or season_length,
+            h,
+            n_threads,
+        )
+
+
+@dataclass(frozen=True)
+class Theta(LocalModel):
+    """The Theta method with an optimized theta: simple exponential smoothing plus a share of
+    the linear trend, on the series deseasonalised by a classical decomposition when an
+    autocorrelation test finds its season. ``variant=None`` chooses per series by in-sample
+    error among ``"STM"`` (standard, theta 2), ``"OTM"`` (optimized theta), ``"DSTM"`` and
+    ``"DOTM"`` (their dynamic forms, statsforecast's ``AutoTheta``).
+
+    Args:
+        variant: one of the four above, or ``None`` to choose.
+        season_length: periods in one season (default: the forecaster's, from the frequency).
+    """
+
+    variant: str | None = None
+    season_length: int | None = None
+    name = "theta"
+
+    def __post_init__(self) -> None:
+        if self.season_length is not None:
+            whole("season_length", self.season_length)
+        _native.check_stat_model(self.name, self.variant, None)
+
+    def _native_forecast(
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int,
+        n_threads: int | None,
+    ) -> pl.DataFrame:
+        return _native.stat_forecasts(
+            history,
+            roles,
+            freq,
+            self.name,
+            self.variant,
+            None,
+            self.season_length or season_length,
+            h,
+            n_threads,
+        )

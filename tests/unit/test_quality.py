@@ -1,0 +1,239 @@
+"""Forecast quality on real-looking panels (issue M10): defaults by frequency, the statistical
+models on hand-checked series, the ensemble's shrunk weights and the guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import salesforecast as sf
+from salesforecast.errors import InvalidArgumentError
+
+
+def daily(values: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)) -> pl.DataFrame:
+    """One daily series per entry."""
+    frames = []
+    for sid, v in values.items():
+        days = [start + dt.timedelta(days=i) for i in range(len(v))]
+        frames.append(pl.DataFrame({"series_id": sid, "date": days, "sales": v.astype(float)}))
+    return pl.concat(frames)
+
+
+def forecast(model: sf.AutoETS | sf.Theta, frame: pl.DataFrame, h: int, freq: str = "1d"):
+    out = model.forecast(frame, sf.ColumnRoles(id="series_id"), freq, h)
+    return out.sort("series_id", "date")
+
+
+# ---------------------------------------------------------------------- defaults by frequency
+
+
+@pytest.mark.parametrize(
+    ("freq", "season", "calendar"),
+    [
+        ("1d", 7, "dayofweek"),
+        ("W", 52, "weekofyear"),
+        ("MS", 12, "month"),
+        ("1h", 24, "hour"),
+    ],
+)
+def test_a_forecaster_needs_only_frequency_and_horizon(
+    freq: str, season: int, calendar: str
+) -> None:
+    fc = sf.Forecaster(freq=freq, horizon=6)
+    assert fc.season_length == season
+    assert fc.model_names == ["lightgbm", "auto_ets", "theta", "seasonal_naive", "naive"]
+    lags = list(fc.features.lags)
+    # Lags 1 up to one season (at most 13) and the seasonal lag.
+    assert lags == sorted({*range(1, min(season, 13) + 1), season})
+    assert calendar in fc.features.calendar
+    # Explicit arguments keep overriding the defaults.
+    own = sf.Forecaster([sf.Naive()], sf.FeatureSpec(lags=[1]), freq=freq, horizon=6)
+    assert own.model_names == ["naive"]
+    assert list(own.features.lags) == [1]
+
+
+def test_the_default_forecaster_fits_and_forecasts_a_panel() -> None:
+    df = sf.generate_sales(n_stores=1, n_products=3, start="2023-01-01", end="2023-12-31")
+    train, test = sf.time_split(df.select("store_id", "product_id", "date", "sales"), 14)
+    fc = sf.Forecaster(freq="1d", horizon=14, verbose=False).fit(train)
+    weights = fc.weights or {}
+    assert set(weights) == set(fc.model_names)
+    assert abs(sum(weights.values()) - 1) < 1e-9
+    assert fc.calibration is not None
+    assert fc.calibration.trust is not None
+    assert 0 <= fc.calibration.trust < 1
+    pred = fc.predict()
+    assert pred.height == test.height
+    assert pred["ensemble"].is_finite().all()
+
+
+# ---------------------------------------------------------------------- statistical models
+
+
+@pytest.mark.parametrize("model", [sf.AutoETS(), sf.Theta()], ids=["ets", "theta"])
+def test_a_constant_series_forecasts_the_constant(model: sf.AutoETS | sf.Theta) -> None:
+    out = forecast(model, daily({"flat": np.full(60, 42.0)}), 10)
+    np.testing.assert_allclose(out["forecast"].to_numpy(), 42.0, rtol=1e-6)
+
+
+def test_ets_continues_a_pure_trend() -> None:
+    trend = 10 + 2 * np.arange(60.0)
+    out = forecast(sf.AutoETS(), daily({"up": trend}), 5)
+    np.testing.assert_allclose(out["forecast"].to_numpy(), 10 + 2 * np.arange(60, 65), rtol=1e-3)
+
+
+def test_theta_follows_a_pure_trend_at_half_its_slope_plus_the_level() -> None:
+    # Theta forecasts simple exponential smoothing (which, on a straight line, ends at the last
+    # value) plus half the slope of the fitted trend line per step (theta 2, the standard
+    # method): the forecasts rise, and at a slope between the drift's half and all of it.
+    trend = 10 + 2 * np.arange(60.0)
+    f = forecast(sf.Theta(variant="STM"), daily({"up": trend}), 5)["forecast"].to_numpy()
+    steps = np.diff(f)
+    assert np.all(steps > 0.9), f
+    assert np.all(steps < 2.1), f
+    assert abs(f[0] - 130) < 4, f
+
+
+@pytest.mark.parametrize("model", [sf.AutoETS(), sf.Theta()], ids=["ets", "theta"])
+def test_a_pure_season_is_repeated(model: sf.AutoETS | sf.Theta) -> None:
+    pattern = np.array([10.0, 20.0, 30.0, 25.0, 15.0, 5.0, 12.0])
+    out = forecast(model, daily({"weekly": np.tile(pattern, 12)}), 14)
+    np.testing.assert_allclose(out["forecast"].to_numpy(), np.tile(pattern, 2), rtol=0.02)
+
+
+def test_statistical_settings_are_checked_when_built() -> None:
+    with pytest.raises(InvalidArgumentError, match="model"):
+        sf.AutoETS(model="ZMZ")
+    with pytest.raises(InvalidArgumentError, match="model"):
+        sf.AutoETS(model="XYZ")
+    with pytest.raises(InvalidArgumentError, match="variant"):
+        sf.Theta(variant="fancy")
+    with pytest.raises(InvalidArgumentError, match="season_length"):
+        sf.AutoETS(season_length=0)
+
+
+def test_statistical_models_round_trip_through_a_bundle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    frame = daily(
+        {
+            "a": 50 + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, 120),
+            "b": 20 + 0.1 * t + rng.normal(0, 1, 120),
+        }
+    )
+    fc = sf.Forecaster(
+        [sf.AutoETS(damped=True), sf.Theta(variant="OTM"), sf.SeasonalNaive()],
+        sf.FeatureSpec(lags=[7]),
+        freq="1d",
+        horizon=7,
+        id_col="series_id",
+        verbose=False,
+    ).fit(frame)
+    before = fc.predict()
+    fc.save(tmp_path / "bundle")
+    manifest = (tmp_path / "bundle" / "manifest.json").read_text()
+    assert '"kind": "AutoETS"' in manifest
+    assert '"kind": "Theta"' in manifest
+    loaded = sf.Forecaster.load(tmp_path / "bundle")
+    assert loaded.models == fc.models
+    assert loaded.predict().equals(before)
+
+
+# ---------------------------------------------------------------------- the guard
+
+
+def spiked_panel() -> pl.DataFrame:
+    """Two calm daily series; the last day of `spike` is a thousand times its level."""
+    rng = np.random.default_rng(1)
+    calm = 10 + rng.normal(0, 1, 200)
+    spiked = 10 + rng.normal(0, 1, 200)
+    spiked[-1] = 10_000.0
+    return daily({"calm": calm, "spike": spiked})
+
+
+def guarded_forecaster(guard: bool) -> sf.Forecaster:
+    return sf.Forecaster(
+        [sf.Naive(), sf.SeasonalNaive(), sf.MovingAverage(window=150)],
+        sf.FeatureSpec(lags=[7]),
+        freq="1d",
+        horizon=7,
+        id_col="series_id",
+        guard=guard,
+        verbose=False,
+    )
+
+
+def test_the_guard_replaces_a_planted_explosive_forecast() -> None:
+    panel = spiked_panel()
+    unguarded = guarded_forecaster(False).fit(panel).predict()
+    fc = guarded_forecaster(True).fit(panel)
+    guarded = fc.predict()
+    spike = pl.col("series_id") == "spike"
+    # Naive repeats the spike: 10,000 for a week, a thousand scales from the consensus.
+    assert unguarded.filter(spike)["naive"].min() == 10_000.0
+    replaced = guarded.filter(spike)["naive"].to_numpy()
+    assert fc.last_guarded is not None
+    assert fc.last_guarded.select("series_id", "model").to_dicts() == [
+        {"series_id": "spike", "model": "naive"}
+    ]
+    assert fc.last_guarded["distance"][0] > 3
+    # The consensus is the step-wise median of every path and seasonal naive's (counted again
+    # as the anchor): for six days near the level, on the seventh the spike seasonal naive
+    # repeats.
+    paths = unguarded.filter(spike).select("naive", "seasonal_naive", "moving_average")
+    consensus = np.median(
+        np.column_stack([paths.to_numpy(), paths["seasonal_naive"].to_numpy()]), axis=1
+    )
+    np.testing.assert_allclose(replaced, consensus)
+    assert replaced[:6].max() < 100
+    # Everything else is untouched.
+    calm = pl.col("series_id") == "calm"
+    assert guarded.filter(calm).equals(unguarded.filter(calm))
+    for name in ("seasonal_naive", "moving_average"):
+        assert guarded[name].equals(unguarded[name])
+    assert fc.settings()["guard"] is True
+
+
+# ---------------------------------------------------------------------- the ensemble
+
+
+def weekly(n: int) -> pl.DataFrame:
+    rng = np.random.default_rng(2)
+    t = np.arange(n)
+    frames = [
+        pl.DataFrame(
+            {
+                "series_id": sid,
+                "date": [dt.date(2020, 1, 6) + dt.timedelta(weeks=int(i)) for i in t],
+                "sales": level + 5 * np.sin(2 * np.pi * t / 52) + rng.normal(0, 1, n),
+            }
+        )
+        for sid, level in (("a", 30.0), ("b", 60.0))
+    ]
+    return pl.concat(frames)
+
+
+@pytest.mark.parametrize(
+    ("weeks", "levels", "windows"), [(208, (80,), 7), (208, (80, 95), 10), (120, (80, 95), 2)]
+)
+def test_calibration_windows_span_a_season_and_feed_the_intervals(
+    weeks: int, levels: tuple[int, ...], windows: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Eight-week windows: seven cover a 52-week season. A 95% bound needs 19 scores per step,
+    # ten windows of two series. 208 weeks leave two seasons to train on before the first of
+    # ten; 120 weeks do not, so the forecaster keeps its two.
+    sf.Forecaster(
+        [sf.SeasonalNaive(), sf.Naive()],
+        sf.FeatureSpec(lags=[1]),
+        freq="1w",
+        horizon=8,
+        cv_windows=2,
+        levels=levels,
+        id_col="series_id",
+    ).fit(weekly(weeks))
+    err = capsys.readouterr().err
+    assert f"calibration 1 of {windows}:" in err

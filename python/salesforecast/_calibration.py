@@ -48,12 +48,16 @@ class Calibration:
             ok &= np.isfinite(p)
         trust = None
         if ensemble is not None and ensemble.kind == "optimized":
-            # Divided by each series' scale, every series counts alike in the weights.
-            scale = cv["_scale"].to_numpy()[ok]
-            _, windows = np.unique(cv["cutoff"].to_numpy()[ok], return_inverse=True)
+            # Divided by each series' scale, every series counts alike in the weights. A series
+            # with no history to scale by (all zeros before the window: a launch) would count
+            # a billion times over, alike for every model, so it is left out of the weights.
+            scale = cv["_scale"].to_numpy()
+            typical = np.median(scale[ok]) if ok.any() else 0.0
+            used = ok & (scale > 1e-6 * typical)
+            _, windows = np.unique(cv["cutoff"].to_numpy()[used], return_inverse=True)
             w, trust = _native.ensemble_weights(
-                [(p[ok] / scale).tolist() for p in preds],
-                (y[ok] / scale).tolist(),
+                [(p[used] / scale[used]).tolist() for p in preds],
+                (y[used] / scale[used]).tolist(),
                 windows.tolist(),
                 ensemble.loss,
             )

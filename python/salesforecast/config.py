@@ -192,9 +192,10 @@ class Intervals:
 class Ensemble:
     """How model forecasts are combined into ``ensemble``.
 
-    ``kind``: ``"optimized"`` (non-negative weights summing to 1 that minimise ``loss`` on the
-    calibration windows) or ``"mean"`` (equal weights). ``loss``: ``"squared"`` or
-    ``"absolute"``.
+    ``kind``: ``"optimized"`` (non-negative weights summing to 1: those that minimise ``loss``
+    on the calibration windows, shrunk toward equal weights on the better half of the models as
+    far as the windows' evidence falls short) or ``"mean"`` (equal weights). ``loss``:
+    ``"squared"`` or ``"absolute"``.
     """
 
     kind: Literal["optimized", "mean"] = "optimized"

@@ -137,9 +137,9 @@ class FeatureSpec:
     def for_frequency(cls, freq: str) -> FeatureSpec:
         """The default features of a frequency: lags 1 up to one season (at most 13) and the
         seasonal lag, a rolling mean and standard deviation over the same span, and the
-        calendar features that vary at that step (day of week and year for daily data, week
-        and month for weekly, month for monthly, quarter for quarterly, hour and day of week
-        for hourly)."""
+        calendar features that vary at that step (day of week, month and the position in the
+        year for daily data, week and month for weekly, month for monthly and quarterly, hour
+        and day of week for hourly and shorter steps)."""
         unit = _native.parse_frequency(freq).lstrip("0123456789")
         season = _native.season_length_of(freq)
         short = min(season, 13)
@@ -148,7 +148,6 @@ class FeatureSpec:
             "d": ["dayofweek", "month", "dayofyear_sin", "dayofyear_cos"],
             "w": ["weekofyear", "month"],
             "mo": ["month"],
-            "q": ["quarter"],
             "h": ["hour", "dayofweek"],
             "min": ["hour", "dayofweek"],
         }

@@ -94,6 +94,8 @@ class _Backtests:
     monitor: _Monitor | None = None
     # What the guard replaced in each forecast, with its origin as `cutoff`.
     guarded: list[pl.DataFrame] = field(default_factory=list)
+    # A backtest scores each model as it is (what tuning compares), not as the guard left it.
+    guard: bool = True
 
 
 class _Progress:
@@ -210,7 +212,8 @@ class Forecaster:
             ``cross_validation`` and ``backtest``.
         guard: replace a model's forecasts for a series when they stray implausibly far from
             the consensus of the models (see :data:`GUARD_RULE`); what it replaced is in
-            :attr:`guarded`.
+            ``guarded`` (calibration windows of ``fit``) and ``last_guarded`` (the last
+            ``predict``).
     """
 
     def __init__(
@@ -312,8 +315,8 @@ class Forecaster:
         self.n_threads = n_threads
         self.verbose = verbose
         self.guard = bool(guard)
-        # What the guard replaced at the last fit (calibration windows) or predict: keys,
-        # `model`, `distance` (median distance from the consensus in scale units) and `cutoff`.
+        # What the guard replaced in the calibration windows of the last fit: keys, `model`,
+        # `distance` (median distance from the consensus in scale units) and `cutoff`.
         self.guarded: pl.DataFrame | None = None
         # What it replaced at the last predict (keys, model, distance).
         self.last_guarded: pl.DataFrame | None = None
@@ -605,16 +608,17 @@ class Forecaster:
         history = _encode(frame, categories, "df")
         plan = self._plan(roles, categories)
         progress = _Progress(self.verbose, "fit")
-        # Like mlforecast's conformal calibration, the backtest models are fitted once, at the
-        # earliest window, and roll forward over the later windows.
+        # Like mlforecast's conformal calibration, the boosters are fitted at the earliest
+        # window and roll forward over the later ones; where the history allows more windows
+        # than `cv_windows`, they are refitted every `cv_windows` windows, so that no window
+        # judges a booster much staler than the local models, which read all history before it.
         backtests = _Backtests()
         windows = self._cv(
             plan,
             history,
-            self._calibration_windows(history, roles.keys),
+            self._calibration_cutoffs(history, roles.keys),
             self.horizon,
-            self.horizon,
-            refit=False,
+            refit_every=self.cv_windows,
             backtests=backtests,
             progress=progress,
             purpose="calibration",
@@ -686,8 +690,10 @@ class Forecaster:
         h: int,
         future: pl.DataFrame | None,
         scales: pl.DataFrame,
+        guard: bool = True,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Every model's forecasts (floored, guarded) and what the guard replaced."""
+        """Every model's forecasts (floored, and guarded unless ``guard`` is false or the
+        forecaster's guard is off) and what the guard replaced."""
         keys, time_col = plan.keys, self.time_col
         # The periods ahead need only each series' first and last period.
         ends = history.filter(
@@ -735,7 +741,7 @@ class Forecaster:
             .drop("_floor")
             .sort([*keys, time_col])
         )
-        if not self.guard:
+        if not (self.guard and guard):
             return out, _NOTHING_GUARDED
         return self._guarded(out, plan, history, h, scales)
 
@@ -920,23 +926,27 @@ class Forecaster:
         self,
         plan: FeaturePlan,
         data: pl.DataFrame,
-        n_windows: int,
+        cutoffs: list[Any],
         h: int,
-        step: int,
         *,
-        refit: bool,
+        refit_every: int,
         backtests: _Backtests,
         progress: _Progress | None = None,
         purpose: str = "window",
     ) -> pl.DataFrame:
-        """Out-of-fold forecasts with their step, series scale and cutoff."""
+        """Out-of-fold forecasts with their step, series scale and cutoff. The boosters are
+        fitted at the first window and again every ``refit_every`` windows (the local models
+        always read the whole history before each window)."""
         parts = []
-        fitted_at = None
-        cutoffs = self._cutoffs(data, n_windows, h, step)
+        fitted_at: Any = None
+        dtype = data[self.time_col].dtype
         for i, cutoff in enumerate(cutoffs, 1):
             train_part = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
-            if fitted_at is None or refit:
+            if (
+                fitted_at is None
+                or self.shift(pl.Series([fitted_at], dtype=dtype), refit_every * h)[0] <= cutoff
+            ):
                 fitted_at = cutoff
             if progress is not None:
                 progress.say(f"{purpose} {i} of {len(cutoffs)}: cutoff {cutoff}")
@@ -954,24 +964,35 @@ class Forecaster:
             )
         return pl.concat(parts)
 
-    def _calibration_windows(self, data: pl.DataFrame, keys: list[str]) -> int:
-        """``cv_windows``, or more where the history allows: enough windows to span one season
-        (weights and widths then see every part of the cycle, not only its last weeks) and to
-        give every forecast step the scores a split-conformal bound at the highest level needs
-        (19 at 95%: with fewer, the bound is the largest score seen). Each window still leaves
-        two seasons and the features' lookback to train on."""
+    def _calibration_cutoffs(self, data: pl.DataFrame, keys: list[str]) -> list[Any]:
+        """The cutoffs of the calibration windows, oldest first: the last ``cv_windows``
+        horizons, or more where the history allows: enough to span one season (weights and
+        widths then see every part of the cycle, not only its last weeks) and to give every
+        forecast step the scores a split-conformal bound at the highest level needs (19 at 95%:
+        with fewer, the bound is the largest score seen). Where the history reaches back a year
+        and the recent windows do not, one more window forecasts the same periods a year
+        before the forecast's (364 days, 52 weeks, 12 months): December's calibration then
+        knows a December. Every window leaves the longest series two seasons and the features'
+        lookback to train on."""
         lengths = data.group_by(keys).len()["len"]
         needed = math.ceil(100 / (100 - max(self.levels))) - 1 if self.levels else 0
+        h = self.horizon
         wanted = max(
             self.cv_windows,
-            math.ceil(self.season_length / self.horizon),
+            math.ceil(self.season_length / h),
             math.ceil(needed / max(lengths.len(), 1)),
         )
         longest = lengths.max()
         spare = (longest if isinstance(longest, int) else 0) - max(
             2 * self.season_length, self.features.lookback + 1
         )
-        return max(self.cv_windows, min(wanted, spare // self.horizon))
+        windows = max(self.cv_windows, min(wanted, spare // h))
+        cutoffs = self._cutoffs(data, windows, h, h)
+        year = _native.periods_per_year_of(self.freq)
+        if year is not None and windows * h < year <= spare:
+            ends = data.select(pl.col(self.time_col).max())[self.time_col]
+            cutoffs.insert(0, self.shift(ends, -year)[0])
+        return cutoffs
 
     def _cutoffs(self, data: pl.DataFrame, n_windows: int, h: int, step: int) -> list[Any]:
         start, end = data[self.time_col].min(), data[self.time_col].max()
@@ -1031,7 +1052,9 @@ class Forecaster:
             models = self._models_at(plan, data, fitted_at, backtests, progress)
             history = data.filter(pl.col(self.time_col) <= origin)
             test = data.filter(pl.col(self.time_col) > origin)
-            forecast, replaced = self._forecast(plan, models, history, h, test, scales)
+            forecast, replaced = self._forecast(
+                plan, models, history, h, test, scales, guard=backtests.guard
+            )
             backtests.forecasts[key] = forecast
             if replaced.height:
                 backtests.guarded.append(replaced.with_columns(pl.lit(origin).alias("cutoff")))
@@ -1065,7 +1088,8 @@ class Forecaster:
     ) -> pl.DataFrame:
         """Point forecasts of every model on ``n_windows`` windows, each model refitted at each
         cutoff: ``cross_validation`` without the ensemble and intervals, so without their
-        calibration fits. What tuning and model selection need. Returns keys, time,
+        calibration fits, and without the guard: each model as it forecasts. What tuning and
+        model selection need. Returns keys, time,
         ``cutoff``, the actual target, the static features and one column per model;
         ``round_callback`` as in :meth:`cross_validation`."""
         h = self.horizon if h is None else h
@@ -1073,10 +1097,18 @@ class Forecaster:
         self._check_steps(h, 0)
         n_windows, step = whole("n_windows", n_windows), whole("step", step)
         data, plan, statics = self._backtest_data(df)
-        backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
+        backtests = _Backtests(
+            monitor=None if round_callback is None else _Monitor(round_callback), guard=False
+        )
         progress = _Progress(self.verbose, "backtest")
         out = self._cv(
-            plan, data, n_windows, h, step, refit=True, backtests=backtests, progress=progress
+            plan,
+            data,
+            self._cutoffs(data, n_windows, h, step),
+            h,
+            refit_every=1,
+            backtests=backtests,
+            progress=progress,
         )
         return _with_statics(out.drop("_step", "_scale", "_floor"), statics, plan.keys)
 
@@ -1122,10 +1154,9 @@ class Forecaster:
                 windows = self._cv(
                     plan,
                     train_part,
-                    self._calibration_windows(train_part, plan.keys),
+                    self._calibration_cutoffs(train_part, plan.keys),
                     self.horizon,
-                    self.horizon,
-                    refit=False,
+                    refit_every=self.cv_windows,
                     backtests=backtests,
                     progress=progress,
                     purpose="calibration",
@@ -1214,9 +1245,7 @@ class Forecaster:
             fitted_at=self.fitted_at,
             columns=dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
             categories=self._categories,
-            guarded=None
-            if self.guarded is None
-            else self.guarded.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).to_dicts(),
+            guarded=None if self.guarded is None else _guarded_to_json(self.guarded),
         )
         buffer = io.BytesIO()
         history.write_parquet(buffer)
@@ -1268,7 +1297,8 @@ class Forecaster:
                 fitted.append(DirectBooster(steps) if direct_steps else steps[0])
             else:
                 fitted.append(model)
-        fc = cls(models, spec, **manifest.settings, verbose=False)
+        # Bundles from before the guard were calibrated without it and keep forecasting so.
+        fc = cls(models, spec, **{"guard": False, **manifest.settings}, verbose=False)
         fc._fitted = fitted
         scores = (
             Calibration.scores_from_parquet(found.files[bundle.CONFORMITY_FILE], fc.horizon)
@@ -1290,7 +1320,11 @@ class Forecaster:
         fc._categories = {str(c): list(v) for c, v in manifest.categories.items()}
         fc._history = pl.read_parquet(io.BytesIO(found.files[bundle.HISTORY_FILE]))
         fc.fitted_at = manifest.fitted_at
-        fc.guarded = None if manifest.guarded is None else pl.DataFrame(manifest.guarded)
+        fc.guarded = (
+            None
+            if manifest.guarded is None
+            else _guarded_from_json(manifest.guarded, fc._history[fc.time_col].dtype)
+        )
         return fc
 
     def feature_importance(
@@ -1328,6 +1362,23 @@ def _with_statics(out: pl.DataFrame, statics: pl.DataFrame, keys: list[str]) -> 
     if statics.width == len(keys):
         return out
     return out.join(statics, on=keys, how="left")
+
+
+def _guarded_to_json(guarded: pl.DataFrame) -> list[dict[str, Any]]:
+    """The guard's record as JSON rows (cutoffs as ISO text)."""
+    if "cutoff" in guarded.columns:
+        guarded = guarded.with_columns(pl.col("cutoff").cast(pl.String))
+    return guarded.to_dicts()
+
+
+def _guarded_from_json(rows: list[dict[str, Any]], time_dtype: pl.DataType) -> pl.DataFrame:
+    """The guard's record read back, cutoffs in the history's time type."""
+    if not rows:
+        return _NOTHING_GUARDED
+    frame = pl.DataFrame(rows)
+    if "cutoff" in frame.columns:
+        frame = frame.with_columns(pl.col("cutoff").str.to_datetime().cast(time_dtype))
+    return frame
 
 
 def _decode(frame: pl.DataFrame, categories: dict[str, list[str]]) -> pl.DataFrame:

@@ -12,6 +12,7 @@ import polars as pl
 from salesforecast import _native
 from salesforecast.baselines import LocalModel
 from salesforecast.config import ColumnRoles, whole
+from salesforecast.errors import InvalidArgumentError
 
 __all__ = ["AutoETS", "Theta"]
 
@@ -39,6 +40,15 @@ class AutoETS(LocalModel):
     def __post_init__(self) -> None:
         if self.season_length is not None:
             whole("season_length", self.season_length)
+        if not isinstance(self.model, str):
+            raise InvalidArgumentError(
+                f"invalid argument `model`: expected a three-letter code such as 'ZZZ', got "
+                f"{self.model!r}"
+            )
+        if self.damped is not None and not isinstance(self.damped, bool):
+            raise InvalidArgumentError(
+                f"invalid argument `damped`: expected True, False or None, got {self.damped!r}"
+            )
         _native.check_stat_model(self.name, self.model, self.damped)
 
     def _native_forecast(
@@ -65,11 +75,11 @@ class AutoETS(LocalModel):
 
 @dataclass(frozen=True)
 class Theta(LocalModel):
-    """The Theta method with an optimized theta: simple exponential smoothing plus a share of
-    the linear trend, on the series deseasonalised by a classical decomposition when an
-    autocorrelation test finds its season. ``variant=None`` chooses per series by in-sample
-    error among ``"STM"`` (standard, theta 2), ``"OTM"`` (optimized theta), ``"DSTM"`` and
-    ``"DOTM"`` (their dynamic forms, statsforecast's ``AutoTheta``).
+    """The Theta method: simple exponential smoothing plus a share of the linear trend, on the
+    series deseasonalised by a classical decomposition when an autocorrelation test finds its
+    season. ``variant=None`` chooses per series by in-sample error among ``"STM"`` (standard,
+    theta 2), ``"OTM"`` (theta optimized), ``"DSTM"`` and ``"DOTM"`` (their dynamic forms), as
+    statsforecast's ``AutoTheta`` does.
 
     Args:
         variant: one of the four above, or ``None`` to choose.
@@ -83,6 +93,11 @@ class Theta(LocalModel):
     def __post_init__(self) -> None:
         if self.season_length is not None:
             whole("season_length", self.season_length)
+        if self.variant is not None and not isinstance(self.variant, str):
+            raise InvalidArgumentError(
+                f"invalid argument `variant`: expected 'STM', 'OTM', 'DSTM', 'DOTM' or None, got "
+                f"{self.variant!r}"
+            )
         _native.check_stat_model(self.name, self.variant, None)
 
     def _native_forecast(

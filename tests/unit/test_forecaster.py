@@ -359,9 +359,14 @@ def test_a_cross_validation_window_is_a_fit_and_predict(
     monkeypatch.setattr(sf.Forecaster, "_fit_models", counted)
     cv = fc.cross_validation(small, n_windows=3, h=7, step=7)
     # Three folds, each fitted for calibration and in full; the last fold's calibration models
-    # are the first fold's full fit, so they are trained once.
-    assert len(fits) == 5
-    assert len(set(fits)) == 5
+    # are the first fold's full fit, so they are trained once. Each fold's calibration also
+    # forecasts the same week a year (364 days) before its own, with models fitted then.
+    cutoffs = sorted(cv["cutoff"].unique().to_list())
+    year_ago = [c - dt.timedelta(days=364) for c in cutoffs]
+    assert sorted(fits) == sorted(
+        {*year_ago, *(c - dt.timedelta(days=14) for c in cutoffs), *cutoffs}
+    )
+    assert len(fits) == len(set(fits)) == 8
     train, test = sf.time_split(small, test_periods=7)
     pred = fc.fit(train).predict(future=test)
     last = cv.filter(pl.col("cutoff") == cv["cutoff"].max()).select(pred.columns)

@@ -237,3 +237,115 @@ def test_calibration_windows_span_a_season_and_feed_the_intervals(
     ).fit(weekly(weeks))
     err = capsys.readouterr().err
     assert f"calibration 1 of {windows}:" in err
+
+
+def test_a_calibration_window_forecasts_the_same_weeks_a_year_before(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two years of days, forecasts of the two weeks after 2025-12-30: four recent windows
+    # reach back eight weeks, so a fifth forecasts the two weeks after 2024-12-31 (364 days
+    # earlier, the same weekdays), what a December forecast needs to know about December.
+    t = np.arange(730)
+    frame = daily({"a": 50 + 5 * np.sin(2 * np.pi * t / 7)}, start=dt.date(2024, 1, 1))
+    sf.Forecaster(
+        [sf.SeasonalNaive(), sf.Naive()],
+        sf.FeatureSpec(lags=[1]),
+        freq="1d",
+        horizon=14,
+        levels=(80,),
+        id_col="series_id",
+    ).fit(frame)
+    err = capsys.readouterr().err
+    assert "calibration 1 of 5: cutoff 2024-12-31" in err
+    assert "calibration 2 of 5: cutoff 2025-11-04" in err
+
+
+def test_missing_targets_at_the_end_do_not_shift_the_season() -> None:
+    pattern = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
+    frame = daily({"a": np.tile(pattern, 10)}).with_row_index()
+    frame = frame.with_columns(
+        pl.when(pl.col("index") >= 67).then(None).otherwise(pl.col("sales")).alias("sales")
+    ).drop("index")
+    for model in (sf.AutoETS(), sf.Theta()):
+        out = forecast(model, frame, 7)
+        np.testing.assert_allclose(out["forecast"].to_numpy(), pattern, rtol=0.02)
+
+
+def test_a_launch_without_history_does_not_sway_the_weights() -> None:
+    rng = np.random.default_rng(5)
+    t = np.arange(150)
+    panel = daily(
+        {
+            sid: level + 5 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 2, 150)
+            for sid, level in (("a", 40.0), ("b", 80.0), ("c", 20.0))
+        }
+    )
+    launch = np.zeros(150)
+    launch[-3:] = [30.0, 25.0, 35.0]
+    models = [sf.SeasonalNaive(), sf.Naive(), sf.MovingAverage(window=14)]
+
+    def weights(frame: pl.DataFrame) -> dict[str, float]:
+        # At 80% four windows feed the bound whether there are three series or four.
+        fc = sf.Forecaster(
+            models,
+            sf.FeatureSpec(lags=[7]),
+            freq="1d",
+            horizon=7,
+            levels=(80,),
+            id_col="series_id",
+        )
+        return fc.fit(frame).weights or {}
+
+    alone = weights(panel)
+    together = weights(pl.concat([panel, daily({"launch": launch})]))
+    assert together == pytest.approx(alone, abs=1e-9)
+
+
+def late_spike_panel() -> pl.DataFrame:
+    """The spiked panel with its spike a week before the end instead of on the last day."""
+    panel = spiked_panel().with_columns(
+        pl.when(pl.col("sales") > 1_000).then(10.0).otherwise(pl.col("sales")).alias("sales")
+    )
+    spike_day = panel["date"].unique().sort()[-8]
+    return panel.with_columns(
+        pl.when((pl.col("series_id") == "spike") & (pl.col("date") == spike_day))
+        .then(10_000.0)
+        .otherwise(pl.col("sales"))
+        .alias("sales")
+    )
+
+
+def test_backtests_score_the_models_unguarded() -> None:
+    # The last week's window starts on the spike, which naive repeats; predict would replace
+    # that (see above), a backtest shows the model as it is.
+    out = guarded_forecaster(True).backtest(late_spike_panel(), n_windows=1, h=7)
+    spike = out.filter(pl.col("series_id") == "spike")
+    assert spike["naive"].to_list() == [10_000.0] * 7
+
+
+def test_the_guards_record_survives_a_bundle(tmp_path: Path) -> None:
+    # The calibration window that starts on the spike sees naive repeat it: the guard
+    # replaces that.
+    panel = late_spike_panel()
+    fc = guarded_forecaster(True).fit(panel)
+    assert fc.guarded is not None
+    spike_day = panel["date"].unique().sort()[-8]
+    assert fc.guarded.filter(pl.col("model") == "naive")["cutoff"].to_list() == [spike_day]
+    fc.save(tmp_path / "b")
+    loaded = sf.Forecaster.load(tmp_path / "b")
+    assert loaded.guarded is not None
+    assert loaded.guarded.equals(fc.guarded)
+
+
+def test_bad_statistical_arguments_are_typed_errors() -> None:
+    with pytest.raises(InvalidArgumentError, match="model"):
+        sf.AutoETS(model=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="damped"):
+        sf.AutoETS(damped="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="variant"):
+        sf.Theta(variant=3)  # type: ignore[arg-type]
+    frame = daily({"a": np.arange(30.0)})
+    with pytest.raises(InvalidArgumentError, match="`h`"):
+        forecast(sf.Theta(), frame, 10**12)
+    with pytest.raises(InvalidArgumentError, match="`h`"):
+        forecast(sf.Theta(), frame, -1)

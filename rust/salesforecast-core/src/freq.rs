@@ -163,6 +163,18 @@ impl Frequency {
         }
     }
 
+    /// Periods in one year, counted in whole weeks for day-based steps (364 days keeps the
+    /// weekday, which retail series follow more than the date); `None` for steps that do not
+    /// divide a year.
+    pub fn periods_per_year(self) -> Option<usize> {
+        match self {
+            Self::Seconds(s) if (364 * 86_400) % s == 0 => Some((364 * 86_400 / s) as usize),
+            Self::Days(d) if 364 % d == 0 => Some((364 / d) as usize),
+            Self::Months(m) if 12 % m == 0 => Some((12 / m) as usize),
+            _ => None,
+        }
+    }
+
     /// Checks the step can be taken on this axis (sub-daily steps need `Datetime`).
     pub fn check_axis(self, axis: TimeAxis) -> Result<()> {
         match (self, axis) {
@@ -341,6 +353,12 @@ mod tests {
             [season("1h"), season("15min"), season("1y"), season("3d")],
             [24, 96, 1, 1]
         );
+        let year = |f: &str| Frequency::parse(f).unwrap().periods_per_year();
+        assert_eq!(
+            [year("1d"), year("1w"), year("1mo"), year("1q"), year("1h")],
+            [Some(364), Some(52), Some(12), Some(4), Some(8736)]
+        );
+        assert_eq!([year("5d"), year("5mo")], [None, None]);
     }
 
     #[test]

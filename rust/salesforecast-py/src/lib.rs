@@ -242,6 +242,14 @@ fn season_length_of(py: Python<'_>, freq: &str) -> PyResult<usize> {
     run(py, || Frequency::parse(freq).map(Frequency::season_length))
 }
 
+/// Periods in one year of the frequency (364 days, 52 weeks, 12 months), if it divides one.
+#[pyfunction]
+fn periods_per_year_of(py: Python<'_>, freq: &str) -> PyResult<Option<usize>> {
+    run(py, || {
+        Frequency::parse(freq).map(Frequency::periods_per_year)
+    })
+}
+
 #[pyfunction]
 fn check_frequency(py: Python<'_>, df: PyDataFrame, roles: Roles, freq: &str) -> PyResult<()> {
     run(py, || {
@@ -574,6 +582,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_frequency, m)?)?;
     m.add_function(wrap_pyfunction!(check_frequency, m)?)?;
     m.add_function(wrap_pyfunction!(season_length_of, m)?)?;
+    m.add_function(wrap_pyfunction!(periods_per_year_of, m)?)?;
     m.add_function(wrap_pyfunction!(shift_times, m)?)?;
     m.add_function(wrap_pyfunction!(future_periods, m)?)?;
     m.add_function(wrap_pyfunction!(baseline_forecasts, m)?)?;

@@ -99,13 +99,17 @@ pub fn stat_forecasts(
         .map(|g| {
             let y = filled(&g.values);
             if y.is_empty() {
-                Fit {
+                return Fit {
                     forecasts: vec![f64::NAN; h],
                     form: "no observations".to_owned(),
-                }
-            } else {
-                model.fit_forecast(&y, season_length, h)
+                };
             }
+            // Missing periods at the end still count: the forecasts start after the series'
+            // last period, so the model forecasts through the gap and drops those steps.
+            let trailing = g.values.iter().rev().take_while(|v| !v.is_finite()).count();
+            let mut fit = model.fit_forecast(&y, season_length, h + trailing);
+            fit.forecasts.drain(..trailing.min(fit.forecasts.len()));
+            fit
         })
         .collect();
     let forecasts: Vec<f64> = fits
@@ -125,6 +129,38 @@ pub fn stat_forecasts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_periods_at_the_end_shift_nothing() {
+        let roles = ColumnRoles::new(vec!["store".into()], "date", "y").unwrap();
+        let season = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0];
+        let mut y: Vec<Option<f64>> = (0..70).map(|t| Some(season[t % 7])).collect();
+        // The last three days (50, 60, 70) are rows without a target.
+        for v in y.iter_mut().skip(67) {
+            *v = None;
+        }
+        let offsets: Vec<i32> = (0..70).collect();
+        let df = crate::test_support::frame(&["a"; 70], &offsets, &y);
+        let out = stat_forecasts(
+            &df,
+            &roles,
+            Frequency::Days(1),
+            &StatModel::Theta(theta::ThetaSpec::default()),
+            7,
+            7,
+        )
+        .unwrap();
+        let f: Vec<f64> = out
+            .column("forecast")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        for (got, want) in f.iter().zip(season) {
+            assert!((got - want).abs() < 1e-6, "{f:?}");
+        }
+    }
 
     #[test]
     fn gaps_are_interpolated_and_the_ends_trimmed() {

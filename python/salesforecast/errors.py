@@ -11,6 +11,7 @@ __all__ = [
     "ChartError",
     "ColumnTypeError",
     "DataError",
+    "EndedSeriesWarning",
     "InternalError",
     "InvalidArgumentError",
     "MissingColumnError",
@@ -85,6 +86,12 @@ class StorageNotFoundError(StorageError, FileNotFoundError):
 
 class StorageAccessError(StorageError, PermissionError):
     """The store refused the credentials or the operation; the message names the bucket."""
+
+
+class EndedSeriesWarning(UserWarning):
+    """Series whose history ends before the data's last period and that have no rows in
+    ``future`` (discontinued products) are not forecast by ``predict``; the warning names
+    them."""
 
 
 class UndeclaredColumnsWarning(UserWarning):

@@ -38,6 +38,7 @@ from salesforecast.config import ColumnRoles, Ensemble, Intervals, whole
 from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import (
     DataError,
+    EndedSeriesWarning,
     InvalidArgumentError,
     MissingColumnError,
     ModelFileError,
@@ -800,8 +801,7 @@ class Forecaster:
             .alias(n)
             for j, n in enumerate(self.model_names)
         ).select(out.columns)
-        key_categories = {c: list(v) for c, v in plan.categories.items() if c in keys}
-        return guarded.sort([*keys, self.time_col]), _decode(record, key_categories)
+        return guarded.sort([*keys, self.time_col]), _decode(record, dict(plan.categories))
 
     def _one_model(
         self, plan: FeaturePlan, model: Model, history: pl.DataFrame, rows: pl.DataFrame, h: int
@@ -886,6 +886,7 @@ class Forecaster:
             if self._scale_table is None:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
+        history = self._without_ended(history, fut)
         raw, replaced = self._forecast(plan, self._fitted, history, h, fut, scales)
         if replaced.height:
             _log.info(
@@ -900,6 +901,32 @@ class Forecaster:
             levels = sorted(levels)
             widths = self.calibration.widths(levels)
         return self._finish(raw, scales, self.calibration, widths, levels, self.keys).drop("_step")
+
+    def _without_ended(self, history: pl.DataFrame, future: pl.DataFrame | None) -> pl.DataFrame:
+        """``history`` without the series that end before its last period and have no rows in
+        ``future`` although known-future columns are declared (discontinued products), with a
+        warning naming them. Other series that end early are forecast from their own end."""
+        time_col, keys = self.time_col, self.keys
+        if not self.known_future or future is None:
+            return history
+        ends = history.group_by(keys).agg(pl.col(time_col).max())
+        last: Any = ends[time_col].max()
+        ended = ends.filter(pl.col(time_col) < last).join(
+            future.select(keys).unique(), on=keys, how="anti"
+        )
+        if not ended.height:
+            return history
+        sample = "; ".join(
+            ", ".join(f"{k}={row[k]}" for k in keys) + f" (last period {row[time_col]})"
+            for row in _decode(ended.sort(time_col).head(5), self._categories).iter_rows(named=True)
+        )
+        warnings.warn(
+            f"{ended.height} series end before the data's last period {last} and have no rows "
+            f"in `future`; they are not forecast: {sample}",
+            EndedSeriesWarning,
+            stacklevel=3,
+        )
+        return history.join(ended.select(keys), on=keys, how="anti")
 
     def _warn_if_short(self, history: pl.DataFrame) -> None:
         """Warns when a series of ``history`` is shorter than the longest stretch a feature
@@ -1050,8 +1077,12 @@ class Forecaster:
         key = (fitted_at, origin, h)
         if key not in backtests.forecasts:
             models = self._models_at(plan, data, fitted_at, backtests, progress)
-            history = data.filter(pl.col(self.time_col) <= origin)
             test = data.filter(pl.col(self.time_col) > origin)
+            # Only series with periods after the origin are forecast: nothing would score the
+            # others, and a discontinued product has no known-future values to forecast with.
+            history = data.filter(pl.col(self.time_col) <= origin).join(
+                test.select(plan.keys).unique(), on=plan.keys, how="semi"
+            )
             forecast, replaced = self._forecast(
                 plan, models, history, h, test, scales, guard=backtests.guard
             )
@@ -1331,6 +1362,8 @@ class Forecaster:
         self, importance_type: Literal["gain", "split"] = "gain"
     ) -> pl.DataFrame:
         """Importance of every feature for every fitted booster (long format)."""
+        if not self._fitted:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
         rows = []
         for name, model in zip(self.model_names, self._fitted, strict=True):
             if isinstance(model, LightGBM | XGBoost | DirectBooster):
@@ -1382,12 +1415,13 @@ def _guarded_from_json(rows: list[dict[str, Any]], time_dtype: pl.DataType) -> p
 
 
 def _decode(frame: pl.DataFrame, categories: dict[str, list[str]]) -> pl.DataFrame:
-    """Category codes back to the user's values."""
+    """Category codes back to the user's values (in the columns ``frame`` has)."""
     return frame.with_columns(
         pl.col(c)
         .replace_strict(list(range(len(cats))), cats, default=None, return_dtype=pl.String)
         .alias(c)
         for c, cats in categories.items()
+        if c in frame.columns
     )
 
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast.errors import InvalidArgumentError
+from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError
 
 
 def daily(values: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)) -> pl.DataFrame:
@@ -349,3 +349,31 @@ def test_bad_statistical_arguments_are_typed_errors() -> None:
         forecast(sf.Theta(), frame, 10**12)
     with pytest.raises(InvalidArgumentError, match="`h`"):
         forecast(sf.Theta(), frame, -1)
+
+
+# ---------------------------------------------------------------------- series that end or start
+
+
+def test_a_discontinued_product_fits_and_a_new_one_is_forecast() -> None:
+    df = sf.generate_sales(n_stores=1, n_products=4, start="2023-01-01", end="2023-12-31")
+    df = df.select("store_id", "product_id", "date", "sales", "price", "promo", "category")
+    product = pl.col("product_id")
+    # P01 stopped selling at the end of September; P02 started five days before the cutoff.
+    df = df.filter(~((product == "P01") & (pl.col("date") > dt.date(2023, 9, 30))))
+    df = df.filter(~((product == "P02") & (pl.col("date") < dt.date(2023, 12, 13))))
+    end = dt.date(2023, 12, 17)
+    train, test = df.filter(pl.col("date") <= end), df.filter(pl.col("date") > end)
+    fc = sf.Forecaster(
+        freq="1d",
+        horizon=14,
+        known_future=["price", "promo"],
+        static_features=["category"],
+        verbose=False,
+    ).fit(train)
+    with pytest.warns(EndedSeriesWarning, match="P01") as caught:
+        pred = fc.predict(future=test)
+    assert "product_id=P01 (last period 2023-09-30)" in str(caught[0].message)
+    assert sorted(pred["product_id"].unique()) == ["P02", "P03", "P04"]
+    new = pred.filter(product == "P02")
+    assert new.height == 14
+    assert new["ensemble"].is_finite().all()

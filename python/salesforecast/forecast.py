@@ -122,11 +122,15 @@ GUARD_RULE = (
 )
 
 
-def default_models() -> list[UserModel]:
+def default_models(non_negative: bool = True) -> list[UserModel]:
     """The models of a Forecaster built without ``models``: LightGBM across the series, AutoETS
     and Theta within each series, and seasonal naive and naive, the two baselines every
-    forecast must beat, so the ensemble can lean on them where nothing else holds up."""
-    return [LightGBM(), AutoETS(), Theta(), SeasonalNaive(), Naive()]
+    forecast must beat, so the ensemble can lean on them where nothing else holds up. For a
+    non-negative target (sales) LightGBM minimises the Tweedie deviance, whose prediction is
+    the mean of a skewed, zero-heavy target (squared error on a log scale would give its
+    median, biased low); the forecaster decides at ``fit`` from the data."""
+    booster = LightGBM(objective="tweedie") if non_negative else LightGBM()
+    return [booster, AutoETS(), Theta(), SeasonalNaive(), Naive()]
 
 
 def _model_name(model: UserModel) -> str:
@@ -246,6 +250,8 @@ class Forecaster:
         guard: bool = True,
     ) -> None:
         model_list = _check_models(default_models() if models is None else models)
+        # Default models are settled against the target at fit (see `default_models`).
+        self._default_models = models is None
         if not isinstance(freq, str):
             raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         if features is None:
@@ -605,6 +611,7 @@ class Forecaster:
         training data, then every model on all of it."""
         frame, roles = self._select(df)
         _native.check_frequency(frame, roles, self.freq)
+        self._settle_default_models(frame)
         categories = self._categories_of(frame)
         history = _encode(frame, categories, "df")
         plan = self._plan(roles, categories)
@@ -1091,12 +1098,21 @@ class Forecaster:
                 backtests.guarded.append(replaced.with_columns(pl.lit(origin).alias("cutoff")))
         return backtests.forecasts[key]
 
+    def _settle_default_models(self, frame: pl.DataFrame) -> None:
+        """The default models for this target: Tweedie LightGBM unless it has negatives."""
+        if self._default_models:
+            lowest = frame[self.target_col].min()
+            negative = isinstance(lowest, int | float) and lowest < 0
+            self.models = default_models(non_negative=not negative)
+
     def _backtest_data(self, df: Any) -> tuple[pl.DataFrame, FeaturePlan, pl.DataFrame]:
         """``df`` prepared for a backtest with the fitted categories (or those of ``df`` when
         unfitted), its feature plan, and each series' static features as the user's values
         (what ``evaluate(..., segment=...)`` groups by)."""
         frame, roles = self._select(df, stacklevel=4)
         _native.check_frequency(frame, roles, self.freq)
+        if self._history is None:
+            self._settle_default_models(frame)
         categories = self._categories if self._history is not None else self._categories_of(frame)
         statics = frame.group_by(roles.keys).agg(pl.col(c).first() for c in self.static_features)
         return _encode(frame, categories, "df"), self._plan(roles, categories), statics

@@ -377,3 +377,16 @@ def test_a_discontinued_product_fits_and_a_new_one_is_forecast() -> None:
     new = pred.filter(product == "P02")
     assert new.height == 14
     assert new["ensemble"].is_finite().all()
+
+
+def test_the_default_booster_targets_the_mean_of_a_non_negative_target() -> None:
+    rng = np.random.default_rng(4)
+    sales = daily({"a": rng.poisson(3, 120).astype(float)})
+    fc = sf.Forecaster(freq="1d", horizon=7, id_col="series_id", verbose=False).fit(sales)
+    assert fc.models[0].objective == "tweedie"
+    returns = sales.with_columns(pl.col("sales") - 2)
+    fc = sf.Forecaster(freq="1d", horizon=7, id_col="series_id", verbose=False).fit(returns)
+    assert fc.models[0].objective == "squared_error"
+    # Explicit models stay as given.
+    own = sf.Forecaster([sf.LightGBM()], freq="1d", horizon=7, id_col="series_id", verbose=False)
+    assert own.fit(sales).models[0].objective == "squared_error"

@@ -4,7 +4,7 @@ core.
 
 Run: `make bench-venv && benchmarks/.venv/bin/python benchmarks/statistical.py [n_series]
 [n_series_statsforecast]` (default 10,000 and 400: statsforecast's AutoETS needs about a
-second per series here, so it runs on a subset and is compared per series).
+third of a second per series here, so it runs on a subset and is compared per series).
 """
 
 from __future__ import annotations

@@ -116,12 +116,17 @@ def train(
     params = model.params()
     if params["n_threads"] is None:
         params["n_threads"] = plan.n_threads or threads_for(x.shape[0])
+    labels = rows[target].to_numpy()
+    if params.get("objective") in ("tweedie", "poisson") and not np.any(labels):
+        # A log-link loss has no optimum when every label is zero (a launch padded with
+        # zeros); squared error fits the zeros.
+        params["objective"] = "squared_error"
     clone = type(model)(**params)
     started = time.perf_counter()
     evaluation = usable.filter(pl.col(roles.time) > cutoff) if callback else None
     clone.fit(
         x,
-        rows[target].to_numpy(),
+        labels,
         categorical_features=[i for i, c in enumerate(cols) if c in plan.categories],
         eval_set=[]
         if evaluation is None or evaluation.height == 0

@@ -138,8 +138,8 @@ class FeatureSpec:
         """The default features of a frequency: lags 1 up to one season (at most 13) and the
         seasonal lag, a rolling mean and standard deviation over the same span, and the
         calendar features that vary at that step (day of week, month and the position in the
-        year for daily data, week and month for weekly, month for monthly and quarterly, hour
-        and day of week for hourly and shorter steps)."""
+        year for daily data, week and month for weekly, month for monthly, quarterly and
+        yearly steps, hour and day of week for hourly and minute steps; none for seconds)."""
         unit = _native.parse_frequency(freq).lstrip("0123456789")
         season = _native.season_length_of(freq)
         short = min(season, 13)

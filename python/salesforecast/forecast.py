@@ -699,6 +699,7 @@ class Forecaster:
         future: pl.DataFrame | None,
         scales: pl.DataFrame,
         guard: bool = True,
+        scored_only: bool = False,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Every model's forecasts (floored, and guarded unless ``guard`` is false or the
         forecaster's guard is off) and what the guard replaced."""
@@ -726,6 +727,13 @@ class Forecaster:
                 on=[*keys, time_col],
                 how="left",
             )
+            if scored_only:
+                # A backtest window scores only the periods the data has: a series that ends
+                # inside it (a discontinued product) has no covariates for the rest, which are
+                # never scored, so they carry its nearest known values.
+                rows = rows.with_columns(
+                    pl.col(c).forward_fill().backward_fill().over(keys) for c in self.known_future
+                )
             gaps = rows.filter(pl.any_horizontal(pl.col(c).is_null() for c in self.known_future))
             if gaps.height:
                 sample = gaps.select([*keys, time_col]).head(5).to_dicts()
@@ -914,7 +922,7 @@ class Forecaster:
         ``future`` although known-future columns are declared (discontinued products), with a
         warning naming them. Other series that end early are forecast from their own end."""
         time_col, keys = self.time_col, self.keys
-        if not self.known_future or future is None:
+        if not self.known_future or future is None or any(k not in future.columns for k in keys):
             return history
         ends = history.group_by(keys).agg(pl.col(time_col).max())
         last: Any = ends[time_col].max()
@@ -973,15 +981,20 @@ class Forecaster:
         always read the whole history before each window)."""
         parts = []
         fitted_at: Any = None
+        since = 0
         dtype = data[self.time_col].dtype
         for i, cutoff in enumerate(cutoffs, 1):
             train_part = data.filter(pl.col(self.time_col) <= cutoff)
             test = data.filter(pl.col(self.time_col) > cutoff)
+            since += 1
+            # Refit after `refit_every` windows, or sooner when the windows jump ahead (the
+            # year-ago window comes before the recent ones).
             if (
                 fitted_at is None
+                or since >= refit_every
                 or self.shift(pl.Series([fitted_at], dtype=dtype), refit_every * h)[0] <= cutoff
             ):
-                fitted_at = cutoff
+                fitted_at, since = cutoff, 0
             if progress is not None:
                 progress.say(f"{purpose} {i} of {len(cutoffs)}: cutoff {cutoff}")
             scales = self._scales(train_part, plan.roles)
@@ -1091,7 +1104,7 @@ class Forecaster:
                 test.select(plan.keys).unique(), on=plan.keys, how="semi"
             )
             forecast, replaced = self._forecast(
-                plan, models, history, h, test, scales, guard=backtests.guard
+                plan, models, history, h, test, scales, guard=backtests.guard, scored_only=True
             )
             backtests.forecasts[key] = forecast
             if replaced.height:
@@ -1099,11 +1112,18 @@ class Forecaster:
         return backtests.forecasts[key]
 
     def _settle_default_models(self, frame: pl.DataFrame) -> None:
-        """The default models for this target: Tweedie LightGBM unless it has negatives."""
-        if self._default_models:
-            lowest = frame[self.target_col].min()
-            negative = isinstance(lowest, int | float) and lowest < 0
-            self.models = default_models(non_negative=not negative)
+        """The default LightGBM's loss for this target: squared error where it has negatives
+        (Tweedie needs non-negative labels), Tweedie otherwise."""
+        if not self._default_models:
+            return
+        lowest = frame[self.target_col].min()
+        negative = isinstance(lowest, int | float) and lowest < 0
+        self.models = [
+            LightGBM(**{**m.params(), "objective": "squared_error" if negative else "tweedie"})
+            if isinstance(m, LightGBM)
+            else m
+            for m in self.models
+        ]
 
     def _backtest_data(self, df: Any) -> tuple[pl.DataFrame, FeaturePlan, pl.DataFrame]:
         """``df`` prepared for a backtest with the fitted categories (or those of ``df`` when
@@ -1396,7 +1416,7 @@ class Forecaster:
             for name, model in zip(self.model_names, self.models, strict=True)
         ]
         settings = {k: v for k, v in self.settings().items() if k not in self.roles.to_settings()}
-        return Forecaster(
+        copy = Forecaster(
             models,
             self.features,
             **settings,
@@ -1404,6 +1424,9 @@ class Forecaster:
             n_threads=self.n_threads,
             verbose=self.verbose,
         )
+        # Tuned defaults still take the loss their target needs at fit.
+        copy._default_models = self._default_models
+        return copy
 
 
 def _with_statics(out: pl.DataFrame, statics: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -1414,9 +1437,10 @@ def _with_statics(out: pl.DataFrame, statics: pl.DataFrame, keys: list[str]) -> 
 
 
 def _guarded_to_json(guarded: pl.DataFrame) -> list[dict[str, Any]]:
-    """The guard's record as JSON rows (cutoffs as ISO text)."""
+    """The guard's record as JSON rows (cutoffs as their physical value: days or ticks since
+    the epoch, which read back exactly in any time unit and zone)."""
     if "cutoff" in guarded.columns:
-        guarded = guarded.with_columns(pl.col("cutoff").cast(pl.String))
+        guarded = guarded.with_columns(pl.col("cutoff").to_physical())
     return guarded.to_dicts()
 
 
@@ -1426,7 +1450,8 @@ def _guarded_from_json(rows: list[dict[str, Any]], time_dtype: pl.DataType) -> p
         return _NOTHING_GUARDED
     frame = pl.DataFrame(rows)
     if "cutoff" in frame.columns:
-        frame = frame.with_columns(pl.col("cutoff").str.to_datetime().cast(time_dtype))
+        physical = pl.Int32 if time_dtype == pl.Date else pl.Int64
+        frame = frame.with_columns(pl.col("cutoff").cast(physical).cast(time_dtype))
     return frame
 
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError
+from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError, MissingColumnError
 
 
 def daily(values: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)) -> pl.DataFrame:
@@ -354,12 +354,14 @@ def test_bad_statistical_arguments_are_typed_errors() -> None:
 # ---------------------------------------------------------------------- series that end or start
 
 
-def test_a_discontinued_product_fits_and_a_new_one_is_forecast() -> None:
+@pytest.mark.parametrize("last_sale", [dt.date(2023, 9, 30), dt.date(2023, 12, 10)])
+def test_a_discontinued_product_fits_and_a_new_one_is_forecast(last_sale: dt.date) -> None:
     df = sf.generate_sales(n_stores=1, n_products=4, start="2023-01-01", end="2023-12-31")
     df = df.select("store_id", "product_id", "date", "sales", "price", "promo", "category")
     product = pl.col("product_id")
-    # P01 stopped selling at the end of September; P02 started five days before the cutoff.
-    df = df.filter(~((product == "P01") & (pl.col("date") > dt.date(2023, 9, 30))))
+    # P01 stopped selling (before the calibration windows, or inside the last of them); P02
+    # started five days before the cutoff.
+    df = df.filter(~((product == "P01") & (pl.col("date") > last_sale)))
     df = df.filter(~((product == "P02") & (pl.col("date") < dt.date(2023, 12, 13))))
     end = dt.date(2023, 12, 17)
     train, test = df.filter(pl.col("date") <= end), df.filter(pl.col("date") > end)
@@ -372,7 +374,7 @@ def test_a_discontinued_product_fits_and_a_new_one_is_forecast() -> None:
     ).fit(train)
     with pytest.warns(EndedSeriesWarning, match="P01") as caught:
         pred = fc.predict(future=test)
-    assert "product_id=P01 (last period 2023-09-30)" in str(caught[0].message)
+    assert f"product_id=P01 (last period {last_sale})" in str(caught[0].message)
     assert sorted(pred["product_id"].unique()) == ["P02", "P03", "P04"]
     new = pred.filter(product == "P02")
     assert new.height == 14
@@ -390,3 +392,67 @@ def test_the_default_booster_targets_the_mean_of_a_non_negative_target() -> None
     # Explicit models stay as given.
     own = sf.Forecaster([sf.LightGBM()], freq="1d", horizon=7, id_col="series_id", verbose=False)
     assert own.fit(sales).models[0].objective == "squared_error"
+
+
+def test_the_default_booster_fits_a_launch_padded_with_zeros() -> None:
+    rng = np.random.default_rng(6)
+    launch = np.concatenate([np.zeros(180), rng.poisson(5, 20).astype(float)])
+    fc = sf.Forecaster(freq="1d", horizon=7, id_col="series_id", verbose=False)
+    pred = fc.fit(daily({"new": launch})).predict()
+    assert pred["lightgbm"].is_finite().all()
+
+
+def test_tuned_defaults_still_take_the_loss_their_target_needs() -> None:
+    rng = np.random.default_rng(7)
+    returns = daily({"a": rng.normal(0, 3, 120)})
+    fc = sf.Forecaster(freq="1d", horizon=7, id_col="series_id", verbose=False)
+    tuned = fc.with_model_params({"lightgbm": {"num_leaves": 15}}).fit(returns)
+    booster = tuned.models[0]
+    assert isinstance(booster, sf.LightGBM)
+    assert (booster.objective, booster.num_leaves) == ("squared_error", 15)
+
+
+def test_a_zoned_guard_record_survives_a_bundle(tmp_path: Path) -> None:
+    panel = late_spike_panel().with_columns(pl.col("date").cast(pl.Datetime("us", "UTC")))
+    fc = guarded_forecaster(True).fit(panel)
+    assert fc.guarded is not None
+    assert fc.guarded.height
+    fc.save(tmp_path / "b")
+    loaded = sf.Forecaster.load(tmp_path / "b")
+    assert loaded.guarded is not None
+    assert loaded.guarded.equals(fc.guarded)
+
+
+def test_a_backtest_refits_at_every_cutoff_whatever_its_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=5), sf.Naive()],
+        sf.FeatureSpec(lags=[1, 7]),
+        freq="1d",
+        horizon=7,
+        id_col="series_id",
+        verbose=False,
+    )
+    fits: list[dt.date] = []
+    fit_models = sf.Forecaster._fit_models
+
+    def counted(self: sf.Forecaster, plan: object, history: pl.DataFrame, *rest: object) -> object:
+        fits.append(history["date"].max())
+        return fit_models(self, plan, history, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sf.Forecaster, "_fit_models", counted)
+    out = fc.backtest(spiked_panel(), n_windows=3, h=7, step=1)
+    assert sorted(fits) == sorted(out["cutoff"].unique().to_list())
+    assert len(fits) == 3
+
+
+def test_a_future_without_a_key_column_is_a_typed_error() -> None:
+    df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-06-30")
+    df = df.select("store_id", "product_id", "date", "sales", "price")
+    train, test = sf.time_split(df, 7)
+    fc = sf.Forecaster(
+        [sf.Naive()], sf.FeatureSpec(lags=[1]), freq="1d", horizon=7, known_future=["price"]
+    ).fit(train)
+    with pytest.raises(MissingColumnError, match="product_id"):
+        fc.predict(future=test.drop("product_id"))

@@ -17,8 +17,39 @@ from salesforecast.errors import InvalidArgumentError
 __all__ = ["AutoETS", "Theta"]
 
 
+class _StatisticalModel(LocalModel):
+    """A model the core fits on each series: its name and its one setting (and damping)."""
+
+    season_length: int | None
+
+    def _setting(self) -> tuple[str | None, bool | None]:
+        raise NotImplementedError
+
+    def _native_forecast(
+        self,
+        history: pl.DataFrame,
+        roles: ColumnRoles,
+        freq: str,
+        h: int,
+        season_length: int,
+        n_threads: int | None,
+    ) -> pl.DataFrame:
+        setting, damped = self._setting()
+        return _native.stat_forecasts(
+            history,
+            roles,
+            freq,
+            self.name,
+            setting,
+            damped,
+            self.season_length or season_length,
+            h,
+            n_threads,
+        )
+
+
 @dataclass(frozen=True)
-class AutoETS(LocalModel):
+class AutoETS(_StatisticalModel):
     """Exponential smoothing state-space models (ETS), the form chosen per series by AICc among
     additive or multiplicative error, no / additive / damped trend and no / additive /
     multiplicative season (statsforecast's and R forecast's ``ets`` rules: multiplicative parts
@@ -51,30 +82,12 @@ class AutoETS(LocalModel):
             )
         _native.check_stat_model(self.name, self.model, self.damped)
 
-    def _native_forecast(
-        self,
-        history: pl.DataFrame,
-        roles: ColumnRoles,
-        freq: str,
-        h: int,
-        season_length: int,
-        n_threads: int | None,
-    ) -> pl.DataFrame:
-        return _native.stat_forecasts(
-            history,
-            roles,
-            freq,
-            self.name,
-            self.model,
-            self.damped,
-            self.season_length or season_length,
-            h,
-            n_threads,
-        )
+    def _setting(self) -> tuple[str | None, bool | None]:
+        return self.model, self.damped
 
 
 @dataclass(frozen=True)
-class Theta(LocalModel):
+class Theta(_StatisticalModel):
     """The Theta method: simple exponential smoothing plus a share of the linear trend, on the
     series deseasonalised by a classical decomposition when an autocorrelation test finds its
     season. ``variant=None`` chooses per series by in-sample error among ``"STM"`` (standard,
@@ -100,23 +113,5 @@ class Theta(LocalModel):
             )
         _native.check_stat_model(self.name, self.variant, None)
 
-    def _native_forecast(
-        self,
-        history: pl.DataFrame,
-        roles: ColumnRoles,
-        freq: str,
-        h: int,
-        season_length: int,
-        n_threads: int | None,
-    ) -> pl.DataFrame:
-        return _native.stat_forecasts(
-            history,
-            roles,
-            freq,
-            self.name,
-            self.variant,
-            None,
-            self.season_length or season_length,
-            h,
-            n_threads,
-        )
+    def _setting(self) -> tuple[str | None, bool | None]:
+        return self.variant, None

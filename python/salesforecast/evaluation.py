@@ -10,7 +10,7 @@ import polars as pl
 
 from salesforecast import _native
 from salesforecast._frames import IdCol, forecast_columns, to_polars
-from salesforecast.config import ColumnRoles
+from salesforecast.config import ColumnRoles, whole
 
 __all__ = ["evaluate"]
 
@@ -21,7 +21,7 @@ def evaluate(
     *,
     models: Sequence[str] | None = None,
     levels: Sequence[int] = (80, 95),
-    season_length: int = 7,
+    season_length: int | None = None,
     segment: str | None = None,
     id_col: IdCol = None,
     time_col: str = "date",
@@ -37,6 +37,9 @@ def evaluate(
     level coverage, Winkler score and pinball loss. With a ``history``, the naive,
     seasonal-naive and moving-average (one season) baselines are evaluated alongside. Frames
     from ``cross_validation`` are evaluated per ``cutoff``.
+
+    ``season_length`` (the seasonal-naive scale and baseline) defaults to the frequency's when
+    ``freq`` is given (7 daily, 52 weekly, 12 monthly), else 7.
 
     Without ``models``, the forecast columns are the numeric columns that are not keys, time,
     target, cutoff, segment, interval bounds, declared covariates of ``roles``, or columns of
@@ -64,8 +67,14 @@ def evaluate(
         roles,
         list(models),
         [int(lv) for lv in levels],
-        season_length,
+        _season(season_length, freq),
         segment,
         "cutoff" if "cutoff" in frame.columns else None,
         freq,
     )
+
+
+def _season(season_length: int | None, freq: str | None) -> int:
+    if season_length is not None:
+        return whole("season_length", season_length)
+    return 7 if freq is None else _native.season_length_of(freq)

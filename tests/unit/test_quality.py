@@ -456,3 +456,22 @@ def test_a_future_without_a_key_column_is_a_typed_error() -> None:
     ).fit(train)
     with pytest.raises(MissingColumnError, match="product_id"):
         fc.predict(future=test.drop("product_id"))
+
+
+def test_evaluate_scales_by_the_season_of_its_frequency() -> None:
+    history = weekly(120)
+    train, test = sf.time_split(history, test_periods=8, freq="1w")
+    forecasts = test.with_columns(pl.col("sales").alias("model"))
+    roles = sf.ColumnRoles(id="series_id")
+    by_freq = sf.evaluate(forecasts, train, roles=roles, freq="1w", models=["model"], levels=())
+    by_hand = sf.evaluate(
+        forecasts, train, roles=roles, freq="1w", models=["model"], levels=(), season_length=52
+    )
+    assert by_freq.equals(by_hand)
+    weekly_naive = by_freq.filter(
+        (pl.col("model") == "seasonal_naive") & (pl.col("scope") == "overall")
+    )["mase"]
+    seven = sf.evaluate(
+        forecasts, train, roles=roles, freq="1w", models=["model"], levels=(), season_length=7
+    ).filter((pl.col("model") == "seasonal_naive") & (pl.col("scope") == "overall"))["mase"]
+    assert weekly_naive[0] != seven[0]

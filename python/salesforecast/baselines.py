@@ -13,13 +13,8 @@ import polars as pl
 from salesforecast import _native
 from salesforecast._frames import as_time_dtype
 from salesforecast.config import ColumnRoles, whole
-from salesforecast.errors import InvalidArgumentError
 
 __all__ = ["Baseline", "LocalModel", "MovingAverage", "Naive", "SeasonalNaive"]
-
-
-# A forecast frame of more rows than this is refused before anything is allocated.
-_MAX_FORECAST_ROWS = 100_000_000
 
 
 class LocalModel:
@@ -53,20 +48,14 @@ class LocalModel:
     ) -> pl.DataFrame:
         """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
         ``forecast``. ``season_length`` is the season of a model that leaves its own out (a
-        forecaster passes its own; default: the frequency's)."""
+        forecaster passes its own; default: the frequency's). The core refuses a frequency
+        that is not the data's step and a forecast of more than 100 million rows."""
         h = whole("h", h)
         if season_length is not None:
             whole("season_length", season_length)
         if n_threads is not None:
             whole("n_threads", n_threads)
         roles = roles.resolve(history)
-        _native.check_frequency(history, roles, freq)
-        rows = history.select(pl.struct(roles.keys).n_unique()).item() * h
-        if rows > _MAX_FORECAST_ROWS:
-            raise InvalidArgumentError(
-                f"invalid argument `h`: {h} periods for every series would be {rows:,} rows, "
-                f"more than the {_MAX_FORECAST_ROWS:,} a forecast may hold"
-            )
         season = season_length or _native.season_length_of(freq)
         out = self._native_forecast(history, roles, freq, h, season, n_threads)
         return out.select([*roles.keys, roles.time, "forecast"]).with_columns(

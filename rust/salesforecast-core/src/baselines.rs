@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
-use crate::grid::{future_periods, series_on_grid};
+use crate::grid::{check_panel_frequency, future_periods, series_on_grid};
 use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use polars::prelude::*;
 
@@ -100,12 +100,14 @@ pub fn baseline_forecasts(
     h: usize,
 ) -> Result<DataFrame> {
     let panel = Panel::build(df, roles)?;
+    check_panel_frequency(&panel, &roles.time_col, freq)?;
+    // First: it refuses a forecast too large to hold before anything is fitted.
+    let mut out = future_periods(df, roles, freq, h)?;
     let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
     let forecasts: Vec<f64> = series_on_grid(&panel, &target, freq)
         .iter()
         .flat_map(|g| (1..=h).map(move |k| baseline.forecast(&g.values, k)))
         .collect();
-    let mut out = future_periods(df, roles, freq, h)?;
     out.with_column(Column::new("forecast".into(), forecasts))?;
     Ok(out)
 }
@@ -171,13 +173,7 @@ mod tests {
             3,
         )
         .unwrap();
-        let f: Vec<f64> = out
-            .column("forecast")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let f = crate::test_support::forecasts(&out);
         assert_eq!(f, vec![14.0, 13.0, 14.0, 2.0, 2.0, 2.0]);
     }
 }

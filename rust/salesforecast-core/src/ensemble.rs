@@ -1,6 +1,7 @@
 //! Ensemble weights: non-negative, summing to one, fitted on out-of-fold predictions.
 
 use crate::error::{CoreError, Result};
+use crate::metrics::median;
 
 /// What the weights minimise on the cross-validation predictions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,19 +414,6 @@ pub fn guard_panel(
             verdict
         })
         .collect())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ pub fn series_keys(df: &DataFrame, panel: &Panel, repeat: usize) -> Result<DataF
         .take(&IdxCa::from_vec("rows".into(), rows))?)
 }
 
+/// A forecast frame of more rows than this is refused before anything is allocated.
+pub const MAX_FORECAST_ROWS: usize = 100_000_000;
+
 /// The `h` periods after the end of every series: keys, time and `_step` (1..=h). Each series
 /// steps from its first period (a series dated on the 28th stays on the 28th after a 28
 /// February), so `df` may hold only each series' first and last rows.
@@ -79,6 +82,17 @@ pub fn future_periods(
 ) -> Result<DataFrame> {
     let panel = Panel::build(df, roles)?;
     freq.check_axis(panel.axis)?;
+    let rows = panel.n_series().saturating_mul(h);
+    if rows > MAX_FORECAST_ROWS {
+        return Err(CoreError::invalid_argument(
+            "h",
+            format!(
+                "{h} periods for each of {} series would be {rows} rows, more than the \
+                 {MAX_FORECAST_ROWS} a forecast may hold",
+                panel.n_series()
+            ),
+        ));
+    }
     let mut out = series_keys(df, &panel, h)?;
     let mut times = Vec::with_capacity(out.height());
     let mut steps = Vec::with_capacity(out.height());
@@ -105,7 +119,11 @@ pub fn future_periods(
 /// would forecast daily dates). Missing periods and a few irregular gaps are the validator's
 /// business, not a reason to refuse.
 pub fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {
-    let panel = Panel::build(df, roles)?;
+    check_panel_frequency(&Panel::build(df, roles)?, &roles.time_col, freq)
+}
+
+/// [`check_frequency`] on a panel already built (the forecasts that read it check it too).
+pub(crate) fn check_panel_frequency(panel: &Panel, time_col: &str, freq: Frequency) -> Result<()> {
     freq.check_axis(panel.axis)?;
     let mut counts: HashMap<Option<i64>, usize> = HashMap::new();
     for s in 0..panel.n_series() {
@@ -127,14 +145,14 @@ pub fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> 
     }
     let Ok(found) = Frequency::infer(&panel.times, &panel.offsets, panel.axis) else {
         return Err(CoreError::invalid_data(
-            &roles.time_col,
+            time_col,
             format!(
                 "consecutive periods of a series are not one {freq} step apart (repeated times?)"
             ),
         ));
     };
     Err(CoreError::invalid_data(
-        &roles.time_col,
+        time_col,
         format!(
             "the data steps by {found} (the most common gap between a series' periods) but \
              freq is {freq}; pass freq=\"{found}\"{}",

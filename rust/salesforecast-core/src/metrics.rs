@@ -191,6 +191,20 @@ pub fn point_metrics(
     Ok(m)
 }
 
+/// The median of `values` (reordered in place); NaN when empty.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,3 +31,13 @@ pub fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
         y,
     )
 }
+
+/// The `forecast` column of a forecast frame.
+pub fn forecasts(out: &DataFrame) -> Vec<f64> {
+    out.column("forecast")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
+}

@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
+use crate::metrics::median;
 use crate::panel::{column, numeric_values, time_axis, ColumnRoles, Panel};
 use polars::prelude::*;
 use serde::Serialize;
@@ -464,16 +465,6 @@ fn check_lengths(
         format!("{} series have fewer than {min} observations", short.len()),
         examples,
     );
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        0.5 * (values[n / 2 - 1] + values[n / 2])
-    }
 }
 
 fn check_outliers(

@@ -9,7 +9,7 @@ pub mod theta;
 
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
-use crate::grid::{future_periods, series_on_grid};
+use crate::grid::{check_panel_frequency, future_periods, series_on_grid};
 use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -93,6 +93,9 @@ pub fn stat_forecasts(
     h: usize,
 ) -> Result<DataFrame> {
     let panel = Panel::build(df, roles)?;
+    check_panel_frequency(&panel, &roles.time_col, freq)?;
+    // First: it refuses a forecast too large to hold before anything is fitted.
+    let mut out = future_periods(df, roles, freq, h)?;
     let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
     let fits: Vec<Fit> = series_on_grid(&panel, &target, freq)
         .par_iter()
@@ -120,7 +123,6 @@ pub fn stat_forecasts(
         .iter()
         .flat_map(|f| std::iter::repeat_n(f.form.as_str(), h))
         .collect();
-    let mut out = future_periods(df, roles, freq, h)?;
     out.with_column(Column::new("forecast".into(), forecasts))?;
     out.with_column(Column::new("_form".into(), forms))?;
     Ok(out)
@@ -150,13 +152,7 @@ mod tests {
             7,
         )
         .unwrap();
-        let f: Vec<f64> = out
-            .column("forecast")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let f = crate::test_support::forecasts(&out);
         for (got, want) in f.iter().zip(season) {
             assert!((got - want).abs() < 1e-6, "{f:?}");
         }

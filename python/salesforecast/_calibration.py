@@ -39,8 +39,8 @@ class Calibration:
         intervals: Intervals,
         horizon: int,
     ) -> Calibration:
-        """From out-of-fold forecasts with their step (``_step``) and series scale
-        (``_scale``)."""
+        """From out-of-fold forecasts with their step (``_step``), series scale (``_scale``) and
+        window number (``_window``)."""
         y = cv[target_col].to_numpy()
         ok = np.isfinite(y)
         preds = [cv[name].to_numpy() for name in model_names]
@@ -54,7 +54,7 @@ class Calibration:
             scale = cv["_scale"].to_numpy()
             typical = np.median(scale[ok]) if ok.any() else 0.0
             used = ok & (scale > 1e-6 * typical)
-            _, windows = np.unique(cv["cutoff"].to_numpy()[used], return_inverse=True)
+            _, windows = np.unique(cv["_window"].to_numpy()[used], return_inverse=True)
             w, trust = _native.ensemble_weights(
                 [(p[used] / scale[used]).tolist() for p in preds],
                 (y[used] / scale[used]).tolist(),

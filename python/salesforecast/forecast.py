@@ -84,6 +84,42 @@ class _Monitor:
         return lambda round_, metrics: self.callback(fit, round_, metrics)
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """Where the history of one backtest window ends: at one time for every series (``at``),
+    or at each series' own time (``table``: keys and ``cutoff``), as when every series' window
+    is counted back from its own last period."""
+
+    at: Any = None
+    table: pl.DataFrame | None = None
+
+    @property
+    def key(self) -> Any:
+        """A hashable form, to reuse the models and forecasts of the same history."""
+        return self.at if self.table is None else tuple(self.table.iter_rows())
+
+    @property
+    def latest(self) -> Any:
+        return self.at if self.table is None else self.table["cutoff"].max()
+
+    def split(
+        self, data: pl.DataFrame, keys: list[str], time_col: str
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rows of ``data`` up to their series' cutoff, and those after it (series without
+        a cutoff in neither)."""
+        if self.table is None:
+            return data.filter(pl.col(time_col) <= self.at), data.filter(pl.col(time_col) > self.at)
+        marked = data.join(self.table.rename({"cutoff": "_cut"}), on=keys, how="inner")
+        before = marked.filter(pl.col(time_col) <= pl.col("_cut")).drop("_cut")
+        return before, marked.filter(pl.col(time_col) > pl.col("_cut")).drop("_cut")
+
+    def labelled(self, frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+        """``frame`` with its series' cutoff as column ``cutoff``."""
+        if self.table is None:
+            return frame.with_columns(pl.lit(self.at).alias("cutoff"))
+        return frame.join(self.table, on=keys, how="left")
+
+
 @dataclass
 class _Backtests:
     """Models and forecasts of one cross-validation run, by training cutoff. Nested windows
@@ -624,7 +660,7 @@ class Forecaster:
         windows = self._cv(
             plan,
             history,
-            self._calibration_cutoffs(history, roles.keys),
+            self._calibration_cuts(history, roles.keys),
             self.horizon,
             refit_every=self.cv_windows,
             backtests=backtests,
@@ -668,7 +704,7 @@ class Forecaster:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
         windows together (the forecasts the weights were fitted on)."""
         # The cutoff stays: baselines forecast from each window's cutoff, not the data's end.
-        frame = cv.drop("_step", "_scale", "_floor")
+        frame = cv.drop("_step", "_scale", "_floor", "_window")
         names = list(self.model_names)
         if self.ensemble and calibration.weights:
             frame = with_ensemble(frame, calibration.weights)
@@ -968,7 +1004,7 @@ class Forecaster:
         self,
         plan: FeaturePlan,
         data: pl.DataFrame,
-        cutoffs: list[Any],
+        cuts: list[_Cut],
         h: int,
         *,
         refit_every: int,
@@ -976,51 +1012,54 @@ class Forecaster:
         progress: _Progress | None = None,
         purpose: str = "window",
     ) -> pl.DataFrame:
-        """Out-of-fold forecasts with their step, series scale and cutoff. The boosters are
-        fitted at the first window and again every ``refit_every`` windows (the local models
-        always read the whole history before each window)."""
+        """Out-of-fold forecasts with their step, series scale, cutoff and window number
+        (``_window``). The boosters are fitted at the first window and again every
+        ``refit_every`` windows (the local models always read the whole history before each
+        window)."""
+        keys, time_col = plan.keys, self.time_col
         parts = []
-        fitted_at: Any = None
+        fitted_at: _Cut | None = None
         since = 0
-        dtype = data[self.time_col].dtype
-        for i, cutoff in enumerate(cutoffs, 1):
-            train_part = data.filter(pl.col(self.time_col) <= cutoff)
-            test = data.filter(pl.col(self.time_col) > cutoff)
+        dtype = data[time_col].dtype
+        for i, cut in enumerate(cuts):
+            train_part, test = cut.split(data, keys, time_col)
             since += 1
             # Refit after `refit_every` windows, or sooner when the windows jump ahead (the
             # year-ago window comes before the recent ones).
             if (
                 fitted_at is None
                 or since >= refit_every
-                or self.shift(pl.Series([fitted_at], dtype=dtype), refit_every * h)[0] <= cutoff
+                or self.shift(pl.Series([fitted_at.latest], dtype=dtype), refit_every * h)[0]
+                <= cut.latest
             ):
-                fitted_at, since = cutoff, 0
+                fitted_at, since = cut, 0
             if progress is not None:
-                progress.say(f"{purpose} {i} of {len(cutoffs)}: cutoff {cutoff}")
+                progress.say(f"{purpose} {i + 1} of {len(cuts)}: cutoff {cut.latest}")
             scales = self._scales(train_part, plan.roles)
-            raw = self._forecast_at(plan, data, fitted_at, cutoff, h, backtests, scales, progress)
+            raw = self._forecast_at(plan, data, fitted_at, cut, h, backtests, scales, progress)
             raw = raw.join(
-                test.select([*plan.keys, self.time_col, self.target_col]),
-                on=[*plan.keys, self.time_col],
+                test.select([*keys, time_col, self.target_col]),
+                on=[*keys, time_col],
                 how="inner",
             )
             parts.append(
-                raw.join(scales, on=plan.keys, how="left").with_columns(
-                    pl.lit(cutoff).alias("cutoff")
+                cut.labelled(raw.join(scales, on=keys, how="left"), keys).with_columns(
+                    pl.lit(i, dtype=pl.Int32).alias("_window")
                 )
             )
         return pl.concat(parts)
 
-    def _calibration_cutoffs(self, data: pl.DataFrame, keys: list[str]) -> list[Any]:
-        """The cutoffs of the calibration windows, oldest first: the last ``cv_windows``
-        horizons, or more where the history allows: enough to span one season (weights and
-        widths then see every part of the cycle, not only its last weeks) and to give every
-        forecast step the scores a split-conformal bound at the highest level needs (19 at 95%:
-        with fewer, the bound is the largest score seen). Where the history reaches back a year
-        and the recent windows do not, one more window forecasts the same periods a year
-        before the forecast's (364 days, 52 weeks, 12 months): December's calibration then
-        knows a December. Every window leaves the longest series two seasons and the features'
-        lookback to train on."""
+    def _calibration_cuts(self, data: pl.DataFrame, keys: list[str]) -> list[_Cut]:
+        """The calibration windows, oldest first, each counted back from every series' own last
+        period (series that end early are calibrated where they are forecast from): the last
+        ``cv_windows`` horizons, or more where the history allows: enough to span one season
+        (weights and widths then see every part of the cycle, not only its last weeks) and to
+        give every forecast step the scores a split-conformal bound at the highest level needs
+        (19 at 95%: with fewer, the bound is the largest score seen). Where the history reaches
+        back a year and the recent windows do not, one more window forecasts the same periods
+        a year before the forecast's (364 days, 52 weeks, 12 months): December's calibration
+        then knows a December. Every window leaves the longest series two seasons and the
+        features' lookback to train on."""
         lengths = data.group_by(keys).len()["len"]
         needed = math.ceil(100 / (100 - max(self.levels))) - 1 if self.levels else 0
         h = self.horizon
@@ -1034,81 +1073,102 @@ class Forecaster:
             2 * self.season_length, self.features.lookback + 1
         )
         windows = max(self.cv_windows, min(wanted, spare // h))
-        cutoffs = self._cutoffs(data, windows, h, h)
+        backs = [h * (windows - i) for i in range(windows)]
         year = _native.periods_per_year_of(self.freq)
         if year is not None and windows * h < year <= spare:
-            ends = data.select(pl.col(self.time_col).max())[self.time_col]
-            cutoffs.insert(0, self.shift(ends, -year)[0])
-        return cutoffs
+            backs.insert(0, year)
+        ends = data.group_by(keys).agg(pl.col(self.time_col).max())
+        cuts = []
+        for back in backs:
+            table = ends.select(*keys, self.shift(ends[self.time_col], -back).alias("cutoff"))
+            same = table["cutoff"].n_unique() == 1
+            cuts.append(_Cut(at=table["cutoff"][0]) if same else _Cut(table=table.sort(keys)))
+        self._check_first_window(data, keys, cuts[0], len(backs), h, h)
+        return cuts
 
-    def _cutoffs(self, data: pl.DataFrame, n_windows: int, h: int, step: int) -> list[Any]:
-        start, end = data[self.time_col].min(), data[self.time_col].max()
-        if not isinstance(start, dt.date) or not isinstance(end, dt.date):
+    def _cutoffs(
+        self, data: pl.DataFrame, keys: list[str], n_windows: int, h: int, step: int
+    ) -> list[_Cut]:
+        """``n_windows`` windows of ``h`` periods, ``step`` apart, the last ending at the end of
+        the data, with one cutoff for every series."""
+        end = data[self.time_col].max()
+        if not isinstance(end, dt.date):
             raise DataError(f"column `{self.time_col}` has no dates")
         ends = pl.Series(self.time_col, [end], dtype=data[self.time_col].dtype)
-        cutoffs = [self.shift(ends, -(h + step * (n_windows - 1 - i)))[0] for i in range(n_windows)]
-        if cutoffs[0] < start:
+        cuts = [
+            _Cut(at=self.shift(ends, -(h + step * (n_windows - 1 - i)))[0])
+            for i in range(n_windows)
+        ]
+        self._check_first_window(data, keys, cuts[0], n_windows, h, step)
+        return cuts
+
+    def _check_first_window(
+        self,
+        data: pl.DataFrame,
+        keys: list[str],
+        first: _Cut,
+        n_windows: int,
+        h: int,
+        step: int,
+    ) -> None:
+        if not first.split(data, keys, self.time_col)[0].height:
+            start: Any = data[self.time_col].min()
             raise DataError(
-                f"cross-validation window with cutoff {cutoffs[0]} has no training data: the "
-                f"data starts at {start} and {n_windows} windows of {h} periods (step {step}) "
-                f"reach back further; use fewer cv_windows / n_windows, a shorter horizon, or "
-                "more history"
+                f"cross-validation window with cutoff {first.latest} has no training data: the "
+                f"data starts at {start} and {n_windows} windows of {h} "
+                f"periods (step {step}) reach back further; use fewer cv_windows / n_windows, a "
+                "shorter horizon, or more history"
             )
-        return cutoffs
 
     def _models_at(
         self,
         plan: FeaturePlan,
         data: pl.DataFrame,
-        cutoff: Any,
+        cut: _Cut,
         backtests: _Backtests,
         progress: _Progress | None,
     ) -> list[Model]:
-        """The models trained on the data up to ``cutoff``."""
-        if cutoff not in backtests.models:
+        """The models trained on the data up to ``cut``."""
+        if cut.key not in backtests.models:
+            history, after = cut.split(data, plan.keys, self.time_col)
             later = None
             if backtests.monitor is not None:
-                cut = pl.Series(self.time_col, [cutoff], dtype=data[self.time_col].dtype)
-                end = self.shift(cut, self.horizon)[0]
-                later = data.filter(
-                    (pl.col(self.time_col) > cutoff) & (pl.col(self.time_col) <= end)
+                # Scored rows come after every training row, whichever series they are of.
+                latest = pl.Series(self.time_col, [cut.latest], dtype=data[self.time_col].dtype)
+                later = after.filter(
+                    (pl.col(self.time_col) > cut.latest)
+                    & (pl.col(self.time_col) <= self.shift(latest, self.horizon)[0])
                 )
-            backtests.models[cutoff] = self._fit_models(
-                plan,
-                data.filter(pl.col(self.time_col) <= cutoff),
-                later,
-                backtests.monitor,
-                progress,
+            backtests.models[cut.key] = self._fit_models(
+                plan, history, later, backtests.monitor, progress
             )
-        return backtests.models[cutoff]
+        return backtests.models[cut.key]
 
     def _forecast_at(
         self,
         plan: FeaturePlan,
         data: pl.DataFrame,
-        fitted_at: Any,
-        origin: Any,
+        fitted_at: _Cut,
+        origin: _Cut,
         h: int,
         backtests: _Backtests,
         scales: pl.DataFrame,
         progress: _Progress | None = None,
     ) -> pl.DataFrame:
         """The forecast from ``origin`` of the models trained up to ``fitted_at``."""
-        key = (fitted_at, origin, h)
+        key = (fitted_at.key, origin.key, h)
         if key not in backtests.forecasts:
             models = self._models_at(plan, data, fitted_at, backtests, progress)
-            test = data.filter(pl.col(self.time_col) > origin)
+            history, test = origin.split(data, plan.keys, self.time_col)
             # Only series with periods after the origin are forecast: nothing would score the
             # others, and a discontinued product has no known-future values to forecast with.
-            history = data.filter(pl.col(self.time_col) <= origin).join(
-                test.select(plan.keys).unique(), on=plan.keys, how="semi"
-            )
+            history = history.join(test.select(plan.keys).unique(), on=plan.keys, how="semi")
             forecast, replaced = self._forecast(
                 plan, models, history, h, test, scales, guard=backtests.guard, scored_only=True
             )
             backtests.forecasts[key] = forecast
             if replaced.height:
-                backtests.guarded.append(replaced.with_columns(pl.lit(origin).alias("cutoff")))
+                backtests.guarded.append(origin.labelled(replaced, plan.keys))
         return backtests.forecasts[key]
 
     def _settle_default_models(self, frame: pl.DataFrame) -> None:
@@ -1171,13 +1231,13 @@ class Forecaster:
         out = self._cv(
             plan,
             data,
-            self._cutoffs(data, n_windows, h, step),
+            self._cutoffs(data, plan.keys, n_windows, h, step),
             h,
             refit_every=1,
             backtests=backtests,
             progress=progress,
         )
-        return _with_statics(out.drop("_step", "_scale", "_floor"), statics, plan.keys)
+        return _with_statics(out.drop("_step", "_scale", "_floor", "_window"), statics, plan.keys)
 
     def cross_validation(
         self,
@@ -1211,17 +1271,16 @@ class Forecaster:
         backtests = _Backtests(monitor=None if round_callback is None else _Monitor(round_callback))
         progress = _Progress(self.verbose, "cross_validation")
         parts = []
-        calibration: Calibration | None = None
-        fitted_at = None
-        for fold, cutoff in enumerate(self._cutoffs(data, n_windows, h + gap, step), 1):
-            progress.say(f"fold {fold} of {n_windows}: cutoff {cutoff}")
-            train_part = data.filter(pl.col(self.time_col) <= cutoff)
-            test = data.filter(pl.col(self.time_col) > cutoff)
-            if calibration is None or refit:
+        # The calibration of the latest refit and the cut its models were fitted at.
+        fold_fit: tuple[Calibration, _Cut] | None = None
+        for fold, cut in enumerate(self._cutoffs(data, plan.keys, n_windows, h + gap, step), 1):
+            progress.say(f"fold {fold} of {n_windows}: cutoff {cut.latest}")
+            train_part, test = cut.split(data, plan.keys, self.time_col)
+            if fold_fit is None or refit:
                 windows = self._cv(
                     plan,
                     train_part,
-                    self._calibration_cutoffs(train_part, plan.keys),
+                    self._calibration_cuts(train_part, plan.keys),
                     self.horizon,
                     refit_every=self.cv_windows,
                     backtests=backtests,
@@ -1236,10 +1295,11 @@ class Forecaster:
                     self.intervals,
                     self.horizon,
                 )
-                fitted_at = cutoff
+                fold_fit = (calibration, cut)
+            calibration, fitted_at = fold_fit
             scales = self._scales(train_part, plan.roles)
             raw = self._forecast_at(
-                plan, data, fitted_at, cutoff, h + gap, backtests, scales, progress
+                plan, data, fitted_at, cut, h + gap, backtests, scales, progress
             )
             # The interval widths of this fold's calibration, not the fitted forecaster's.
             widths = calibration.widths(self.levels)
@@ -1250,7 +1310,7 @@ class Forecaster:
                 on=[*plan.keys, self.time_col],
                 how="inner",
             )
-            parts.append(out.with_columns(pl.lit(cutoff).alias("cutoff")))
+            parts.append(cut.labelled(out, plan.keys))
         progress.say("done")
         return _with_statics(pl.concat(parts), statics, plan.keys)
 

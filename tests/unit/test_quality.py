@@ -239,6 +239,33 @@ def test_calibration_windows_span_a_season_and_feed_the_intervals(
     assert f"calibration 1 of {windows}:" in err
 
 
+def test_series_that_end_on_different_dates_are_calibrated_from_their_own_ends() -> None:
+    # As in M4, series `b` ends half a year before `a`: its calibration windows are counted
+    # back from its own end, where it is forecast from, so it feeds the weights and widths as
+    # much as `a` does (with windows counted back from the panel's end, it would feed none).
+    def scores(frame: pl.DataFrame) -> list[int]:
+        fc = sf.Forecaster(
+            [sf.SeasonalNaive(), sf.Naive(), sf.LightGBM(n_estimators=20)],
+            sf.FeatureSpec(lags=[1, 52]),
+            freq="1w",
+            horizon=8,
+            cv_windows=2,
+            levels=(80,),
+            id_col="series_id",
+        ).fit(frame)
+        assert fc.conformity_scores is not None
+        return [len(step) for step in fc.conformity_scores["ensemble"]]
+
+    aligned = weekly(208)
+    ragged = aligned.with_columns(
+        pl.when(pl.col("series_id") == "b")
+        .then(pl.col("date") - dt.timedelta(weeks=26))
+        .otherwise(pl.col("date"))
+    )
+    assert scores(ragged) == scores(aligned)
+    assert min(scores(aligned)) >= 2 * 7
+
+
 def test_a_calibration_window_forecasts_the_same_weeks_a_year_before(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

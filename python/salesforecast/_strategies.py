@@ -78,11 +78,11 @@ class FeaturePlan:
         ]
         return [c for c in names if c in design.columns]
 
-    def invert(self, predictions: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Predictions back on the target's scale (the core undoes the target transforms)."""
-        if not self.spec.target_transforms:
-            return predictions
-        return _native.invert_predictions(self.spec.to_json(), predictions)
+    def inverter(self, history: pl.DataFrame) -> tuple[_native.TargetInverter, pl.DataFrame]:
+        """An inverter of the target transforms at the end of ``history`` and its series (keys)
+        in the order it takes predictions."""
+        inverter = _native.TargetInverter(history, self.spec.to_json(), self.roles, self.freq)
+        return inverter, history.select(self.keys)[inverter.last_rows()]
 
     def shift(self, times: pl.Series, k: int) -> pl.Series:
         """``times`` moved by ``k`` periods of the frequency."""
@@ -97,6 +97,61 @@ class FeaturePlan:
         return stepper, order
 
 
+@dataclass(frozen=True)
+class Smearing:
+    """The bias correction of a booster fitted on a log1p target: ``expm1`` of a forecast of
+    the log scale's mean is below the mean, so forecasts are corrected by Duan's smearing
+    factors (computed by the core from the booster's in-sample residuals): each series' own,
+    the panel's for series not seen at fit."""
+
+    per_series: pl.DataFrame  # keys and `factor`
+    panel: float
+
+    @classmethod
+    def fit(
+        cls, plan: FeaturePlan, series: pl.DataFrame, residuals: npt.NDArray[np.float64]
+    ) -> Smearing | None:
+        """From the log-scale residuals of the rows of ``series`` (their keys), or None when the
+        spec's transforms have no such correction."""
+        keys = plan.keys
+        rows = series.select(keys).with_columns(pl.Series("_residual", residuals)).sort(keys)
+        sizes = rows.group_by(keys, maintain_order=True).len()
+        found = _native.log1p_smearing_factors(
+            plan.spec.to_json(), rows["_residual"].to_numpy(), sizes["len"].to_list()
+        )
+        if found is None:
+            return None
+        factors, panel = found
+        return cls(sizes.select(keys).with_columns(pl.Series("factor", factors)), panel)
+
+    def correct(
+        self, series: pl.DataFrame, values: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """``values`` (forecasts of the series whose keys ``series`` lists, row by row)
+        corrected."""
+        table = self.per_series.with_columns(
+            pl.col(c).cast(series.schema[c]) for c in series.columns
+        )
+        factors = series.join(table, on=series.columns, how="left", maintain_order="left")
+        return _native.log1p_smeared(values, factors["factor"].fill_null(self.panel).to_numpy())
+
+    def to_json(self) -> dict[str, Any]:
+        """The bundle's form (a manifest entry)."""
+        return {"panel": self.panel, "per_series": self.per_series.to_dict(as_series=False)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Smearing:
+        return cls(pl.DataFrame(dict(data["per_series"])), float(data["panel"]))
+
+
+def corrected(
+    model: Booster, series: pl.DataFrame, values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """``model``'s forecasts ``values`` (one per row of ``series``) with its bias correction,
+    if any; the histories the features read keep the uncorrected values."""
+    return values if model.smearing is None else model.smearing.correct(series, values)
+
+
 def train(
     plan: FeaturePlan,
     model: Booster,
@@ -104,9 +159,11 @@ def train(
     target: str,
     cutoff: Any,
     callback: RoundCallback | None = None,
+    early_stopping_rounds: int | None = None,
 ) -> Booster:
     """A fitted copy of ``model`` on the rows of ``frame`` up to ``cutoff``; with a
-    ``callback``, the later rows are its per-round evaluation set."""
+    ``callback`` or ``early_stopping_rounds``, the later rows are its per-round evaluation
+    set."""
     roles = plan.roles
     usable = frame.filter(pl.col(target).is_not_nan() & pl.col(target).is_not_null())
     skip = {*roles.keys, roles.time, roles.target, target}
@@ -123,14 +180,19 @@ def train(
         params["objective"] = "squared_error"
     clone = type(model)(**params)
     started = time.perf_counter()
-    evaluation = usable.filter(pl.col(roles.time) > cutoff) if callback else None
+    scored = callback is not None or early_stopping_rounds is not None
+    evaluation = usable.filter(pl.col(roles.time) > cutoff) if scored else None
+    eval_set = (
+        []
+        if evaluation is None or evaluation.height == 0
+        else [(evaluation.select(cols).to_numpy(order="fortran"), evaluation[target])]
+    )
     clone.fit(
         x,
         labels,
         categorical_features=[i for i, c in enumerate(cols) if c in plan.categories],
-        eval_set=[]
-        if evaluation is None or evaluation.height == 0
-        else [(evaluation.select(cols).to_numpy(order="fortran"), evaluation[target])],
+        eval_set=eval_set,
+        early_stopping_rounds=early_stopping_rounds if eval_set else None,
         callback=callback,
     )
     log.info(
@@ -143,6 +205,11 @@ def train(
         time.perf_counter() - started,
     )
     clone.feature_names = cols
+    if "log1p" in plan.spec.target_transforms:
+        # In-sample residuals, which the boosters fit closely: the factors are a lower bound of
+        # the correction a multi-step forecast needs (measured in tests/test_target_transforms).
+        residuals = labels - clone.predict(x)
+        clone.smearing = Smearing.fit(plan, rows, residuals)
     return clone
 
 
@@ -180,13 +247,13 @@ def stepped(
     n = order.height
     known_all = [schedule[c].to_numpy() for c in known]
     cols = model.feature_names or []
+    series = order.select(keys)
     predictions = np.empty(schedule.height)
     for step in range(h):
         block = slice(step * n, (step + 1) * n)
         x = stepper.features([k[block].tolist() for k in known_all]).select(cols)
-        raw = plan.invert(model.predict(x.to_numpy(order="fortran")))
-        stepper.push(raw.tolist())
-        predictions[block] = raw
+        raw = stepper.push_predictions(model.predict(x.to_numpy(order="fortran")))
+        predictions[block] = corrected(model, series, raw)
     return schedule.select([*keys, plan.roles.time]).with_columns(pl.Series("_pred", predictions))
 
 
@@ -210,18 +277,26 @@ def recomputed(
     frame = frame.with_columns(step_of).sort([*roles.keys, roles.time])
     steps = frame["_step"].to_numpy()
     target = frame[roles.target].to_numpy().astype(np.float64, copy=True)
+    forecasts = np.full(target.shape, np.nan)
     frame = frame.drop("_step")
     done = np.isnan(steps.astype(np.float64))
+    inverter, series = plan.inverter(history)
     for step in range(1, h + 1):
         at = np.flatnonzero(steps == step)
         upto = frame.filter(pl.Series(done | (steps == step)))
         design = plan.design(upto, last_period_only=True)
-        # Rows come out in series order, as `at` lists them.
-        target[at] = plan.invert(model.predict(design.select(cols).to_numpy(order="fortran")))
+        # Rows come out in series order, as `at` and the inverter list them.
+        raw = inverter.push_predictions(
+            model.predict(design.select(cols).to_numpy(order="fortran"))
+        )
+        target[at] = raw
+        forecasts[at] = corrected(model, series, raw)
         frame = frame.with_columns(pl.Series(roles.target, target))
         done |= steps == step
     future = np.flatnonzero(np.isin(steps, np.arange(1, h + 1)))
-    return frame[future].select([*roles.keys, roles.time, pl.col(roles.target).alias("_pred")])
+    return frame.with_columns(pl.Series("_pred", forecasts))[future].select(
+        [*roles.keys, roles.time, "_pred"]
+    )
 
 
 def direct(
@@ -239,6 +314,9 @@ def direct(
     future = plan.future_columns(design)
     last = history.group_by(keys).agg(pl.col(time_col).max())
     origin = design.join(last, on=[*keys, time_col], how="semi").drop([*future, time_col])
+    # Each step's prediction is on the transformed scale: undone in step order per series (a
+    # difference adds the previous steps' forecasts).
+    inverter, series = plan.inverter(history)
     parts = []
     for k in range(1, h + 1):
         booster = model.steps[k - 1]
@@ -247,8 +325,14 @@ def direct(
             *keys, time_col, *future
         )
         x = origin.join(later, on=keys, how="inner")
-        pred = plan.invert(
-            booster.predict(x.select(booster.feature_names or []).to_numpy(order="fortran"))
+        pred = booster.predict(x.select(booster.feature_names or []).to_numpy(order="fortran"))
+        step = series.join(
+            x.select(keys, time_col).with_columns(pl.Series("_pred", pred)),
+            on=keys,
+            how="left",
+            maintain_order="left",
         )
-        parts.append(x.select([*keys, time_col]).with_columns(pl.Series("_pred", pred)))
+        raw = inverter.push_predictions(step["_pred"].fill_null(np.nan).to_numpy())
+        step = step.with_columns(pl.Series("_pred", corrected(booster, series, raw)))
+        parts.append(step.filter(pl.col(time_col).is_not_null()))
     return pl.concat(parts)

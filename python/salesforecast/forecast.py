@@ -53,6 +53,9 @@ from salesforecast.statistical import AutoETS, Theta
 __all__ = ["GUARD_RULE", "Forecaster", "default_models"]
 
 _log = logging.getLogger(__name__)
+# The default booster's early stopping: the most rounds it may take, and how many rounds
+# without improvement end the search.
+_MAX_ROUNDS, _PATIENCE = 1000, 50
 _NOTHING_GUARDED = pl.DataFrame(schema={"model": pl.String, "distance": pl.Float64})
 
 UserModel = LightGBM | XGBoost | Baseline | AutoETS | Theta
@@ -288,6 +291,8 @@ class Forecaster:
         model_list = _check_models(default_models() if models is None else models)
         # Default models are settled against the target at fit (see `default_models`).
         self._default_models = models is None
+        # The default booster's rounds are found by early stopping at every fit, unless tuned.
+        self._stopped_rounds = models is None
         if not isinstance(freq, str):
             raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         if features is None:
@@ -626,6 +631,8 @@ class Forecaster:
             if not isinstance(model, LightGBM | XGBoost):
                 fitted.append(model)
                 continue
+            if self._stopped_rounds:
+                model = self._with_stopped_rounds(plan, model, design, cutoff)
             if self.strategy == "recursive":
                 callback = None if monitor is None else monitor.next_fit()
                 fitted.append(train(plan, model, design, self.target_col, cutoff, callback))
@@ -641,6 +648,34 @@ class Forecaster:
                     f"{name} fitted on data up to {cutoff} in {time.perf_counter() - started:.1f}s"
                 )
         return fitted
+
+    def _with_stopped_rounds(
+        self, plan: FeaturePlan, model: LightGBM | XGBoost, design: pl.DataFrame, cutoff: Any
+    ) -> LightGBM | XGBoost:
+        """``model`` with the rounds that scored best on the last horizon before ``cutoff``
+        when trained on the periods before it (one-step errors from actual lags; at most
+        ``_MAX_ROUNDS``, stopping after ``_PATIENCE`` rounds without improvement). A fixed
+        number of rounds overfits a short panel and underfits a long one."""
+        time_col = self.time_col
+        end = pl.Series(time_col, [cutoff], dtype=design[time_col].dtype)
+        start = self.shift(end, -self.horizon)[0]
+        known = design.filter(pl.col(time_col) <= cutoff)
+        scored = known.filter((pl.col(time_col) > start) & pl.col(self.target_col).is_not_nan())
+        if not scored.height or not known.filter(pl.col(time_col) <= start).height:
+            return model
+        searched = type(model)(**{**model.params(), "n_estimators": _MAX_ROUNDS})
+        # Zero rounds means the starting score (the mean) was best: one round is nearly that.
+        rounds = max(
+            train(plan, searched, known, self.target_col, start, None, _PATIENCE).n_rounds, 1
+        )
+        _log.info(
+            "%s takes %d rounds: the best on the %d periods after %s",
+            type(model).__name__,
+            rounds,
+            self.horizon,
+            start,
+        )
+        return type(model)(**{**model.params(), "n_estimators": rounds})
 
     def fit(self, df: Any) -> Forecaster:
         """Fits the ensemble weights and interval widths on cross-validation windows of the
@@ -1484,8 +1519,12 @@ class Forecaster:
             n_threads=self.n_threads,
             verbose=self.verbose,
         )
-        # Tuned defaults still take the loss their target needs at fit.
+        # Tuned defaults still take the loss their target needs at fit, and the rounds early
+        # stopping finds unless the rounds were tuned.
         copy._default_models = self._default_models
+        copy._stopped_rounds = self._stopped_rounds and not any(
+            "n_estimators" in p for p in params.values()
+        )
         return copy
 
 

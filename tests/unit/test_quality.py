@@ -4,6 +4,8 @@ models on hand-checked series, the ensemble's shrunk weights and the guard."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -502,3 +504,34 @@ def test_evaluate_scales_by_the_season_of_its_frequency() -> None:
         forecasts, train, roles=roles, freq="1w", models=["model"], levels=(), season_length=7
     ).filter((pl.col("model") == "seasonal_naive") & (pl.col("scope") == "overall"))["mase"]
     assert weekly_naive[0] != seven[0]
+
+
+def stopped_rounds(
+    frame: pl.DataFrame, caplog: pytest.LogCaptureFixture, **params: int
+) -> list[int]:
+    fc = sf.Forecaster(freq="1d", horizon=14, id_col="series_id", verbose=False)
+    if params:
+        fc = fc.with_model_params({"lightgbm": params})
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="salesforecast.forecast"):
+        fc.fit(frame)
+    return [int(m) for m in re.findall(r"LightGBM takes (\d+) rounds", caplog.text)]
+
+
+def test_the_default_booster_takes_the_rounds_its_last_horizon_rewards(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Early stopping on the horizon before each fit's end: noise around a level is learned in
+    # a few rounds (more fit the noise), a weekly pattern on a trend in many.
+    rng = np.random.default_rng(5)
+    t = np.arange(400)
+    noise = daily({s: rng.poisson(20, 400).astype(float) for s in "abcd"})
+    pattern = daily(
+        {s: 50 + 30 * np.sin(2 * np.pi * t / 7) + 0.1 * t + rng.normal(0, 1, 400) for s in "abcd"}
+    )
+    quiet, busy = stopped_rounds(noise, caplog), stopped_rounds(pattern, caplog)
+    assert quiet
+    assert busy
+    assert max(quiet) < 50 < min(busy)
+    # Tuned rounds are kept.
+    assert stopped_rounds(pattern, caplog, n_estimators=40) == []

@@ -56,6 +56,7 @@ _log = logging.getLogger(__name__)
 # The default booster's early stopping: the most rounds it may take, and how many rounds
 # without improvement end the search.
 _MAX_ROUNDS, _PATIENCE = 1000, 50
+_SETTLED = frozenset({"objective", "n_estimators"})
 _NOTHING_GUARDED = pl.DataFrame(schema={"model": pl.String, "distance": pl.Float64})
 
 UserModel = LightGBM | XGBoost | Baseline | AutoETS | Theta
@@ -289,10 +290,9 @@ class Forecaster:
         guard: bool = True,
     ) -> None:
         model_list = _check_models(default_models() if models is None else models)
-        # Default models are settled against the target at fit (see `default_models`).
-        self._default_models = models is None
-        # The default booster's rounds are found by early stopping at every fit, unless tuned.
-        self._stopped_rounds = models is None
+        # The default booster's parameters that each fit settles from its data (the loss in
+        # `_settle_default_models`, the rounds by early stopping at every booster fit).
+        self._settled = _SETTLED if models is None else frozenset()
         if not isinstance(freq, str):
             raise InvalidArgumentError(f"invalid argument `freq`: expected a string, got {freq!r}")
         if features is None:
@@ -631,7 +631,7 @@ class Forecaster:
             if not isinstance(model, LightGBM | XGBoost):
                 fitted.append(model)
                 continue
-            if self._stopped_rounds:
+            if "n_estimators" in self._settled:
                 model = self._with_stopped_rounds(plan, model, design, cutoff)
             if self.strategy == "recursive":
                 callback = None if monitor is None else monitor.next_fit()
@@ -1207,9 +1207,9 @@ class Forecaster:
         return backtests.forecasts[key]
 
     def _settle_default_models(self, frame: pl.DataFrame) -> None:
-        """The default LightGBM's loss for this target: squared error where it has negatives
-        (Tweedie needs non-negative labels), Tweedie otherwise."""
-        if not self._default_models:
+        """The default LightGBM's loss for this target, unless tuned: squared error where it has
+        negatives (Tweedie needs non-negative labels), Tweedie otherwise."""
+        if "objective" not in self._settled:
             return
         lowest = frame[self.target_col].min()
         negative = isinstance(lowest, int | float) and lowest < 0
@@ -1519,12 +1519,8 @@ class Forecaster:
             n_threads=self.n_threads,
             verbose=self.verbose,
         )
-        # Tuned defaults still take the loss their target needs at fit, and the rounds early
-        # stopping finds unless the rounds were tuned.
-        copy._default_models = self._default_models
-        copy._stopped_rounds = self._stopped_rounds and not any(
-            "n_estimators" in p for p in params.values()
-        )
+        # Tuned defaults still settle at fit what was not tuned.
+        copy._settled = self._settled - {k for p in params.values() for k in p}
         return copy
 
 

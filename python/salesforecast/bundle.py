@@ -68,13 +68,16 @@ HISTORY_FILE = "history.parquet"
 @dataclass(frozen=True)
 class ModelEntry:
     """One model of a bundle: its name, class, constructor parameters and, for boosters, its
-    native files (one per step for the direct strategy) with each file's feature names."""
+    native files (one per step for the direct strategy) with each file's feature names and
+    log1p bias correction (``Smearing.to_json`` or None; absent from older bundles, which
+    forecast uncorrected)."""
 
     name: str
     kind: str
     params: dict[str, Any]
     files: list[str] = field(default_factory=list)
     feature_names: list[Any] = field(default_factory=list)
+    smearing: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

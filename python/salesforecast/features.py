@@ -114,8 +114,14 @@ class GroupRolling:
 class FeatureSpec:
     """Which features to build.
 
-    ``target_transforms`` (applied in order before the features, undone on predictions):
-    ``"log1p"``, ``"standardize"`` (per series), ``"diff"`` / ``"diff7"`` (differences at lag k).
+    ``target_transforms`` (applied in order before the features): ``"log1p"``,
+    ``"standardize"`` (per series), ``"diff"`` / ``"diff7"`` (differences at lag k). A
+    Forecaster undoes any chain on its forecasts, per series and step by step in every strategy
+    (a difference adds the value k periods back, an earlier forecast beyond step k;
+    standardize keeps the scale of the history); recursive forecasts with ``group_rolling``
+    refuse ``"standardize"``. With ``"log1p"`` first and only differences after it, forecasts
+    are bias-corrected by each booster's smearing factors (a log-scale mean taken back to the
+    target's scale is below the mean). ``["log1p", "diff"]`` suits trending, multiplicative series.
     Past-only covariates enter through ``past_only_lags`` (default: ``lags``). ``relative``
     names known-future columns that are also given over their series' median in the history
     (``price_rel``): a 10% price rise reads the same for every product, whatever its price.

@@ -27,6 +27,7 @@ from salesforecast._frames import IdCol, as_time_dtype, shift_times, to_polars
 from salesforecast._strategies import (
     DirectBooster,
     FeaturePlan,
+    Smearing,
     ahead,
     direct,
     recomputed,
@@ -1207,14 +1208,17 @@ class Forecaster:
         return backtests.forecasts[key]
 
     def _settle_default_models(self, frame: pl.DataFrame) -> None:
-        """The default LightGBM's loss for this target, unless tuned: squared error where it has
-        negatives (Tweedie needs non-negative labels), Tweedie otherwise."""
+        """The default LightGBM's loss for this target, unless tuned: Tweedie for a
+        non-negative target as it is, squared error where it has negatives or is transformed
+        (Tweedie needs non-negative labels, and differences or standardized values have
+        negatives; after log1p the transforms' own correction targets the mean)."""
         if "objective" not in self._settled:
             return
         lowest = frame[self.target_col].min()
         negative = isinstance(lowest, int | float) and lowest < 0
+        squared = negative or bool(self.features.target_transforms)
         self.models = [
-            LightGBM(**{**m.params(), "objective": "squared_error" if negative else "tweedie"})
+            LightGBM(**{**m.params(), "objective": "squared_error" if squared else "tweedie"})
             if isinstance(m, LightGBM)
             else m
             for m in self.models
@@ -1383,7 +1387,12 @@ class Forecaster:
                     files[path_k] = booster.to_native()
                 models.append(
                     bundle.ModelEntry(
-                        name, kind, user_model.params(), paths, [b.feature_names for b in boosters]
+                        name,
+                        kind,
+                        user_model.params(),
+                        paths,
+                        [b.feature_names for b in boosters],
+                        [None if b.smearing is None else b.smearing.to_json() for b in boosters],
                     )
                 )
             else:
@@ -1451,9 +1460,15 @@ class Forecaster:
             models.append(model)
             if isinstance(model, LightGBM | XGBoost):
                 steps = []
-                for path_k, names in zip(entry.files, entry.feature_names, strict=True):
+                # Bundles from before the log1p bias correction forecast uncorrected.
+                corrections = entry.smearing or [None] * len(entry.files)
+                for path_k, names, correction in zip(
+                    entry.files, entry.feature_names, corrections, strict=True
+                ):
                     booster = type(model).from_native(found.files[path_k], **entry.params)
                     booster.feature_names = names
+                    if correction is not None:
+                        booster.smearing = Smearing.from_json(correction)
                     steps.append(booster)
                 direct_steps = manifest.settings["strategy"] == "direct"
                 fitted.append(DirectBooster(steps) if direct_steps else steps[0])

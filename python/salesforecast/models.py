@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from salesforecast._native import NativeBooster
 from salesforecast.errors import InvalidArgumentError, NotFittedError
+
+if TYPE_CHECKING:
+    from salesforecast._strategies import Smearing
 
 __all__ = ["LightGBM", "XGBoost", "available_threads", "threads_for"]
 
@@ -134,6 +137,8 @@ class _Booster:
         self.n_threads = n_threads
         self.native = native
         self.feature_names: list[str] | None = None
+        # Set when a Forecaster fits it on a log1p target: the bias correction of its forecasts.
+        self.smearing: Smearing | None = None
         self._booster: NativeBooster | None = None
 
     def native_params(self) -> list[tuple[str, str]]:
@@ -143,7 +148,9 @@ class _Booster:
     def params(self) -> dict[str, Any]:
         """The constructor arguments, common and native, that rebuild this model."""
         keys = [
-            k for k in vars(self) if not k.startswith("_") and k not in ("native", "feature_names")
+            k
+            for k in vars(self)
+            if not k.startswith("_") and k not in ("native", "feature_names", "smearing")
         ]
         return {**{k: getattr(self, k) for k in keys}, **self.native}
 

@@ -322,10 +322,11 @@ def test_last_period_only_equals_the_last_rows() -> None:
         )
 
 
-@pytest.mark.parametrize("transforms", [[], ["log1p"]])
+@pytest.mark.parametrize("transforms", [[], ["log1p"], ["log1p", "diff7"]])
 def test_recursive_step_state_equals_the_batch_features(transforms: list[str]) -> None:
-    """The step state of a recursive forecast keeps running sums; after every push its features
-    equal the batch engine's on the history extended by the pushed values."""
+    """The step state of a recursive forecast keeps running sums; after every push of
+    predictions (on the transformed scale) its features equal the batch engine's on the history
+    extended by the values it returns (the predictions on the target's scale)."""
     from salesforecast import _native
 
     spec = sf.FeatureSpec(
@@ -363,9 +364,15 @@ def test_recursive_step_state_equals_the_batch_features(transforms: list[str]) -
                 atol=1e-12,
                 err_msg=f"{col} at step {step}",
             )
-        values = rng.gamma(2.0, 10.0, size=series.len())
-        values[rng.random(series.len()) < 0.1] = np.nan
-        stepper.push(values.tolist())
+        predictions = (
+            rng.normal(0.0, 0.3, size=series.len())
+            if "diff7" in transforms
+            else np.log1p(rng.gamma(2.0, 10.0, size=series.len()))
+        )
+        predictions[rng.random(series.len()) < 0.1] = np.nan
+        values = stepper.push_predictions(predictions if transforms else np.expm1(predictions))
+        if transforms == ["log1p"]:
+            np.testing.assert_allclose(values, np.expm1(predictions), rtol=1e-12)
         pushed = (
             series.to_frame()
             .join(nexts, on="series_id", maintain_order="left")

@@ -159,7 +159,13 @@ def test_bad_configuration() -> None:
         sf.Forecaster([sf.Naive()], FEATURES, freq="1d", horizon=7, strategy="multi")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="target_transforms"):
         sf.Forecaster(
-            [sf.Naive()], sf.FeatureSpec(target_transforms=["diff7"]), freq="1d", horizon=7
+            [sf.Naive()],
+            sf.FeatureSpec(
+                group_rolling=[sf.GroupRolling(group_col="store_id", window=7)],
+                target_transforms=["standardize"],
+            ),
+            freq="1d",
+            horizon=7,
         )
     with pytest.raises(InvalidArgumentError, match="past_only"):
         sf.Forecaster(

@@ -156,10 +156,13 @@ def test_forecast_rules_are_refused_by_the_core_at_construction() -> None:
         sf.Forecaster(
             [sf.Naive()], sf.FeatureSpec(lags=[1, 7]), freq="1d", horizon=7, past_only=["x"]
         )
-    with pytest.raises(InvalidArgumentError, match="cannot be undone step by step"):
-        sf.Forecaster(
-            [sf.Naive()], sf.FeatureSpec(lags=[1], target_transforms=["diff"]), freq="1d", horizon=2
-        )
+    standardized = sf.FeatureSpec(
+        lags=[1],
+        group_rolling=[sf.GroupRolling(group_col="store_id", window=7)],
+        target_transforms=["standardize"],
+    )
+    with pytest.raises(InvalidArgumentError, match="standardize with group_rolling"):
+        sf.Forecaster([sf.Naive()], standardized, freq="1d", horizon=2)
 
 
 def test_log1p_is_undone_by_the_core() -> None:

@@ -431,6 +431,18 @@ def test_the_default_booster_fits_a_launch_padded_with_zeros() -> None:
     assert pred["lightgbm"].is_finite().all()
 
 
+def test_the_default_booster_fits_a_transformed_target_by_squared_error() -> None:
+    # Differences of non-negative sales are negative half the time: Tweedie cannot fit them.
+    t = np.arange(200)
+    trend = daily({"a": 10 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 7)})
+    features = sf.FeatureSpec(lags=[1, 7], target_transforms=["diff"])
+    fc = sf.Forecaster(features=features, freq="1d", horizon=7, id_col="series_id", verbose=False)
+    booster = fc.fit(trend).models[0]
+    assert isinstance(booster, sf.LightGBM)
+    assert booster.objective == "squared_error"
+    assert fc.predict()["lightgbm"].is_finite().all()
+
+
 def test_tuned_defaults_still_take_the_loss_their_target_needs() -> None:
     rng = np.random.default_rng(7)
     returns = daily({"a": rng.normal(0, 3, 120)})

@@ -18,7 +18,8 @@ use salesforecast_core::ensemble::{guard_panel, shrunk_weights, EnsembleLoss, GU
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
-    build_features as core_features, build_last_features, ExogenousRoles, FeatureOptions, StepState,
+    build_features as core_features, build_last_features, smeared, smearing_factors,
+    ExogenousRoles, FeatureOptions, StepState,
 };
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
@@ -215,18 +216,30 @@ fn check_forecastable(
     })
 }
 
-/// Predictions on the transformed scale back on the target's scale.
+/// Duan's smearing factors of the log1p back-transform from log-scale residuals grouped by
+/// series (`sizes`): each series' and the panel's, or `None` when the spec's chain has none.
 #[pyfunction]
-fn invert_predictions<'py>(
-    py: Python<'py>,
+fn log1p_smearing_factors(
+    py: Python<'_>,
     spec_json: &str,
-    values: PyReadonlyArray1<'py, f64>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let mut values = values.as_array().to_vec();
+    residuals: PyReadonlyArray1<'_, f64>,
+    sizes: Vec<usize>,
+) -> PyResult<Option<(Vec<f64>, f64)>> {
+    let residuals = residuals.as_array().to_vec();
     run(py, || {
-        FeatureSpec::from_json(spec_json)?.invert_predictions(&mut values)
-    })?;
-    Ok(values.into_pyarray(py))
+        smearing_factors(&FeatureSpec::from_json(spec_json)?, &residuals, &sizes)
+    })
+}
+
+/// Forecasts with the smearing `factors` applied to the log1p back-transform.
+#[pyfunction]
+fn log1p_smeared<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, f64>,
+    factors: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (values, factors) = (values.as_array().to_vec(), factors.as_array().to_vec());
+    Ok(run(py, || smeared(&values, &factors))?.into_pyarray(py))
 }
 
 /// The canonical form of a frequency string (pandas aliases such as `"W"` or `"MS"`
@@ -537,7 +550,7 @@ impl FeatureStepper {
 
     /// Input row of each series' last row, in the order features come out.
     fn last_rows(&self) -> Vec<IdxSize> {
-        self.state.last_rows.clone()
+        self.state.last_rows().to_vec()
     }
 
     /// Features of the next period of every series; `known_future` has one list per
@@ -554,10 +567,16 @@ impl FeatureStepper {
         }
     }
 
-    /// Appends the next period's value of every series (raw scale).
-    fn push(&mut self, py: Python<'_>, values: Vec<f64>) -> PyResult<()> {
+    /// Appends the next period's predictions (transformed scale, in series order) and returns
+    /// them on the target's scale.
+    fn push_predictions<'py>(
+        &mut self,
+        py: Python<'py>,
+        values: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let values = values.as_array().to_vec();
         let state = &mut self.state;
-        run(py, || state.push(&values))
+        Ok(run(py, || state.push_predictions(&values))?.into_pyarray(py))
     }
 }
 
@@ -578,7 +597,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conformal_widths, m)?)?;
     m.add_function(wrap_pyfunction!(feature_lookback, m)?)?;
     m.add_function(wrap_pyfunction!(check_forecastable, m)?)?;
-    m.add_function(wrap_pyfunction!(invert_predictions, m)?)?;
+    m.add_function(wrap_pyfunction!(log1p_smearing_factors, m)?)?;
+    m.add_function(wrap_pyfunction!(log1p_smeared, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frequency, m)?)?;
     m.add_function(wrap_pyfunction!(check_frequency, m)?)?;
     m.add_function(wrap_pyfunction!(season_length_of, m)?)?;

@@ -5,6 +5,7 @@
 mod buffers;
 pub mod kernels;
 pub mod spec;
+mod target;
 
 use crate::calendar::HolidayCalendar;
 use crate::error::{CoreError, Result};
@@ -13,11 +14,14 @@ use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use chrono::{Datelike, Timelike};
 use polars::prelude::*;
 use rayon::prelude::*;
-use spec::{CalendarFeature, FeatureSpec, Stat, TargetTransform};
+use spec::{CalendarFeature, FeatureSpec};
 use std::collections::HashMap;
 use std::f64::consts::TAU;
+use target::transform_series;
 
 pub use spec::target_feature_names;
+use target::TargetInverter;
+pub use target::{smeared, smearing_factors};
 
 /// Which columns play which role besides keys, time and target.
 #[derive(Debug, Clone, Default)]
@@ -192,58 +196,6 @@ fn split_blocks<'a>(
         }
     }
     blocks
-}
-
-/// Per-series state of the target transforms, kept to undo them on predictions.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScaleState {
-    pub mean: f64,
-    pub std: f64,
-}
-
-fn transform_series(
-    y: &mut [f64],
-    transforms: &[TargetTransform],
-    label: &dyn Fn() -> String,
-    target_col: &str,
-) -> Result<Vec<ScaleState>> {
-    let mut states = Vec::new();
-    for t in transforms {
-        match *t {
-            TargetTransform::Log1p => {
-                if let Some(v) = y.iter().find(|v| **v <= -1.0) {
-                    return Err(CoreError::invalid_data(
-                        target_col,
-                        format!("log1p needs values above -1; series {} has {v}", label()),
-                    ));
-                }
-                for v in y.iter_mut() {
-                    *v = v.ln_1p();
-                }
-            }
-            TargetTransform::Standardize => {
-                let mut finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
-                let mean = kernels::stat_of(&mut finite, Stat::Mean);
-                let std = kernels::stat_of(&mut finite, Stat::Std);
-                let std = if std.is_finite() && std > 0.0 {
-                    std
-                } else {
-                    1.0
-                };
-                let mean = if mean.is_finite() { mean } else { 0.0 };
-                for v in y.iter_mut() {
-                    *v = (*v - mean) / std;
-                }
-                states.push(ScaleState { mean, std });
-            }
-            TargetTransform::Difference(k) => {
-                for q in (0..y.len()).rev() {
-                    y[q] = if q >= k { y[q] - y[q - k] } else { f64::NAN };
-                }
-            }
-        }
-    }
-    Ok(states)
 }
 
 /// Computes the target features of one series on its grid into `outs` (one slice per feature,
@@ -954,37 +906,25 @@ fn feed(y: &[f64], upto: usize, read: &mut usize, mut add: impl FnMut(f64)) {
 /// Series count from which a recursive step computes its features on the thread pool.
 const PARALLEL_STEP_SERIES: usize = 4096;
 
-/// One series' transformed target history and the running statistics of its next period.
-#[derive(Debug, Clone)]
-struct TransformedHistory {
-    y: Vec<f64>,
-    running: RunningStats,
-}
-
-/// The state of a recursive forecast: every series' history on its grid, extended one period
-/// per step with the predictions, so each step costs one pass over the histories instead of
-/// re-reading the frame.
+/// The state of a recursive forecast: every series' history on its grid at every stage of the
+/// target transforms, extended one period per step with the predictions, so each step costs one
+/// pass over the histories instead of re-reading the frame.
 #[derive(Debug, Clone)]
 pub struct StepState {
     spec: FeatureSpec,
     axis: TimeAxis,
     freq: Frequency,
     holidays: HolidayCalendar,
-    target_col: String,
-    /// Raw target history of each series, one value per period.
-    targets: Vec<Vec<f64>>,
-    /// The same histories after the target transforms with their running statistics, kept up
-    /// to date when every transform acts value by value (log1p); `None` means transform the raw
-    /// history at each step.
-    transformed: Option<Vec<TransformedHistory>>,
+    /// Each series' target history, undoing the transforms on the predictions pushed.
+    target: TargetInverter,
+    /// Running statistics of each series' transformed history at its next period.
+    running: Vec<RunningStats>,
     /// Past-only covariates per series, NaN after the origin.
     past: Vec<(String, Vec<Vec<f64>>)>,
     /// Static values of each series (last row).
     statics: Vec<(String, Vec<f64>)>,
     /// Time of each series' last period.
     last_time: Vec<i64>,
-    /// Input row of each series' last row, to read its keys.
-    pub last_rows: Vec<IdxSize>,
     pub known_future: Vec<String>,
     /// Per relative column: its place in `known_future` and each series' median in the history.
     relative: Vec<(usize, Vec<f64>)>,
@@ -1004,35 +944,15 @@ impl StepState {
         let panel = &grid.panel;
         let n = panel.n_series();
         let raw = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
-        let mut buf = Vec::new();
-        let targets: Vec<Vec<f64>> = (0..n)
-            .map(|s| grid.dense(s, &raw, &mut buf).to_vec())
+        let target = TargetInverter::on_grid(&grid, &raw, spec, &roles.target_col)?;
+        let running = (0..n)
+            .map(|s| {
+                let y = target.series(s).transformed();
+                let mut running = RunningStats::new(y, spec);
+                running.advance(spec, y, y.len());
+                running
+            })
             .collect();
-        let elementwise = matches!(
-            spec.target_transforms.as_slice(),
-            [] | [TargetTransform::Log1p]
-        );
-        let transformed = if elementwise {
-            let histories = targets
-                .iter()
-                .enumerate()
-                .map(|(s, raw)| {
-                    let mut y = raw.clone();
-                    transform_series(
-                        &mut y,
-                        &spec.target_transforms,
-                        &|| panel.label(s),
-                        &roles.target_col,
-                    )?;
-                    let mut running = RunningStats::new(&y, spec);
-                    running.advance(spec, &y, y.len());
-                    Ok(TransformedHistory { y, running })
-                })
-                .collect::<Result<_>>()?;
-            Some(histories)
-        } else {
-            None
-        };
         let past = options
             .exogenous
             .past_only
@@ -1074,20 +994,23 @@ impl StepState {
             axis: panel.axis,
             freq: grid.freq,
             holidays,
-            target_col: roles.target_col.clone(),
-            targets,
-            transformed,
+            target,
+            running,
             past,
             statics,
             last_time: last.iter().map(|&p| panel.times[p]).collect(),
-            last_rows: last.iter().map(|&p| panel.order[p]).collect(),
             known_future: options.exogenous.known_future.clone(),
             relative,
         })
     }
 
     pub fn n_series(&self) -> usize {
-        self.targets.len()
+        self.target.n_series()
+    }
+
+    /// Input row of each series' last row, in the order features come out.
+    pub fn last_rows(&self) -> &[IdxSize] {
+        self.target.last_rows()
     }
 
     /// Time of the next period of every series.
@@ -1115,26 +1038,13 @@ impl StepState {
             ));
         }
         let past_lags = self.spec.past_lags();
-        let row = |s: usize| -> Result<Vec<f64>> {
+        let row = |s: usize| -> Vec<f64> {
             // Every feature reads periods before the next one, so the history itself serves.
-            let p = self.targets[s].len();
+            let history = self.target.series(s);
+            let p = history.len();
             let mut values = Vec::new();
-            match &self.transformed {
-                Some(all) => {
-                    window_features_at(&all[s].y, p, &self.spec, &mut values);
-                    all[s].running.values(&self.spec, &mut values);
-                }
-                None => {
-                    let mut y = self.targets[s].clone();
-                    transform_series(
-                        &mut y,
-                        &self.spec.target_transforms,
-                        &|| format!("#{s}"),
-                        &self.target_col,
-                    )?;
-                    target_features_at(&y, p, &self.spec, &mut values);
-                }
-            }
+            window_features_at(history.transformed(), p, &self.spec, &mut values);
+            self.running[s].values(&self.spec, &mut values);
             for (_, series) in &self.past {
                 for &l in past_lags {
                     let x = &series[s];
@@ -1145,14 +1055,14 @@ impl StepState {
                     });
                 }
             }
-            Ok(values)
+            values
         };
         // A step of a few thousand series is quicker on this thread than handed to the pool,
         // whose wake-ups compete with the boosters' spinning OpenMP threads between steps.
         let rows: Vec<Vec<f64>> = if n < PARALLEL_STEP_SERIES {
-            (0..n).map(row).collect::<Result<_>>()?
+            (0..n).map(row).collect()
         } else {
-            (0..n).into_par_iter().map(row).collect::<Result<_>>()?
+            (0..n).into_par_iter().map(row).collect()
         };
         let mut names = target_feature_names(&self.spec);
         names.extend(
@@ -1196,38 +1106,21 @@ impl StepState {
         Ok(DataFrame::new(n, columns)?)
     }
 
-    /// Appends the next period's (raw-scale) value of every series.
-    pub fn push(&mut self, values: &[f64]) -> Result<()> {
-        if values.len() != self.n_series() {
-            return Err(CoreError::invalid_argument(
-                "values",
-                format!("{} values for {} series", values.len(), self.n_series()),
-            ));
-        }
-        for (history, &v) in self.targets.iter_mut().zip(values) {
-            history.push(v);
-        }
-        if let Some(all) = self.transformed.as_mut() {
-            for (history, &v) in all.iter_mut().zip(values) {
-                // Only log1p is kept incrementally (see `new`).
-                history.y.push(if self.spec.target_transforms.is_empty() {
-                    v
-                } else {
-                    v.ln_1p()
-                });
-                history
-                    .running
-                    .advance(&self.spec, &history.y, history.y.len());
-            }
+    /// Appends the next period's predictions (on the transformed scale, one per series) to
+    /// the histories and returns them on the target's scale (see `TargetInverter`).
+    pub fn push_predictions(&mut self, values: &[f64]) -> Result<Vec<f64>> {
+        let raw = self.target.push_predictions(values)?;
+        for (s, running) in self.running.iter_mut().enumerate() {
+            let y = self.target.series(s).transformed();
+            running.advance(&self.spec, y, y.len());
         }
         for (_, series) in self.past.iter_mut() {
             for history in series.iter_mut() {
                 history.push(f64::NAN);
             }
         }
-        let next = self.next_times();
-        self.last_time = next;
-        Ok(())
+        self.last_time = self.next_times();
+        Ok(raw)
     }
 }
 
@@ -1987,11 +1880,13 @@ mod tests {
     #[test]
     fn step_state_next_features_equal_build_features_on_the_extended_frame() {
         let base = epoch(2023, 1, 2);
-        for transforms in [
-            "[]",
-            r#"["log1p"]"#,
-            r#"["standardize"]"#,
-            r#"["log1p", "diff"]"#,
+        // A's history ends on 8, B's on 13; each step pushes 7 and 15, given on the model's
+        // (transformed) scale.
+        let l = |v: f64| v.ln_1p();
+        for (transforms, pushed) in [
+            ("[]", [7.0, 15.0]),
+            (r#"["log1p"]"#, [l(7.0), l(15.0)]),
+            (r#"["log1p", "diff"]"#, [l(7.0) - l(8.0), l(15.0) - l(13.0)]),
         ] {
             let s = spec_with(transforms, "");
             let opts = covariate_options();
@@ -2001,7 +1896,8 @@ mod tests {
                 state.next_times(),
                 [i64::from(base + 6), i64::from(base + 5)]
             );
-            state.push(&[7.0, 15.0]).unwrap();
+            let raw = state.push_predictions(&pushed).unwrap();
+            assert_close(&raw, &[7.0, 15.0], transforms);
             assert_eq!(
                 state.next_times(),
                 [i64::from(base + 7), i64::from(base + 6)]
@@ -2028,22 +1924,174 @@ mod tests {
                 let j = order.iter().position(|&r| r == row).unwrap();
                 assert_same_row(&next, series, &full.columns, j, transforms);
             }
-            // The step did read the pushed value (B: 15 after 13).
-            let pushed = match transforms {
-                "[]" => Some(15.0),
-                r#"["log1p"]"# => Some(15f64.ln_1p()),
-                r#"["log1p", "diff"]"# => Some(15f64.ln_1p() - 13f64.ln_1p()),
-                _ => None,
-            };
-            if let Some(want) = pushed {
-                assert!(same(values(&next, "lag1")[1], want), "{transforms}");
-            }
+            // The step did read the pushed value.
+            assert!(same(values(&next, "lag1")[1], pushed[1]), "{transforms}");
         }
         // Wrong shapes are refused.
         let mut state =
             StepState::new(&history(), &spec_with("[]", ""), &covariate_options()).unwrap();
         assert!(state.next_features(&[]).is_err());
         assert!(state.next_features(&[vec![1.0]]).is_err());
-        assert!(state.push(&[1.0]).is_err());
+        assert!(state.push_predictions(&[1.0]).is_err());
+    }
+
+    /// A's history on its grid (offset 2 missing) and B's.
+    const A: [f64; 6] = [3.0, 5.0, NAN, 4.0, 6.0, 8.0];
+    const B: [f64; 5] = [10.0, 12.0, 11.0, 14.0, 13.0];
+
+    /// A step state of the transforms alone: what the strategies without one undo them with.
+    fn inverter(transforms: &str) -> StepState {
+        let s = spec(&format!(r#"{{"target_transforms": {transforms}}}"#));
+        StepState::new(&history(), &s, &options()).unwrap()
+    }
+
+    #[test]
+    fn a_linear_trend_with_diff_continues_exactly() {
+        // y = 5 + 2t: the first difference is 2 everywhere, and a model predicting 2 forecasts
+        // the line.
+        let df = frame(
+            &["A"; 20],
+            &(0..20).collect::<Vec<_>>(),
+            &some(
+                &(0..20)
+                    .map(|t| 5.0 + 2.0 * f64::from(t))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let s = spec(r#"{"lags": [1, 2], "target_transforms": ["diff"]}"#);
+        let mut state = StepState::new(&df, &s, &options()).unwrap();
+        for step in 0..10 {
+            let x = state.next_features(&[]).unwrap();
+            assert_close(&values(&x, "lag1"), &[2.0], "lag1 of the differences");
+            let raw = state.push_predictions(&[2.0]).unwrap();
+            assert_close(&raw, &[5.0 + 2.0 * f64::from(20 + step)], "the trend");
+        }
+        // A difference at lag 7 reads its own stage seven periods back: after seven steps,
+        // earlier predictions.
+        let weekly = frame(
+            &["A"; 14],
+            &(0..14).collect::<Vec<_>>(),
+            &some(
+                &(0..14)
+                    .map(|t| f64::from(t % 7) + f64::from(t / 7) * 10.0)
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let s = spec(r#"{"target_transforms": ["diff7"]}"#);
+        let mut inverter = StepState::new(&weekly, &s, &options()).unwrap();
+        for step in 0..21 {
+            let raw = inverter.push_predictions(&[10.0]).unwrap();
+            let t = 14 + step;
+            assert_close(&raw, &[f64::from(t % 7) + f64::from(t / 7) * 10.0], "diff7");
+        }
+    }
+
+    #[test]
+    fn standardize_is_undone_with_the_scale_of_the_history() {
+        let mut inv = inverter(r#"["standardize"]"#);
+        let finite = |v: &[f64]| {
+            v.iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (finite(&A), finite(&B));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let std = |v: &[f64]| {
+            let m = mean(v);
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+        };
+        // The round trip: a value standardized with the history's scale comes back.
+        let z = [(9.0 - mean(&a)) / std(&a), (20.0 - mean(&b)) / std(&b)];
+        assert_close(
+            &inv.push_predictions(&z).unwrap(),
+            &[9.0, 20.0],
+            "round trip",
+        );
+        // The scale stays the history's: the forecasts do not refit it.
+        assert_close(
+            &inv.push_predictions(&[0.0, 1.0]).unwrap(),
+            &[mean(&a), mean(&b) + std(&b)],
+            "fixed scale",
+        );
+        // A step state's features read the standardized predictions.
+        let s = spec(r#"{"lags": [1, 2], "target_transforms": ["standardize"]}"#);
+        let mut state = StepState::new(&history(), &s, &options()).unwrap();
+        state.push_predictions(&z).unwrap();
+        state.push_predictions(&[0.5, -0.5]).unwrap();
+        let x = state.next_features(&[]).unwrap();
+        assert_close(&values(&x, "lag1"), &[0.5, -0.5], "lag1");
+        assert_close(&values(&x, "lag2"), &z, "lag2");
+    }
+
+    #[test]
+    fn a_log1p_diff7_chain_is_undone_step_by_step() {
+        // Daily series with a weekly pattern growing 10% a week: log1p then diff7 makes it a
+        // constant ln(1.1) on the log(1 + y) scale.
+        let level = |t: i32| 100.0 * 1.1f64.powi(t / 7) * (1.0 + 0.1 * f64::from(t % 7)) - 1.0;
+        let df = frame(
+            &["A"; 21],
+            &(0..21).collect::<Vec<_>>(),
+            &some(&(0..21).map(level).collect::<Vec<_>>()),
+        );
+        let s = spec(r#"{"lags": [7], "target_transforms": ["log1p", "diff7"]}"#);
+        let mut state = StepState::new(&df, &s, &options()).unwrap();
+        for t in 21..35 {
+            let x = state.next_features(&[]).unwrap();
+            assert_close(&values(&x, "lag7"), &[1.1f64.ln()], "lag7");
+            let raw = state.push_predictions(&[1.1f64.ln()]).unwrap();
+            assert_close(&raw, &[level(t)], "log1p diff7");
+        }
+        // A series shorter than the difference has no value to add.
+        let short = frame(&["A"; 3], &[0, 1, 2], &some(&[1.0, 2.0, 3.0]));
+        let mut state = StepState::new(&short, &s, &options()).unwrap();
+        assert!(state.push_predictions(&[0.1]).unwrap()[0].is_nan());
+        // Nor does the transformed history the next steps read, as `build_features` has it.
+        let lag1 = spec(r#"{"lags": [1], "target_transforms": ["log1p", "diff7"]}"#);
+        let mut state = StepState::new(&short, &lag1, &options()).unwrap();
+        state.push_predictions(&[0.1]).unwrap();
+        assert!(values(&state.next_features(&[]).unwrap(), "lag1")[0].is_nan());
+    }
+
+    #[test]
+    fn smearing_factor_of_a_lognormal_sample() {
+        // log(1 + y) = mu + e, e ~ N(0, sigma^2): E[exp(e)] = exp(sigma^2 / 2). Series 0 has
+        // such residuals, series 1 none off the log scale's mean (all 0, factor 1).
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let (n, sigma) = (20_000, 0.5);
+        let normal = rand_distr::Normal::new(0.0, sigma).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut e: Vec<f64> = (0..n).map(|_| normal.sample(&mut rng)).collect();
+        e.extend(std::iter::repeat_n(0.0, n));
+        let s = spec(r#"{"target_transforms": ["log1p", "diff7"]}"#);
+        let (per_series, panel) = smearing_factors(&s, &e, &[n, n]).unwrap().unwrap();
+        // exp(0.125) = 1.133; the sample mean's standard error is 0.004.
+        let want = (sigma * sigma / 2.0).exp();
+        assert!(
+            (per_series[0] - want).abs() < 0.015,
+            "{per_series:?} vs {want}"
+        );
+        assert_eq!(per_series[1], 1.0);
+        assert!(
+            (panel - (per_series[0] + 1.0) / 2.0).abs() < 1e-12,
+            "{panel}"
+        );
+        // Series without finite residuals take the panel's factor; the sizes must add up.
+        let (per_series, _) = smearing_factors(&s, &[NAN, 0.0], &[1, 1]).unwrap().unwrap();
+        assert_close(&per_series, &[1.0, 1.0], "no residuals");
+        assert!(smearing_factors(&s, &e, &[1]).is_err());
+        // Chains where the model's residual is not the log-scale residual get none.
+        let scaled = spec(r#"{"target_transforms": ["log1p", "standardize"]}"#);
+        assert!(smearing_factors(&scaled, &e, &[n, n]).unwrap().is_none());
+        assert!(smearing_factors(&spec("{}"), &e, &[n, n])
+            .unwrap()
+            .is_none());
+        // The correction scales 1 + y.
+        assert_close(
+            &smeared(&[0.0, 9.0], &[1.2, 1.1]).unwrap(),
+            &[0.2, 10.0],
+            "smeared",
+        );
     }
 }

@@ -508,35 +508,28 @@ impl FeatureSpec {
         features.unwrap_or(0) + differences
     }
 
-    /// Predictions made on the transformed scale, back on the target's scale. Only transforms
-    /// that act value by value (log1p) can be undone on one prediction at a time.
-    pub fn invert_predictions(&self, values: &mut [f64]) -> Result<()> {
-        for t in self.target_transforms.iter().rev() {
-            match t {
-                TargetTransform::Log1p => values.iter_mut().for_each(|v| *v = v.exp_m1()),
-                other => return Err(not_stepwise(*other)),
-            }
+    /// Whether the log1p back-transform of this chain can be bias-corrected from the model's
+    /// residuals: log1p comes first and only differences follow it, so a one-step residual on
+    /// the transformed scale is the residual on the log scale.
+    pub fn smearing_applies(&self) -> bool {
+        match self.target_transforms.split_first() {
+            Some((TargetTransform::Log1p, rest)) => rest
+                .iter()
+                .all(|t| matches!(t, TargetTransform::Difference(_))),
+            _ => false,
         }
-        Ok(())
     }
 
-    /// Checks the spec can drive a forecast of `horizon` periods: its target transforms can be
-    /// undone step by step, past-only covariates are known at the origin (recursive steps would
-    /// need their values after it), and recursive steps do not mix relative columns with group
-    /// features (their recomputed steps would take forecast periods into the medians).
+    /// Checks the spec can drive a forecast of `horizon` periods: past-only covariates are known
+    /// at the origin (recursive steps would need their values after it), and the recomputed
+    /// recursive steps of group features mix in neither relative columns nor standardize (each
+    /// step re-reads the frame, so forecast periods would enter the medians and the scale).
     pub fn check_forecastable(
         &self,
         horizon: usize,
         recursive: bool,
         has_past_only: bool,
     ) -> Result<()> {
-        if let Some(t) = self
-            .target_transforms
-            .iter()
-            .find(|t| !matches!(t, TargetTransform::Log1p))
-        {
-            return Err(not_stepwise(*t));
-        }
         let short: Vec<usize> = self
             .past_lags()
             .iter()
@@ -560,15 +553,18 @@ impl FeatureSpec {
                  with group features are not supported)",
             ));
         }
+        let standardized = self
+            .target_transforms
+            .contains(&TargetTransform::Standardize);
+        if recursive && standardized && !self.group_rolling.is_empty() {
+            return Err(CoreError::invalid_argument(
+                "features.target_transforms",
+                "standardize with group_rolling needs strategy='direct' (recursive steps with \
+                 group features would refit the scale on the forecasts)",
+            ));
+        }
         Ok(())
     }
-}
-
-fn not_stepwise(transform: TargetTransform) -> CoreError {
-    CoreError::invalid_argument(
-        "features.target_transforms",
-        format!("{transform:?} cannot be undone step by step yet; the Forecaster supports 'log1p'"),
-    )
 }
 
 /// Names of the target-derived features, in output order.

@@ -38,9 +38,10 @@ class Calibration:
         ensemble: Ensemble | None,
         intervals: Intervals,
         horizon: int,
+        keys: Sequence[str],
     ) -> Calibration:
-        """From out-of-fold forecasts with their step (``_step``), series scale (``_scale``) and
-        window number (``_window``)."""
+        """From out-of-fold forecasts of the series ``keys`` with their step (``_step``), series
+        scale (``_scale``) and window number (``_window``)."""
         y = cv[target_col].to_numpy()
         ok = np.isfinite(y)
         preds = [cv[name].to_numpy() for name in model_names]
@@ -54,11 +55,13 @@ class Calibration:
             scale = cv["_scale"].to_numpy()
             typical = np.median(scale[ok]) if ok.any() else 0.0
             used = ok & (scale > 1e-6 * typical)
-            _, windows = np.unique(cv["_window"].to_numpy()[used], return_inverse=True)
+            # Each series in each window is one piece of evidence of how the models rank.
+            blocks = cv.select(pl.struct("_window", *keys).rank("dense")).to_series()
+            _, blocks_used = np.unique(blocks.to_numpy()[used], return_inverse=True)
             w, trust = _native.ensemble_weights(
                 [(p[used] / scale[used]).tolist() for p in preds],
                 (y[used] / scale[used]).tolist(),
-                windows.tolist(),
+                blocks_used.tolist(),
                 ensemble.loss,
             )
         else:

@@ -137,7 +137,7 @@ def evaluate(
     freq: str | None,
 ) -> pl.DataFrame: ...
 def ensemble_weights(
-    predictions: list[list[float]], target: list[float], windows: list[int], loss: str
+    predictions: list[list[float]], target: list[float], blocks: list[int], loss: str
 ) -> tuple[list[float], float]: ...
 def guard_forecasts(
     forecasts: list[list[float]],

@@ -118,10 +118,11 @@ class _Cut:
         before = marked.filter(pl.col(time_col) <= pl.col("_cut")).drop("_cut")
         return before, marked.filter(pl.col(time_col) > pl.col("_cut")).drop("_cut")
 
-    def labelled(self, frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-        """``frame`` with its series' cutoff as column ``cutoff``."""
+    def labelled(self, frame: pl.DataFrame, keys: list[str], dtype: pl.DataType) -> pl.DataFrame:
+        """``frame`` with its series' cutoff as column ``cutoff`` of the time type ``dtype``
+        (whichever kind of cut, so windows of both kinds concatenate)."""
         if self.table is None:
-            return frame.with_columns(pl.lit(self.at).alias("cutoff"))
+            return frame.with_columns(pl.lit(self.at, dtype=dtype).alias("cutoff"))
         return frame.join(self.table, on=keys, how="left")
 
 
@@ -209,18 +210,18 @@ def _check_models(models: Iterable[Any]) -> list[Any]:
 class Forecaster:
     """Multi-step sales forecasts from several models, their ensemble and prediction intervals.
 
-    ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training
-    data (more where the history allows, so that they span at least one season). Their
-    out-of-fold forecasts fit the ensemble weights and the split-conformal interval widths per
-    forecast step, on errors scaled by each series' seasonal-naive error so one width fits
-    series of every size. The weights (non-negative, summing to 1) are the loss-minimising ones
-    shrunk toward equal weights on the better half of the models: trusted more with more
-    windows and with a winner that ranks well in each of them, so a model that was lucky on a
-    few windows does not take the ensemble over. Then every model is refitted on all the data.
-    Boosters forecast recursively: each step's prediction is fed back as the target for the
-    next step's lag and window features. A guard replaces a model's forecasts for a series
-    that stray implausibly far from the other models' (``guard``). Forecasts and interval
-    bounds of a series whose history has no negative value (sales) are clipped at zero.
+    ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training data
+    (more where the history allows, so that they span at least one season). Their out-of-fold
+    forecasts fit the ensemble weights and the split-conformal interval widths per forecast step, on
+    errors scaled by each series' seasonal-naive error so one width fits series of every size. The
+    weights (non-negative, summing to 1) are the loss-minimising ones shrunk toward equal weights on
+    the better half of the models: trusted more with more windows and series and with a winner that
+    ranks well in each series of each window, so a model that was lucky on a few windows does not
+    take the ensemble over. Then every model is refitted on all the data. Boosters forecast
+    recursively: each step's prediction is fed back as the target for the next step's lag and window
+    features. A guard replaces a model's forecasts for a series that stray implausibly far from the
+    other models' (``guard``). Forecasts and interval bounds of a series whose history has no
+    negative value (sales) are clipped at zero.
 
     ``sf.Forecaster(freq="1d", horizon=14)`` works as it is: default models, features by
     frequency and season length by frequency.
@@ -623,9 +624,14 @@ class Forecaster:
         """Every model fitted on ``history``. With a ``monitor``, recursive boosters also score
         the rows of ``later`` (the periods after the history, features from actual lags) after
         every round and report to it."""
-        frame = history if later is None or monitor is None else pl.concat([history, later])
-        design = plan.design(frame)
+        design = plan.design(history)
         cutoff: Any = history[self.time_col].max()
+        if later is not None and monitor is not None:
+            # The scored rows' features read the history before them; the training rows are
+            # built from the history alone, so that no per-series transform (standardize)
+            # takes its scale from the rows they are scored on.
+            scored = plan.design(pl.concat([history, later]))
+            design = pl.concat([design, scored.filter(pl.col(self.time_col) > cutoff)])
         fitted: list[Model] = []
         for name, model in zip(self.model_names, self.models, strict=True):
             started = time.perf_counter()
@@ -633,7 +639,7 @@ class Forecaster:
                 fitted.append(model)
                 continue
             if "n_estimators" in self._settled:
-                model = self._with_stopped_rounds(plan, model, design, cutoff)
+                model = self._with_stopped_rounds(plan, model, history, design)
             if self.strategy == "recursive":
                 callback = None if monitor is None else monitor.next_fit()
                 fitted.append(train(plan, model, design, self.target_col, cutoff, callback))
@@ -651,19 +657,33 @@ class Forecaster:
         return fitted
 
     def _with_stopped_rounds(
-        self, plan: FeaturePlan, model: LightGBM | XGBoost, design: pl.DataFrame, cutoff: Any
+        self,
+        plan: FeaturePlan,
+        model: LightGBM | XGBoost,
+        history: pl.DataFrame,
+        design: pl.DataFrame,
     ) -> LightGBM | XGBoost:
-        """``model`` with the rounds that scored best on the last horizon before ``cutoff``
-        when trained on the periods before it (one-step errors from actual lags; at most
-        ``_MAX_ROUNDS``, stopping after ``_PATIENCE`` rounds without improvement). A fixed
-        number of rounds overfits a short panel and underfits a long one."""
+        """``model`` with the rounds that scored best on the last horizon of ``history`` (its
+        rows of ``design``) when trained on the periods before it (one-step errors from actual
+        lags; at most ``_MAX_ROUNDS``, stopping after ``_PATIENCE`` rounds without
+        improvement). A fixed number of rounds overfits a short panel and underfits a long
+        one."""
         time_col = self.time_col
-        end = pl.Series(time_col, [cutoff], dtype=design[time_col].dtype)
-        start = self.shift(end, -self.horizon)[0]
-        known = design.filter(pl.col(time_col) <= cutoff)
-        scored = known.filter((pl.col(time_col) > start) & pl.col(self.target_col).is_not_nan())
-        if not scored.height or not known.filter(pl.col(time_col) <= start).height:
+        end: Any = history[time_col].max()
+        start = self.shift(
+            pl.Series(time_col, [end], dtype=history[time_col].dtype), -self.horizon
+        )[0]
+        scored = design.filter(
+            (pl.col(time_col) > start)
+            & (pl.col(time_col) <= end)
+            & pl.col(self.target_col).is_not_nan()
+        )
+        earlier = history.filter(pl.col(time_col) <= start)
+        if not scored.height or not earlier.height:
             return model
+        # The training rows from the periods before the scored ones alone (a per-series
+        # transform takes no scale from what it is scored on).
+        known = pl.concat([plan.design(earlier), scored])
         searched = type(model)(**{**model.params(), "n_estimators": _MAX_ROUNDS})
         # Zero rounds means the starting score (the mean) was best: one round is nearly that.
         rounds = max(
@@ -710,6 +730,7 @@ class Forecaster:
             self.ensemble_settings,
             self.intervals,
             self.horizon,
+            roles.keys,
         )
         metrics = self._calibration_metrics(windows, history, roles, calibration)
         end: Any = history[self.time_col].max()
@@ -1079,7 +1100,7 @@ class Forecaster:
                 how="inner",
             )
             parts.append(
-                cut.labelled(raw.join(scales, on=keys, how="left"), keys).with_columns(
+                cut.labelled(raw.join(scales, on=keys, how="left"), keys, dtype).with_columns(
                     pl.lit(i, dtype=pl.Int32).alias("_window")
                 )
             )
@@ -1204,7 +1225,8 @@ class Forecaster:
             )
             backtests.forecasts[key] = forecast
             if replaced.height:
-                backtests.guarded.append(origin.labelled(replaced, plan.keys))
+                dtype = data[self.time_col].dtype
+                backtests.guarded.append(origin.labelled(replaced, plan.keys, dtype))
         return backtests.forecasts[key]
 
     def _settle_default_models(self, frame: pl.DataFrame) -> None:
@@ -1333,6 +1355,7 @@ class Forecaster:
                     self.ensemble_settings,
                     self.intervals,
                     self.horizon,
+                    plan.keys,
                 )
                 fold_fit = (calibration, cut)
             calibration, fitted_at = fold_fit
@@ -1349,7 +1372,7 @@ class Forecaster:
                 on=[*plan.keys, self.time_col],
                 how="inner",
             )
-            parts.append(cut.labelled(out, plan.keys))
+            parts.append(cut.labelled(out, plan.keys, data[self.time_col].dtype))
         progress.say("done")
         return _with_statics(pl.concat(parts), statics, plan.keys)
 

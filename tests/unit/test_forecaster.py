@@ -382,7 +382,7 @@ def test_a_cross_validation_window_is_a_fit_and_predict(
 
 
 @pytest.mark.parametrize(("loss", "metric"), [("squared", "rmse"), ("absolute", "mae")])
-def test_optimized_ensemble_never_loses_to_its_best_model(
+def test_optimized_ensemble_keeps_up_with_its_best_model(
     panel: pl.DataFrame, loss: str, metric: str
 ) -> None:
     small = panel.filter(pl.col("store_id").is_in(["S01", "S02"]))
@@ -394,7 +394,9 @@ def test_optimized_ensemble_never_loses_to_its_best_model(
     assert scores is not None
     by_model = dict(zip(scores["model"], scores[metric], strict=True))
     best_single = min(by_model[name] for name in fc.model_names)
-    assert by_model["ensemble"] <= best_single * (1 + 1e-9), by_model
+    # The optimized weights are shrunk toward a robust mix, which trades a little of their fit
+    # on these windows for robustness on the next: at most 1% here.
+    assert by_model["ensemble"] <= best_single * 1.01, by_model
 
 
 def test_gap_scores_only_the_later_steps_and_new_df_forecasts_from_new_history(

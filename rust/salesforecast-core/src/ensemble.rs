@@ -214,47 +214,48 @@ pub fn optimal_weights(
     })
 }
 
-/// Weights that trust the optimized ones only as far as the calibration windows support them.
+/// Weights that trust the optimized ones only as far as the calibration blocks support them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShrunkWeights {
     /// What the ensemble uses: `trust x optimized + (1 - trust) x robust`.
     pub weights: Vec<f64>,
     /// The weights that minimise the loss on all windows together.
     pub optimized: Vec<f64>,
-    /// Equal weights on the better half of the models by their mean rank over the windows.
+    /// Equal weights on the better half of the models by their mean rank over the blocks.
     pub robust: Vec<f64>,
-    /// `windows / (windows + models)` times the share of windows where the model with the
+    /// `blocks / (blocks + models)` times the share of blocks where the model with the
     /// largest optimized weight ranks in the better half.
     pub trust: f64,
 }
 
 /// Ensemble weights shrunk toward a robust mix by the evidence. On a few windows the optimized
-/// weights often crown the model that was lucky there; the more windows there are, and the
-/// more consistently the crowned model ranks well in each of them, the more they are trusted.
-/// `windows[i]` is the calibration window of row `i`; predictions and targets should already
-/// be divided by their series' scale, so that every series counts alike.
+/// weights often crown the model that was lucky there; the more blocks of evidence there are
+/// (each series in each calibration window ranks the models once), and the more consistently
+/// the crowned model ranks well in each of them, the more they are trusted. `blocks[i]` is
+/// the block of row `i`; predictions and targets should already be divided by their series'
+/// scale, so that every series counts alike.
 pub fn shrunk_weights(
     predictions: &[Vec<f64>],
     y: &[f64],
-    windows: &[usize],
+    blocks: &[usize],
     kind: EnsembleLoss,
 ) -> Result<ShrunkWeights> {
     let optimized = optimal_weights(predictions, y, kind)?;
-    if windows.len() != y.len() {
+    if blocks.len() != y.len() {
         return Err(CoreError::invalid_argument(
-            "windows",
-            format!("{} windows for {} targets", windows.len(), y.len()),
+            "blocks",
+            format!("{} blocks for {} targets", blocks.len(), y.len()),
         ));
     }
     let m = predictions.len();
-    let mut ids: Vec<usize> = windows.to_vec();
+    let mut ids: Vec<usize> = blocks.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    // Mean error of each model in each window.
+    // Mean error of each model in each block.
     let mut errors = vec![vec![0.0; m]; ids.len()];
     let mut counts = vec![0usize; ids.len()];
-    for (i, (&t, window)) in y.iter().zip(windows).enumerate() {
-        let w = ids.binary_search(window).unwrap_or(0);
+    for (i, (&t, block)) in y.iter().zip(blocks).enumerate() {
+        let w = ids.binary_search(block).unwrap_or(0);
         counts[w] += 1;
         for (j, p) in predictions.iter().enumerate() {
             let e = t - p[i];

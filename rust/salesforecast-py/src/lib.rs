@@ -410,18 +410,18 @@ fn evaluate(
     .map(PyDataFrame)
 }
 
-/// Ensemble weights shrunk toward a robust mix by the evidence of the calibration windows:
-/// `(weights, trust)`.
+/// Ensemble weights shrunk toward a robust mix by the evidence of the calibration windows
+/// (`blocks[i]`: the series and window of row `i`): `(weights, trust)`.
 #[pyfunction]
 fn ensemble_weights(
     py: Python<'_>,
     predictions: Vec<Vec<f64>>,
     target: Vec<f64>,
-    windows: Vec<usize>,
+    blocks: Vec<usize>,
     loss: &str,
 ) -> PyResult<(Vec<f64>, f64)> {
     run(py, || {
-        let shrunk = shrunk_weights(&predictions, &target, &windows, EnsembleLoss::parse(loss)?)?;
+        let shrunk = shrunk_weights(&predictions, &target, &blocks, EnsembleLoss::parse(loss)?)?;
         Ok::<_, CoreError>((shrunk.weights, shrunk.trust))
     })
 }

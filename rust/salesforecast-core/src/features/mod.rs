@@ -2054,6 +2054,27 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_last_target_does_not_stop_a_difference_from_being_undone() {
+        // y = 5 + 2t with the last period unreported: the level carries over from the period
+        // before, so the forecast goes on from 41 instead of turning NaN for good.
+        let mut y: Vec<Option<f64>> = (0..20).map(|t| Some(5.0 + 2.0 * f64::from(t))).collect();
+        y[19] = None;
+        let df = frame(&["A"; 20], &(0..20).collect::<Vec<_>>(), &y);
+        let s = spec(r#"{"target_transforms": ["diff"]}"#);
+        let mut state = StepState::new(&df, &s, &options()).unwrap();
+        assert_close(
+            &state.push_predictions(&[2.0]).unwrap(),
+            &[43.0],
+            "over the gap",
+        );
+        assert_close(
+            &state.push_predictions(&[2.0]).unwrap(),
+            &[45.0],
+            "after it",
+        );
+    }
+
+    #[test]
     fn smearing_factor_of_a_lognormal_sample() {
         // log(1 + y) = mu + e, e ~ N(0, sigma^2): E[exp(e)] = exp(sigma^2 / 2). Series 0 has
         // such residuals, series 1 none off the log scale's mean (all 0, factor 1).

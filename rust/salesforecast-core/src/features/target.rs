@@ -116,8 +116,9 @@ impl TargetStages {
     /// Appends the next period's prediction, made on the transformed scale, and returns it on
     /// the target's scale. The chain is undone in reverse: a difference at lag `k` adds the
     /// value `k` periods earlier at its own stage (an earlier prediction once the forecast is
-    /// `k` steps in), standardize rescales with the history's scale, log1p takes `expm1`. A
-    /// value that cannot be undone (the period `k` back is missing) is NaN at every stage.
+    /// `k` steps in; where that period is missing, the last value before it), standardize
+    /// rescales with the history's scale, log1p takes `expm1`. A value that cannot be undone
+    /// (nothing observed `k` or more periods back) is NaN at every stage.
     pub(super) fn push_prediction(&mut self, transforms: &[TargetTransform], value: f64) -> f64 {
         let p = self.len();
         let mut v = value;
@@ -127,7 +128,19 @@ impl TargetStages {
                 TargetTransform::Log1p => v.exp_m1(),
                 TargetTransform::Standardize => v * self.scales[i].std + self.scales[i].mean,
                 TargetTransform::Difference(k) => match p.checked_sub(k) {
-                    Some(q) => v + self.stages[i][q],
+                    Some(q) if self.stages[i][q].is_finite() => v + self.stages[i][q],
+                    // A missing target there (a gap, an unreported last period) would make
+                    // every later step NaN: the level carries over from the last value known.
+                    // The difference itself stays undefined, as the features read it.
+                    Some(q) => {
+                        self.stages[i + 1][p] = f64::NAN;
+                        v + self.stages[i][..q]
+                            .iter()
+                            .rev()
+                            .find(|x| x.is_finite())
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                    }
                     None => f64::NAN,
                 },
             };

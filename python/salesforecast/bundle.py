@@ -99,6 +99,8 @@ class Manifest:
     categories: dict[str, Any] = field(default_factory=dict)
     # What the guard replaced in the calibration windows (keys, model, distance, cutoff).
     guarded: list[Any] | None = None
+    # The default booster's settings that a refit settles again from its data.
+    settled: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1440,6 +1440,7 @@ class Forecaster:
             columns=dict(zip(history.columns, [str(t) for t in history.dtypes], strict=True)),
             categories=self._categories,
             guarded=None if self.guarded is None else _guarded_to_json(self.guarded),
+            settled=sorted(self._settled),
         )
         buffer = io.BytesIO()
         history.write_parquet(buffer)
@@ -1500,6 +1501,7 @@ class Forecaster:
         # Bundles from before the guard were calibrated without it and keep forecasting so.
         fc = cls(models, spec, **{"guard": False, **manifest.settings}, verbose=False)
         fc._fitted = fitted
+        fc._settled = frozenset(manifest.settled)
         scores = (
             Calibration.scores_from_parquet(found.files[bundle.CONFORMITY_FILE], fc.horizon)
             if bundle.CONFORMITY_FILE in found.files

@@ -547,3 +547,19 @@ def test_the_default_booster_takes_the_rounds_its_last_horizon_rewards(
     assert max(quiet) < 50 < min(busy)
     # Tuned rounds are kept.
     assert stopped_rounds(pattern, caplog, n_estimators=40) == []
+
+
+def test_a_loaded_default_forecaster_settles_its_booster_again_when_refitted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(8)
+    sales = daily({s: rng.poisson(20, 150).astype(float) for s in "ab"})
+    fc = sf.Forecaster(freq="1d", horizon=7, id_col="series_id", verbose=False).fit(sales)
+    fc.save(tmp_path / "bundle")
+    loaded = sf.Forecaster.load(tmp_path / "bundle")
+    with caplog.at_level(logging.INFO, logger="salesforecast.forecast"):
+        loaded.fit(sales.with_columns(pl.col("sales") - 25))
+    assert re.search(r"LightGBM takes \d+ rounds", caplog.text)
+    booster = loaded.models[0]
+    assert isinstance(booster, sf.LightGBM)
+    assert booster.objective == "squared_error"

@@ -128,16 +128,14 @@ class Smearing:
         factors, panel = found
         return cls(sizes.select(keys).with_columns(pl.Series("factor", factors)), panel)
 
-    def correct(
-        self, series: pl.DataFrame, values: npt.NDArray[np.float64]
-    ) -> npt.NDArray[np.float64]:
-        """``values`` (forecasts of the series whose keys ``series`` lists, row by row)
-        corrected."""
+    def factors(self, series: pl.DataFrame) -> npt.NDArray[np.float64]:
+        """The factor of each series whose keys ``series`` lists, in its order: its own, or
+        the panel's for a series not seen at fit."""
         table = self.per_series.with_columns(
             pl.col(c).cast(series.schema[c]) for c in series.columns
         )
-        factors = series.join(table, on=series.columns, how="left", maintain_order="left")
-        return _native.log1p_smeared(values, factors["factor"].fill_null(self.panel).to_numpy())
+        found = series.join(table, on=series.columns, how="left", maintain_order="left")
+        return found["factor"].fill_null(self.panel).to_numpy()
 
     def to_json(self) -> dict[str, Any]:
         """The bundle's form (a manifest entry)."""
@@ -148,12 +146,18 @@ class Smearing:
         return cls(pl.DataFrame(dict(data["per_series"])), float(data["panel"]))
 
 
+def smearing_factors(model: Booster, series: pl.DataFrame) -> npt.NDArray[np.float64] | None:
+    """``model``'s bias-correction factor of each series of ``series`` (keys, in order), or None
+    without a correction: looked up once per forecast, not at every step."""
+    return None if model.smearing is None else model.smearing.factors(series)
+
+
 def corrected(
-    model: Booster, series: pl.DataFrame, values: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64], factors: npt.NDArray[np.float64] | None
 ) -> npt.NDArray[np.float64]:
-    """``model``'s forecasts ``values`` (one per row of ``series``) with its bias correction,
-    if any; the histories the features read keep the uncorrected values."""
-    return values if model.smearing is None else model.smearing.correct(series, values)
+    """Forecasts ``values`` (one per series, in the order of ``factors``) bias-corrected; the
+    histories the features read keep the uncorrected values."""
+    return values if factors is None else _native.log1p_smeared(values, factors)
 
 
 def train(
@@ -260,13 +264,13 @@ def stepped(
     n = order.height
     known_all = [schedule[c].to_numpy() for c in known]
     cols = model.feature_names or []
-    series = order.select(keys)
+    factors = smearing_factors(model, order.select(keys))
     predictions = np.empty(schedule.height)
     for step in range(h):
         block = slice(step * n, (step + 1) * n)
         x = stepper.features([k[block].tolist() for k in known_all]).select(cols)
         raw = stepper.push_predictions(model.predict(x.to_numpy(order="fortran")))
-        predictions[block] = corrected(model, series, raw)
+        predictions[block] = corrected(raw, factors)
     return schedule.select([*keys, plan.roles.time]).with_columns(pl.Series("_pred", predictions))
 
 
@@ -294,6 +298,7 @@ def recomputed(
     frame = frame.drop("_step")
     done = np.isnan(steps.astype(np.float64))
     inverter, series = plan.inverter(history)
+    factors = smearing_factors(model, series)
     for step in range(1, h + 1):
         at = np.flatnonzero(steps == step)
         upto = frame.filter(pl.Series(done | (steps == step)))
@@ -310,7 +315,7 @@ def recomputed(
             .select(plan.keys)
             .join(
                 series.with_columns(
-                    pl.Series("_raw", raw), pl.Series("_forecast", corrected(model, series, raw))
+                    pl.Series("_raw", raw), pl.Series("_forecast", corrected(raw, factors))
                 ),
                 on=plan.keys,
                 how="left",
@@ -361,6 +366,7 @@ def direct(
             maintain_order="left",
         )
         raw = inverter.push_predictions(step["_pred"].fill_null(np.nan).to_numpy())
-        step = step.with_columns(pl.Series("_pred", corrected(booster, series, raw)))
+        corrected_raw = corrected(raw, smearing_factors(booster, series))
+        step = step.with_columns(pl.Series("_pred", corrected_raw))
         parts.append(step.filter(pl.col(time_col).is_not_null()))
     return pl.concat(parts)

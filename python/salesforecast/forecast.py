@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Integral
 from typing import Any, Literal
 
@@ -98,9 +99,10 @@ class _Cut:
     at: Any = None
     table: pl.DataFrame | None = None
 
-    @property
+    @cached_property
     def key(self) -> Any:
-        """A hashable form, to reuse the models and forecasts of the same history."""
+        """A hashable form, to reuse the models and forecasts of the same history (built once:
+        a table's is a tuple of all its rows)."""
         return self.at if self.table is None else tuple(self.table.iter_rows())
 
     @property

@@ -142,9 +142,10 @@ def ensemble_weights(
 def guard_forecasts(
     forecasts: list[list[float]],
     seasonal_naive: list[float],
+    last_year: list[float],
     lengths: list[int],
     scales: list[float],
-) -> tuple[list[list[float]], list[list[bool]], list[float]]: ...
+) -> tuple[list[list[float]], list[list[float]], list[list[bool]], list[float]]: ...
 def conformity_scores(scaled_errors: npt.NDArray[np.float64], method: str) -> list[float]: ...
 def conformal_widths(
     scores: list[list[float]], levels: list[float], method: str

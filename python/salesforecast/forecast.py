@@ -59,7 +59,9 @@ _log = logging.getLogger(__name__)
 # without improvement end the search.
 _MAX_ROUNDS, _PATIENCE = 1000, 50
 _SETTLED = frozenset({"objective", "n_estimators"})
-_NOTHING_GUARDED = pl.DataFrame(schema={"model": pl.String, "distance": pl.Float64})
+_NOTHING_GUARDED = pl.DataFrame(
+    schema={"model": pl.String, "distance": pl.Float64, "last_year_distance": pl.Float64}
+)
 
 UserModel = LightGBM | XGBoost | Baseline | AutoETS | Theta
 Model = UserModel | DirectBooster
@@ -159,10 +161,11 @@ class _Progress:
 
 
 GUARD_RULE = (
-    "consensus distance: a model's forecasts for a series are replaced by the consensus (the "
-    "median, step by step, of every model's forecast and seasonal naive's) when their median "
-    f"distance from it over the steps exceeds {_native.GUARD_LIMIT:g} times the series' "
-    "seasonal-naive error"
+    "consensus and last-year distance: a model's forecasts for a series are replaced by the "
+    "consensus (the median, step by step, of every model's forecast and seasonal naive's) when "
+    f"their median distance over the steps exceeds {_native.GUARD_LIMIT:g} times the series' "
+    "seasonal-naive error both from the consensus and from the series' own values a year "
+    "earlier shifted to its current level (where the history reaches a year and a quarter back)"
 )
 
 
@@ -222,8 +225,8 @@ class Forecaster:
     take the ensemble over. Then every model is refitted on all the data. Boosters forecast
     recursively: each step's prediction is fed back as the target for the next step's lag and window
     features. A guard replaces a model's forecasts for a series that stray implausibly far from the
-    other models' (``guard``). Forecasts and interval bounds of a series whose history has no
-    negative value (sales) are clipped at zero.
+    other models' and from the series' own last year (``guard``). Forecasts and interval bounds
+    of a series whose history has no negative value (sales) are clipped at zero.
 
     ``sf.Forecaster(freq="1d", horizon=14)`` works as it is: default models, features by
     frequency and season length by frequency.
@@ -260,7 +263,8 @@ class Forecaster:
         verbose: one progress line per fitted model on standard error during ``fit``,
             ``cross_validation`` and ``backtest``.
         guard: replace a model's forecasts for a series when they stray implausibly far from
-            the consensus of the models (see :data:`GUARD_RULE`); what it replaced is in
+            the consensus of the models and from the series' last year (see
+            :data:`GUARD_RULE`); what it replaced is in
             ``guarded`` (calibration windows of ``fit``) and ``last_guarded`` (the last
             ``predict``).
     """
@@ -867,20 +871,30 @@ class Forecaster:
         """``out`` with the forecasts the guard finds implausible replaced by the consensus,
         and what it replaced (keys, model, distance)."""
         keys = plan.keys
-        anchor = _native.baseline_forecasts(
-            history, plan.roles, self.freq, "seasonal_naive", self.season_length, h
-        ).select([*keys, "_step", pl.col("forecast").alias("_anchor")])
-        frame = (
-            out.join(anchor, on=[*keys, "_step"], how="left")
-            .join(scales.select([*keys, "_scale"]), on=keys, how="left")
-            .sort([*keys, "_step"])
+        anchors = [("_anchor", "seasonal_naive", self.season_length)]
+        year = _native.periods_per_year_of(self.freq)
+        if year is not None:
+            anchors.append(("_last_year", "last_year", year))
+        frame = out
+        for column, kind, parameter in anchors:
+            anchor = _native.baseline_forecasts(history, plan.roles, self.freq, kind, parameter, h)
+            frame = frame.join(
+                anchor.select([*keys, "_step", pl.col("forecast").alias(column)]),
+                on=[*keys, "_step"],
+                how="left",
+            )
+        if "_last_year" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("_last_year"))
+        frame = frame.join(scales.select([*keys, "_scale"]), on=keys, how="left").sort(
+            [*keys, "_step"]
         )
         series = frame.group_by(keys, maintain_order=True).agg(
             pl.len().alias("_rows"), pl.col("_scale").first()
         )
-        distances, replaced, consensus = _native.guard_forecasts(
+        distances, last_year, replaced, consensus = _native.guard_forecasts(
             [frame[n].fill_null(float("nan")).to_list() for n in self.model_names],
             frame["_anchor"].fill_null(float("nan")).to_list(),
+            frame["_last_year"].fill_null(float("nan")).to_list(),
             series["_rows"].to_list(),
             series["_scale"].fill_null(float("nan")).to_list(),
         )
@@ -893,6 +907,9 @@ class Forecaster:
                 series.select(keys).with_columns(
                     pl.lit(name).alias("model"),
                     pl.Series("distance", [d[j] for d in distances], dtype=pl.Float64),
+                    pl.Series(
+                        "last_year_distance", [d[j] for d in last_year], dtype=pl.Float64
+                    ).fill_nan(None),
                     pl.Series("_replaced", [r[j] for r in replaced], dtype=pl.Boolean),
                 )
                 for j, name in enumerate(self.model_names)

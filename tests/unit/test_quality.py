@@ -200,6 +200,37 @@ def test_the_guard_replaces_a_planted_explosive_forecast() -> None:
     assert fc.settings()["guard"] is True
 
 
+def test_the_guard_keeps_a_path_that_foresees_last_years_peak() -> None:
+    # Over two years, one week a year sells ten times the usual; the history ends the day
+    # before that week comes again. Seasonal naive over a year foresees it; the other models
+    # do not, so it lies far from their consensus, but right on the series' last year.
+    rng = np.random.default_rng(2)
+    n = 800
+    peaked = 10 + rng.normal(0, 1, n)
+    for start in (n - 364, n - 728):
+        peaked[start : start + 7] = 100.0
+    exploding = 10 + rng.normal(0, 1, n)
+    exploding[-1] = 10_000.0
+    panel = daily({"peaked": peaked, "exploding": exploding})
+    fc = sf.Forecaster(
+        [sf.Naive(), sf.SeasonalNaive(), sf.SeasonalNaive(season_length=364)],
+        sf.FeatureSpec(lags=[7]),
+        freq="1d",
+        horizon=7,
+        id_col="series_id",
+        ensemble=None,
+        verbose=False,
+    ).fit(panel)
+    out = fc.predict().filter(pl.col("series_id") == "peaked")
+    assert out["seasonal_naive_2"].min() == 100.0
+    assert fc.last_guarded is not None
+    # The exploding naive path has a last year too, and is still replaced.
+    assert fc.last_guarded.select("series_id", "model").to_dicts() == [
+        {"series_id": "exploding", "model": "naive"}
+    ]
+    assert fc.last_guarded["last_year_distance"][0] > 3
+
+
 # ---------------------------------------------------------------------- the ensemble
 
 

@@ -17,10 +17,17 @@ pub enum Baseline {
     SeasonalNaive { season_length: usize },
     /// The mean of the last `window` observed values.
     MovingAverage { window: usize },
+    /// The value a year (`periods_per_year`) before the forecast period, shifted by how far the
+    /// level moved since then: the mean of the last quarter year less the mean of the same
+    /// quarter a year before. What the series' own history says of this time of year; NaN
+    /// where the history is shorter than a year and a quarter or the value is missing (no
+    /// evidence, no fallback).
+    LastYear { periods_per_year: usize },
 }
 
 impl Baseline {
-    /// From its name (`naive`, `seasonal_naive`, `moving_average`) and its one parameter.
+    /// From its name (`naive`, `seasonal_naive`, `moving_average`, `last_year`) and its one
+    /// parameter.
     pub fn parse(kind: &str, parameter: usize) -> Result<Self> {
         let positive = |name: &str| {
             if parameter == 0 {
@@ -37,10 +44,14 @@ impl Baseline {
             "moving_average" => Ok(Self::MovingAverage {
                 window: positive("window")?,
             }),
+            "last_year" => Ok(Self::LastYear {
+                periods_per_year: positive("periods_per_year")?,
+            }),
             other => Err(CoreError::invalid_argument(
                 "model",
                 format!(
-                    "unknown baseline {other:?}; expected naive, seasonal_naive or moving_average"
+                    "unknown baseline {other:?}; expected naive, seasonal_naive, moving_average \
+                     or last_year"
                 ),
             )),
         }
@@ -86,7 +97,31 @@ impl Baseline {
                     recent.iter().sum::<f64>() / recent.len() as f64
                 }
             }
+            Self::LastYear { periods_per_year } => {
+                let n = history.len();
+                let quarter = (periods_per_year / 4).max(1);
+                if step == 0 || step > periods_per_year || n < periods_per_year + quarter {
+                    return f64::NAN;
+                }
+                let then = n - periods_per_year;
+                let shift = finite_mean(&history[n - quarter..])
+                    - finite_mean(&history[then - quarter..then]);
+                history[then + step - 1] + shift
+            }
         }
+    }
+}
+
+/// The mean of the finite values (NaN when there are none).
+fn finite_mean(values: &[f64]) -> f64 {
+    let (sum, count) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
     }
 }
 
@@ -136,6 +171,23 @@ mod tests {
         assert_eq!(ma.forecast(&[5.0], 3), 5.0);
         assert!(ma.forecast(&[NAN, NAN], 1).is_nan());
         assert_eq!(Baseline::Naive.forecast(&[1.0, 7.0, NAN], 2), 7.0);
+    }
+
+    #[test]
+    fn last_year_repeats_the_year_shifted_by_the_change_in_level() {
+        let year = Baseline::LastYear {
+            periods_per_year: 4,
+        };
+        // Two years of a quarter-period season, the second 10 higher, then one more period.
+        let history = [1.0, 5.0, 2.0, 3.0, 11.0, 15.0, 12.0, 13.0, 21.0];
+        // A year before step 1 is 15.0 (index 5); the last period is 10 above its year-ago.
+        assert_eq!(year.forecast(&history, 1), 25.0);
+        assert_eq!(year.forecast(&history, 3), 23.0);
+        assert!(year.forecast(&history, 5).is_nan()); // beyond a year
+        assert!(year.forecast(&history[..4], 1).is_nan()); // shorter than a year and a quarter
+        let gap = [1.0, 5.0, 2.0, 3.0, 11.0, 15.0, NAN, 13.0, 21.0];
+        assert!(year.forecast(&gap, 2).is_nan()); // the year-ago value is missing
+        assert_eq!(year.forecast(&gap, 1), 25.0);
     }
 
     #[test]

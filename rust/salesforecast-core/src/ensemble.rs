@@ -328,26 +328,53 @@ fn average_ranks(values: &[f64]) -> Vec<f64> {
 }
 
 /// How far, in units of the series' scale, a model's forecast path may stray from the consensus
-/// (the median of the models' and seasonal naive's forecasts) before the guard replaces it; the
-/// distance is the median over the steps, so one step where the consensus itself jumps does not
-/// condemn a calm path. Seasonal naive's 95% interval spans about 2.5 scale units either side
-/// (1.96 standard deviations of errors whose mean absolute value is one unit), so a path farther
-/// than 3 units from the consensus lies where no member's honest interval around it would reach.
+/// (the median of the models' and seasonal naive's forecasts), and from what the series did at
+/// the same time last year, before the guard replaces it; each distance is the median over the
+/// steps, so one step where the consensus itself jumps does not condemn a calm path. Seasonal
+/// naive's 95% interval spans about 2.5 scale units either side (1.96 standard deviations of
+/// errors whose mean absolute value is one unit), so a path farther than 3 units lies where no
+/// honest interval around the reference would reach.
 pub const GUARD_LIMIT: f64 = 3.0;
 
-/// The guard's verdict on one series: per model, the median distance from the consensus over
-/// the steps, in scale units, and whether it exceeds [`GUARD_LIMIT`].
+/// The guard's verdict on one series: per model, the median distances over the steps, in scale
+/// units, from the consensus and from last year's path, and whether the path was replaced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardVerdict {
     pub distance: Vec<f64>,
+    /// NaN where the series has no last year to compare with.
+    pub last_year_distance: Vec<f64>,
     pub replaced: Vec<bool>,
     /// The consensus per step: what a replaced model forecasts instead.
     pub consensus: Vec<f64>,
 }
 
-/// Judges one series' forecast paths (`paths[model][step]`) against the consensus of the paths
-/// and the seasonal naive path. A series without a positive finite scale keeps every path.
-pub fn guard(paths: &[Vec<f64>], seasonal_naive: &[f64], scale: f64) -> GuardVerdict {
+/// Median over the steps of `|path - reference|` in units of `scale`, over the steps where both
+/// are finite; NaN when there is no such step or no positive finite scale.
+fn median_distance(path: &[f64], reference: &[f64], scale: f64) -> f64 {
+    let mut gaps: Vec<f64> = path
+        .iter()
+        .zip(reference)
+        .map(|(v, c)| (v - c).abs())
+        .filter(|d| d.is_finite())
+        .collect();
+    if gaps.is_empty() || !(scale.is_finite() && scale > 0.0) {
+        f64::NAN
+    } else {
+        median(&mut gaps) / scale
+    }
+}
+
+/// Judges one series' forecast paths (`paths[model][step]`): a path is implausible when it lies
+/// far from the consensus of the paths and the seasonal naive path, and also far from
+/// `last_year` (the series' own values a year before, shifted to its current level; NaN where
+/// unknown), so a path that foresees a yearly peak the other models miss is kept. A series
+/// without a positive finite scale keeps every path.
+pub fn guard(
+    paths: &[Vec<f64>],
+    seasonal_naive: &[f64],
+    last_year: &[f64],
+    scale: f64,
+) -> GuardVerdict {
     let consensus: Vec<f64> = (0..seasonal_naive.len())
         .map(|k| {
             let mut values: Vec<f64> = paths
@@ -361,39 +388,42 @@ pub fn guard(paths: &[Vec<f64>], seasonal_naive: &[f64], scale: f64) -> GuardVer
         .collect();
     let distance: Vec<f64> = paths
         .iter()
-        .map(|p| {
-            let mut gaps: Vec<f64> = p
-                .iter()
-                .zip(&consensus)
-                .map(|(v, c)| (v - c).abs())
-                .filter(|d| d.is_finite())
-                .collect();
-            if gaps.is_empty() || !(scale.is_finite() && scale > 0.0) {
-                0.0
-            } else {
-                median(&mut gaps) / scale
-            }
-        })
+        .map(|p| median_distance(p, &consensus, scale))
         .collect();
-    let replaced = distance.iter().map(|d| *d > GUARD_LIMIT).collect();
+    let last_year_distance: Vec<f64> = paths
+        .iter()
+        .map(|p| median_distance(p, last_year, scale))
+        .collect();
+    let replaced = distance
+        .iter()
+        .zip(&last_year_distance)
+        .map(|(d, y)| *d > GUARD_LIMIT && (y.is_nan() || *y > GUARD_LIMIT))
+        .collect();
     GuardVerdict {
-        distance,
+        distance: distance
+            .into_iter()
+            .map(|d| if d.is_nan() { 0.0 } else { d })
+            .collect(),
+        last_year_distance,
         replaced,
         consensus,
     }
 }
 
-/// The guard over a panel: `forecasts[model]` and `seasonal_naive` hold the series' rows one
-/// after another, `lengths[s]` rows and `scales[s]` for series `s`. One verdict per series.
+/// The guard over a panel: `forecasts[model]`, `seasonal_naive` and `last_year` hold the series'
+/// rows one after another, `lengths[s]` rows and `scales[s]` for series `s`. One verdict per
+/// series.
 pub fn guard_panel(
     forecasts: &[Vec<f64>],
     seasonal_naive: &[f64],
+    last_year: &[f64],
     lengths: &[usize],
     scales: &[f64],
 ) -> Result<Vec<GuardVerdict>> {
     let rows: usize = lengths.iter().sum();
     if lengths.len() != scales.len()
         || seasonal_naive.len() != rows
+        || last_year.len() != rows
         || forecasts.iter().any(|f| f.len() != rows)
     {
         return Err(CoreError::invalid_argument(
@@ -410,7 +440,12 @@ pub fn guard_panel(
                 .iter()
                 .map(|f| f[start..start + n].to_vec())
                 .collect();
-            let verdict = guard(&paths, &seasonal_naive[start..start + n], scale);
+            let verdict = guard(
+                &paths,
+                &seasonal_naive[start..start + n],
+                &last_year[start..start + n],
+                scale,
+            );
             start += n;
             verdict
         })
@@ -525,13 +560,24 @@ mod tests {
         let calm = vec![10.5, 11.5, 10.5, 11.5];
         let close = vec![9.5, 12.5, 9.5, 12.5];
         let explosive = vec![30.0, 40.0, 50.0, 60.0];
-        let verdict = guard(&[calm, close, explosive], &seasonal_naive, 2.0);
+        let unknown = vec![f64::NAN; 4];
+        let paths = [calm, close, explosive];
+        let verdict = guard(&paths, &seasonal_naive, &unknown, 2.0);
         assert_eq!(verdict.replaced, vec![false, false, true]);
         // Consensus of {10.5, 9.5, 30, 10} is 10.25 at step 1.
         assert!((verdict.consensus[0] - 10.25).abs() < 1e-12, "{verdict:?}");
         assert!(verdict.distance[2] > GUARD_LIMIT && verdict.distance[0] < 1.0);
+        assert!(verdict.last_year_distance[2].is_nan());
+        // Last year the series rose the same way at this time: the rising path is kept.
+        let last_year = vec![28.0, 41.0, 52.0, 58.0];
+        let verdict = guard(&paths, &seasonal_naive, &last_year, 2.0);
+        assert_eq!(verdict.replaced, vec![false, false, false]);
+        assert!(verdict.last_year_distance[2] < 1.5, "{verdict:?}");
+        // A last year that looks like the consensus condemns it as before.
+        let verdict = guard(&paths, &seasonal_naive, &seasonal_naive, 2.0);
+        assert_eq!(verdict.replaced, vec![false, false, true]);
         // Without a scale the guard cannot judge and keeps everything.
-        let verdict = guard(&[vec![1e9; 4]], &seasonal_naive, 0.0);
+        let verdict = guard(&[vec![1e9; 4]], &seasonal_naive, &unknown, 0.0);
         assert_eq!(verdict.replaced, vec![false]);
     }
 

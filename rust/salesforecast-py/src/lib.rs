@@ -426,32 +426,36 @@ fn ensemble_weights(
     })
 }
 
-/// Per series and model the distance and whether it was replaced; the consensus of every row.
-type GuardOutcome = (Vec<Vec<f64>>, Vec<Vec<bool>>, Vec<f64>);
+/// Per series and model the distances from the consensus and from last year and whether it was
+/// replaced; the consensus of every row.
+type GuardOutcome = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<bool>>, Vec<f64>);
 
-/// The guard over every series: `forecasts[model]` and `seasonal_naive` hold the series' rows
-/// one after another (`lengths[s]` rows for series `s`). Returns, per series and model, the
-/// distance from the consensus in scale units and whether it was replaced, and the consensus
-/// of every row.
+/// The guard over every series: `forecasts[model]`, `seasonal_naive` and `last_year` hold the
+/// series' rows one after another (`lengths[s]` rows for series `s`). Returns, per series and
+/// model, the distances from the consensus and from last year in scale units (NaN where there
+/// is no last year) and whether it was replaced, and the consensus of every row.
 #[pyfunction]
 fn guard_forecasts(
     py: Python<'_>,
     forecasts: Vec<Vec<f64>>,
     seasonal_naive: Vec<f64>,
+    last_year: Vec<f64>,
     lengths: Vec<usize>,
     scales: Vec<f64>,
 ) -> PyResult<GuardOutcome> {
     run(py, || {
-        let verdicts = guard_panel(&forecasts, &seasonal_naive, &lengths, &scales)?;
+        let verdicts = guard_panel(&forecasts, &seasonal_naive, &last_year, &lengths, &scales)?;
         let consensus = verdicts
             .iter()
             .flat_map(|v| v.consensus.iter().copied())
             .collect();
-        let (distances, replaced) = verdicts
-            .into_iter()
-            .map(|v| (v.distance, v.replaced))
-            .unzip();
-        Ok::<_, CoreError>((distances, replaced, consensus))
+        let mut outcome = (Vec::new(), Vec::new(), Vec::new(), consensus);
+        for v in verdicts {
+            outcome.0.push(v.distance);
+            outcome.1.push(v.last_year_distance);
+            outcome.2.push(v.replaced);
+        }
+        Ok::<_, CoreError>(outcome)
     })
 }
 

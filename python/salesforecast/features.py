@@ -142,7 +142,8 @@ class FeatureSpec:
     @classmethod
     def for_frequency(cls, freq: str) -> FeatureSpec:
         """The default features of a frequency: lags 1 up to one season (at most 13) and the
-        seasonal lag, a rolling mean and standard deviation over the same span, and the
+        seasonal lag, a rolling mean and standard deviation over the same span (for daily data
+        also the mean of the last four weeks and of the same weekday in them), and the
         calendar features that vary at that step (day of week, month and the position in the
         year for daily data, week and month for weekly, month for monthly, quarterly and
         yearly steps, hour and day of week for hourly and minute steps; none for seconds)."""
@@ -159,7 +160,13 @@ class FeatureSpec:
         }
         calendar = calendars.get(unit, [])
         rolling = [Rolling(window=short, stats=("mean", "std"), lag=1)] if short > 1 else []
-        return cls(lags=lags, rolling=rolling, calendar=calendar)
+        seasonal: list[SeasonalRolling] = []
+        if unit == "d" and season == 7:
+            # A week of daily counts is a noisy level: daily data also reads the last four
+            # weeks, overall and weekday by weekday.
+            rolling.append(Rolling(window=4 * season, stats=("mean",)))
+            seasonal.append(SeasonalRolling(season_length=season, window=4))
+        return cls(lags=lags, rolling=rolling, seasonal_rolling=seasonal, calendar=calendar)
 
     @property
     def lookback(self) -> int:

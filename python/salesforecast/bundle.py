@@ -97,7 +97,7 @@ class Manifest:
     metrics: list[Any] | None = None
     fitted_at: str | None = None
     categories: dict[str, Any] = field(default_factory=dict)
-    # What the guard replaced in the calibration windows (keys, model, distance, cutoff).
+    # What the guard replaced in the calibration windows (keys, model, distances, cutoff).
     guarded: list[Any] | None = None
     # The default booster's settings that a refit settles again from its data.
     settled: list[Any] = field(default_factory=list)

@@ -869,11 +869,12 @@ class Forecaster:
         scales: pl.DataFrame,
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``out`` with the forecasts the guard finds implausible replaced by the consensus,
-        and what it replaced (keys, model, distance)."""
+        and what it replaced (keys, model, distance from the consensus and from last year)."""
         keys = plan.keys
         anchors = [("_anchor", "seasonal_naive", self.season_length)]
         year = _native.periods_per_year_of(self.freq)
-        if year is not None:
+        # Yearly and half-yearly steps have no season within the year to compare with.
+        if year is not None and year >= 4:
             anchors.append(("_last_year", "last_year", year))
         frame = out
         for column, kind, parameter in anchors:
@@ -1602,7 +1603,11 @@ def _guarded_from_json(rows: list[dict[str, Any]], time_dtype: pl.DataType) -> p
     """The guard's record read back, cutoffs in the history's time type."""
     if not rows:
         return _NOTHING_GUARDED
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows).with_columns(
+        # Bundles from before the last-year check lack the column; an all-null one reads as Null.
+        pl.col(c).cast(pl.Float64) if c in rows[0] else pl.lit(None, dtype=pl.Float64).alias(c)
+        for c in ("distance", "last_year_distance")
+    )
     if "cutoff" in frame.columns:
         physical = pl.Int32 if time_dtype == pl.Date else pl.Int64
         frame = frame.with_columns(pl.col("cutoff").cast(physical).cast(time_dtype))

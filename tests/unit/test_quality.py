@@ -14,6 +14,7 @@ import pytest
 
 import salesforecast as sf
 from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError, MissingColumnError
+from salesforecast.forecast import _guarded_from_json, _guarded_to_json
 
 
 def daily(values: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)) -> pl.DataFrame:
@@ -399,6 +400,15 @@ def test_the_guards_record_survives_a_bundle(tmp_path: Path) -> None:
     loaded = sf.Forecaster.load(tmp_path / "b")
     assert loaded.guarded is not None
     assert loaded.guarded.equals(fc.guarded)
+    # Too short a history for a last year: a column of nulls, still read back as numbers.
+    assert loaded.guarded["last_year_distance"].null_count() == loaded.guarded.height
+    assert loaded.guarded.schema == fc.guarded.schema
+    # A record from a bundle older than the last-year check gains the column.
+    rows = [
+        {k: v for k, v in row.items() if k != "last_year_distance"}
+        for row in _guarded_to_json(fc.guarded)
+    ]
+    assert dict(_guarded_from_json(rows, pl.Date).schema) == dict(fc.guarded.schema)
 
 
 def test_bad_statistical_arguments_are_typed_errors() -> None:
@@ -497,6 +507,7 @@ def test_a_zoned_guard_record_survives_a_bundle(tmp_path: Path) -> None:
     loaded = sf.Forecaster.load(tmp_path / "b")
     assert loaded.guarded is not None
     assert loaded.guarded.equals(fc.guarded)
+    assert loaded.guarded.schema == fc.guarded.schema
 
 
 def test_a_backtest_refits_at_every_cutoff_whatever_its_step(

@@ -44,9 +44,14 @@ impl Baseline {
             "moving_average" => Ok(Self::MovingAverage {
                 window: positive("window")?,
             }),
-            "last_year" => Ok(Self::LastYear {
-                periods_per_year: positive("periods_per_year")?,
+            // A quarter of the year must be a whole number of periods.
+            "last_year" if parameter >= 4 => Ok(Self::LastYear {
+                periods_per_year: parameter,
             }),
+            "last_year" => Err(CoreError::invalid_argument(
+                "periods_per_year",
+                "must be at least 4 (quarterly or finer)",
+            )),
             other => Err(CoreError::invalid_argument(
                 "model",
                 format!(
@@ -97,18 +102,30 @@ impl Baseline {
                     recent.iter().sum::<f64>() / recent.len() as f64
                 }
             }
-            Self::LastYear { periods_per_year } => {
-                let n = history.len();
-                let quarter = (periods_per_year / 4).max(1);
-                if step == 0 || step > periods_per_year || n < periods_per_year + quarter {
-                    return f64::NAN;
-                }
-                let then = n - periods_per_year;
-                let shift = finite_mean(&history[n - quarter..])
-                    - finite_mean(&history[then - quarter..then]);
-                history[then + step - 1] + shift
-            }
+            Self::LastYear { .. } => self.forecast_path(history, step.max(1))[step.max(1) - 1],
         }
+    }
+
+    /// The forecasts of steps 1 to `h`: what [`Baseline::forecast`] gives each step, with the
+    /// work a path shares (last year's change in level) done once.
+    pub fn forecast_path(self, history: &[f64], h: usize) -> Vec<f64> {
+        let Self::LastYear { periods_per_year } = self else {
+            return (1..=h).map(|k| self.forecast(history, k)).collect();
+        };
+        let n = history.len();
+        let quarter = periods_per_year / 4;
+        if n < periods_per_year + quarter {
+            return vec![f64::NAN; h];
+        }
+        let then = n - periods_per_year;
+        let shift =
+            finite_mean(&history[n - quarter..]) - finite_mean(&history[then - quarter..then]);
+        (1..=h)
+            .map(|k| match history.get(then + k - 1) {
+                Some(v) if k <= periods_per_year => v + shift,
+                _ => f64::NAN,
+            })
+            .collect()
     }
 }
 
@@ -141,7 +158,7 @@ pub fn baseline_forecasts(
     let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
     let forecasts: Vec<f64> = series_on_grid(&panel, &target, freq)
         .iter()
-        .flat_map(|g| (1..=h).map(move |k| baseline.forecast(&g.values, k)))
+        .flat_map(|g| baseline.forecast_path(&g.values, h))
         .collect();
     out.with_column(Column::new("forecast".into(), forecasts))?;
     Ok(out)
@@ -175,15 +192,17 @@ mod tests {
 
     #[test]
     fn last_year_repeats_the_year_shifted_by_the_change_in_level() {
-        let year = Baseline::LastYear {
-            periods_per_year: 4,
-        };
-        // Two years of a quarter-period season, the second 10 higher, then one more period.
+        let year = Baseline::parse("last_year", 4).unwrap();
+        assert!(Baseline::parse("last_year", 2).is_err()); // no whole quarter
+                                                           // Two years of a quarter-period season, the second 10 higher, then one more period.
         let history = [1.0, 5.0, 2.0, 3.0, 11.0, 15.0, 12.0, 13.0, 21.0];
         // A year before step 1 is 15.0 (index 5); the last period is 10 above its year-ago.
         assert_eq!(year.forecast(&history, 1), 25.0);
         assert_eq!(year.forecast(&history, 3), 23.0);
         assert!(year.forecast(&history, 5).is_nan()); // beyond a year
+        let path = year.forecast_path(&history, 5);
+        assert_eq!(&path[..4], &[25.0, 22.0, 23.0, 31.0]);
+        assert!(path[4].is_nan());
         assert!(year.forecast(&history[..4], 1).is_nan()); // shorter than a year and a quarter
         let gap = [1.0, 5.0, 2.0, 3.0, 11.0, 15.0, NAN, 13.0, 21.0];
         assert!(year.forecast(&gap, 2).is_nan()); // the year-ago value is missing

@@ -367,7 +367,8 @@ fn median_distance(path: &[f64], reference: &[f64], scale: f64) -> f64 {
 /// Judges one series' forecast paths (`paths[model][step]`): a path is implausible when it lies
 /// far from the consensus of the paths and the seasonal naive path, and also far from
 /// `last_year` (the series' own values a year before, shifted to its current level; NaN where
-/// unknown), so a path that foresees a yearly peak the other models miss is kept. A series
+/// unknown), so a path that foresees a yearly peak the other models miss is kept. Last year
+/// counts only when it is known at every step the path forecasts. A series
 /// without a positive finite scale keeps every path.
 pub fn guard(
     paths: &[Vec<f64>],
@@ -390,9 +391,21 @@ pub fn guard(
         .iter()
         .map(|p| median_distance(p, &consensus, scale))
         .collect();
+    // Last year vouches for a path only where it knows every step the path forecasts: a path
+    // that follows it for a few steps and then explodes must not be excused.
     let last_year_distance: Vec<f64> = paths
         .iter()
-        .map(|p| median_distance(p, last_year, scale))
+        .map(|p| {
+            let complete = p
+                .iter()
+                .zip(last_year)
+                .all(|(v, y)| !v.is_finite() || y.is_finite());
+            if complete {
+                median_distance(p, last_year, scale)
+            } else {
+                f64::NAN
+            }
+        })
         .collect();
     let replaced = distance
         .iter()
@@ -573,12 +586,46 @@ mod tests {
         let verdict = guard(&paths, &seasonal_naive, &last_year, 2.0);
         assert_eq!(verdict.replaced, vec![false, false, false]);
         assert!(verdict.last_year_distance[2] < 1.5, "{verdict:?}");
+        // A last year known for only some steps vouches for nothing.
+        let partial = vec![28.0, 41.0, f64::NAN, f64::NAN];
+        let verdict = guard(&paths, &seasonal_naive, &partial, 2.0);
+        assert_eq!(verdict.replaced, vec![false, false, true]);
+        assert!(verdict.last_year_distance[2].is_nan());
         // A last year that looks like the consensus condemns it as before.
         let verdict = guard(&paths, &seasonal_naive, &seasonal_naive, 2.0);
         assert_eq!(verdict.replaced, vec![false, false, true]);
         // Without a scale the guard cannot judge and keeps everything.
         let verdict = guard(&[vec![1e9; 4]], &seasonal_naive, &unknown, 0.0);
         assert_eq!(verdict.replaced, vec![false]);
+    }
+
+    #[test]
+    fn the_panel_guard_reads_each_series_own_rows() {
+        // Series a (2 steps) follows its last year far from the consensus; series b (3 steps)
+        // strays from both; their rows sit one after the other.
+        let explosive = vec![50.0, 60.0, 90.0, 95.0, 99.0];
+        let calm = vec![10.0, 10.0, 10.0, 10.0, 10.0];
+        let seasonal_naive = vec![10.0; 5];
+        let last_year = vec![52.0, 58.0, 10.0, 10.0, 10.0];
+        let verdicts = guard_panel(
+            &[explosive, calm.clone(), calm],
+            &seasonal_naive,
+            &last_year,
+            &[2, 3],
+            &[1.0, 1.0],
+        )
+        .unwrap();
+        assert_eq!(verdicts[0].replaced, vec![false, false, false]);
+        assert_eq!(verdicts[1].replaced, vec![true, false, false]);
+        assert_eq!(verdicts[1].consensus, vec![10.0, 10.0, 10.0]);
+        assert!(guard_panel(
+            &[vec![1.0; 5]],
+            &seasonal_naive,
+            &[1.0; 4],
+            &[2, 3],
+            &[1.0; 2]
+        )
+        .is_err());
     }
 
     #[test]

@@ -509,6 +509,19 @@ class Forecaster:
         known-future and past-only covariates."""
         return [*self.keys, self.time_col, self.target_col, *self.roles.covariates]
 
+    @property
+    def fitted_rounds(self) -> dict[str, list[int]]:
+        """Boosting rounds of each fitted booster, by model name (one per step for direct
+        forecasts): with the default LightGBM, the rounds early stopping chose, not the spec's
+        ``n_estimators``. Empty before fit."""
+        out: dict[str, list[int]] = {}
+        for name, model in zip(self.model_names, self._fitted, strict=False):
+            steps = model.steps if isinstance(model, DirectBooster) else [model]
+            boosters = [b for b in steps if isinstance(b, LightGBM | XGBoost)]
+            if boosters:
+                out[name] = [b.n_rounds for b in boosters]
+        return out
+
     def training_window(self) -> dict[str, Any]:
         """First and last period, rows and series of the training history."""
         history = self._history

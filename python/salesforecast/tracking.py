@@ -181,6 +181,8 @@ def _params(fc: Forecaster, study: Any | None) -> dict[str, str]:
     for name, model in zip(fc.model_names, fc.models, strict=True):
         params = model.params() if isinstance(model, LightGBM | XGBoost) else dict(vars(model))
         _flatten(f"model.{name}", params, out)
+    for name, rounds in fc.fitted_rounds.items():
+        out[f"model.{name}.fitted_rounds"] = ",".join(map(str, rounds))
     if study is not None:
         from optuna.trial import TrialState
 

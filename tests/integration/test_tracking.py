@@ -154,6 +154,7 @@ def test_registry_lifecycle(
     run = client.get_run(second.run_id)
     assert run.data.params["settings.horizon"] == "14"
     assert "model.lightgbm.learning_rate" in run.data.params
+    assert run.data.params["model.lightgbm.fitted_rounds"] == "80"
     assert run.data.params["tuning.n_trials"] == "2"
     for metric in (
         "lightgbm.mase",

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
+from salesforecast import tracking
 from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError, MissingColumnError
 from salesforecast.forecast import _guarded_from_json, _guarded_to_json
 
@@ -76,6 +77,13 @@ def test_the_default_forecaster_fits_and_forecasts_a_panel() -> None:
     pred = fc.predict()
     assert pred.height == test.height
     assert pred["ensemble"].is_finite().all()
+    # The run records the rounds early stopping chose beside the spec's 300.
+    (rounds,) = fc.fitted_rounds["lightgbm"]
+    assert rounds != 300
+    assert set(fc.fitted_rounds) == {"lightgbm"}
+    params = tracking._params(fc, None)
+    assert params["model.lightgbm.n_estimators"] == "300"
+    assert params["model.lightgbm.fitted_rounds"] == str(rounds)
 
 
 # ---------------------------------------------------------------------- statistical models

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -170,9 +171,9 @@ def spiked_panel() -> pl.DataFrame:
     return daily({"calm": calm, "spike": spiked})
 
 
-def guarded_forecaster(guard: bool) -> sf.Forecaster:
+def guarded_forecaster(guard: bool, models: list[Any] | None = None) -> sf.Forecaster:
     return sf.Forecaster(
-        [sf.Naive(), sf.SeasonalNaive(), sf.MovingAverage(window=150)],
+        models or [sf.Naive(), sf.SeasonalNaive(), sf.MovingAverage(window=150)],
         sf.FeatureSpec(lags=[7]),
         freq="1d",
         horizon=7,
@@ -225,15 +226,8 @@ def test_the_guard_keeps_a_path_that_foresees_last_years_peak() -> None:
     exploding = 10 + rng.normal(0, 1, n)
     exploding[-1] = 10_000.0
     panel = daily({"peaked": peaked, "exploding": exploding})
-    fc = sf.Forecaster(
-        [sf.Naive(), sf.SeasonalNaive(), sf.SeasonalNaive(season_length=364)],
-        sf.FeatureSpec(lags=[7]),
-        freq="1d",
-        horizon=7,
-        id_col="series_id",
-        ensemble=None,
-        verbose=False,
-    ).fit(panel)
+    models = [sf.Naive(), sf.SeasonalNaive(), sf.SeasonalNaive(season_length=364)]
+    fc = guarded_forecaster(True, models).fit(panel)
     out = fc.predict().filter(pl.col("series_id") == "peaked")
     assert out["seasonal_naive_2"].min() == 100.0
     assert fc.last_guarded is not None

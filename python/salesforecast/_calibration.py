@@ -48,7 +48,9 @@ class Calibration:
         for p in preds:
             ok &= np.isfinite(p)
         trust = None
-        if ensemble is not None and ensemble.kind == "optimized":
+        optimized = ensemble is not None and ensemble.kind == "optimized"
+        used = ok
+        if ensemble is not None and optimized:
             # Divided by each series' scale, every series counts alike in the weights. A series
             # with no history to scale by (all zeros before the window: a launch) would count
             # a billion times over, alike for every model, so it is left out of the weights.
@@ -56,20 +58,34 @@ class Calibration:
             typical = np.median(scale[ok]) if ok.any() else 0.0
             used = ok & (scale > 1e-6 * typical)
             # Each series in each window is one piece of evidence of how the models rank.
-            blocks = cv.select(pl.struct("_window", *keys).rank("dense")).to_series()
-            _, blocks_used = np.unique(blocks.to_numpy()[used], return_inverse=True)
-            w, trust = _native.ensemble_weights(
-                [(p[used] / scale[used]).tolist() for p in preds],
-                (y[used] / scale[used]).tolist(),
-                blocks_used.tolist(),
-                ensemble.loss,
-            )
+            blocks = cv.select(pl.struct("_window", *keys).rank("dense")).to_series().to_numpy()
+
+            def fitted(rows: np.ndarray) -> tuple[list[float], float]:
+                _, in_blocks = np.unique(blocks[rows], return_inverse=True)
+                return _native.ensemble_weights(
+                    [(p[rows] / scale[rows]).tolist() for p in preds],
+                    (y[rows] / scale[rows]).tolist(),
+                    in_blocks.tolist(),
+                    ensemble.loss,
+                )
+
+            w, trust = fitted(used)
         else:
             w = [1.0 / len(preds)] * len(preds)
         weights = dict(zip(model_names, w, strict=True))
         columns = dict(zip(model_names, preds, strict=True))
         if ensemble is not None:
-            columns["ensemble"] = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+            combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+            windows = cv["_window"].to_numpy()
+            if optimized and np.unique(windows[used]).size > 1:
+                # The ensemble's errors in a window come from weights fitted without it: weights
+                # fitted on the errors they are then scored on would make its intervals narrow.
+                for held in np.unique(windows[used]):
+                    out = windows == held
+                    w_out, _ = fitted(used & ~out)
+                    held_out = [wi * p[out] for wi, p in zip(w_out, preds, strict=True)]
+                    combined[out] = np.sum(held_out, axis=0)
+            columns["ensemble"] = combined
         scale = cv["_scale"].to_numpy()
         steps = cv["_step"].to_numpy()
         scores = {}

@@ -611,3 +611,40 @@ def test_a_loaded_default_forecaster_settles_its_booster_again_when_refitted(
     booster = loaded.models[0]
     assert isinstance(booster, sf.LightGBM)
     assert booster.objective == "squared_error"
+
+
+def test_the_ensembles_scores_come_from_weights_fitted_without_their_window() -> None:
+    # Two windows of two series; model `a` is exact in window 0 and off in window 1, `b` the
+    # reverse. Weights fitted on both windows are scored on each window with weights fitted
+    # on the other one alone.
+    from salesforecast._calibration import Calibration
+    from salesforecast.config import Ensemble, Intervals
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for window in (0, 1):
+        for series in ("s1", "s2"):
+            for step in (1, 2, 3):
+                y = 10 + rng.normal()
+                off = 3 + rng.normal()
+                a, b = (y, y + off) if window == 0 else (y + off, y)
+                rows.append((window, series, step, y, a, b))
+    cv = pl.DataFrame(
+        rows, schema=["_window", "series_id", "_step", "sales", "a", "b"], orient="row"
+    ).with_columns(pl.lit(1.0).alias("_scale"))
+    args = (["a", "b"], "sales", Ensemble(), Intervals(), 3, ["series_id"])
+    both = Calibration.fit(cv, *args)
+    assert both.conformity_scores is not None
+    for held in (0, 1):
+        other = Calibration.fit(cv.filter(pl.col("_window") != held), *args)
+        assert other.weights is not None
+        part = cv.filter(pl.col("_window") == held)
+        ensemble = other.weights["a"] * part["a"] + other.weights["b"] * part["b"]
+        expected = sf._native.conformity_scores(
+            (part["sales"] - ensemble).to_numpy(), "conformal_distribution"
+        )
+        for step in (1, 2, 3):
+            at = (part["_step"] == step).to_numpy()
+            # Scores keep the rows' order: window 0's two series, then window 1's.
+            scores = both.conformity_scores["ensemble"][step - 1][2 * held : 2 * held + 2]
+            assert np.allclose(sorted(np.asarray(expected)[at]), sorted(scores))

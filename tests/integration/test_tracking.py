@@ -41,7 +41,9 @@ def server(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
 
 
 @pytest.fixture(autouse=True)
-def client_env(server: MlflowServer, s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def client_env(
+    server: MlflowServer, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     # Fail fast when the server is down instead of retrying for minutes.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -50,6 +52,10 @@ def client_env(server: MlflowServer, s3: S3Server, monkeypatch: pytest.MonkeyPat
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
     mlflow.set_tracking_uri(server.uri)
+    yield
+    # MLflow keeps the URI in a global: later modules (the app's tests) must not talk to this
+    # server once it is stopped.
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ Widths = dict[str, list[list[tuple[float, float]]]]
 @dataclass(frozen=True)
 class Calibration:
     """Ensemble weights (``None`` without an ensemble) and, per model and the ensemble, the
-    scaled calibration errors of each forecast step."""
+    calibration errors of each forecast step, each divided by its period's spread."""
 
     weights: dict[str, float] | None
     conformity_scores: dict[str, list[list[float]]] | None
@@ -28,6 +28,10 @@ class Calibration:
     # How far the optimized weights were trusted over the robust mix (``None``: not optimized
     # or not known, as in a bundle).
     trust: float | None = None
+    # Errors and widths in units of each period's spread (its series' scale grown with the
+    # models' median forecast relative to the series' recent level), or, in bundles from before,
+    # of the series' scale alone.
+    follows_level: bool = True
 
     @classmethod
     def fit(
@@ -41,7 +45,7 @@ class Calibration:
         keys: Sequence[str],
     ) -> Calibration:
         """From out-of-fold forecasts of the series ``keys`` with their step (``_step``), series
-        scale (``_scale``) and window number (``_window``)."""
+        scale (``_scale``) and recent level (``_level``) and window number (``_window``)."""
         y = cv[target_col].to_numpy()
         ok = np.isfinite(y)
         preds = [cv[name].to_numpy() for name in model_names]
@@ -86,18 +90,18 @@ class Calibration:
                     held_out = [wi * p[out] for wi, p in zip(w_out, preds, strict=True)]
                     combined[out] = np.sum(held_out, axis=0)
             columns["ensemble"] = combined
-        scale = cv["_scale"].to_numpy()
+        spread = spreads(cv, model_names)
         steps = cv["_step"].to_numpy()
         scores = {}
         for name, p in columns.items():
-            errors = np.asarray(_native.conformity_scores((y - p) / scale, intervals.method))
+            errors = np.asarray(_native.conformity_scores((y - p) / spread, intervals.method))
             scores[name] = [
                 errors[(steps == k) & np.isfinite(errors)].tolist() for k in range(1, horizon + 1)
             ]
         return cls(weights, scores, intervals.method, trust)
 
     def widths(self, levels: Sequence[int]) -> Widths:
-        """Interval offsets (in units of each series' scale) per model, step and level."""
+        """Interval offsets (in units of each period's spread) per model, step and level."""
         if self.conformity_scores is None:
             raise InvalidArgumentError(
                 "invalid argument `levels`: this forecaster has no conformity scores (a bundle "
@@ -147,26 +151,48 @@ def at_least(value: pl.Expr, floor: str) -> pl.Expr:
     return pl.when(value < pl.col(floor)).then(pl.col(floor)).otherwise(value)
 
 
+def spreads(frame: pl.DataFrame, members: Sequence[str]) -> np.ndarray:
+    """The unit each row's interval is measured in: its series' scale (``_scale``) grown with
+    the members' median forecast relative to the series' recent level (``_level``). The median,
+    not each model's own forecast, so a model that forecasts a drop does not narrow its own
+    interval where the drop may not come."""
+    consensus = frame.select(
+        pl.concat_list(pl.col(n).cast(pl.Float64).fill_nan(None) for n in members)
+        .list.median()
+        .fill_null(float("nan"))
+    ).to_series()
+    return _native.interval_spreads(
+        consensus.to_numpy(), frame["_scale"].to_numpy(), frame["_level"].to_numpy()
+    )
+
+
 def with_intervals(
-    raw: pl.DataFrame, scales: pl.DataFrame, keys: list[str], widths: Widths, levels: Sequence[int]
+    raw: pl.DataFrame,
+    scales: pl.DataFrame,
+    keys: list[str],
+    widths: Widths,
+    levels: Sequence[int],
+    level_from: Sequence[str] | None,
 ) -> pl.DataFrame:
     """``raw`` (with ``_step``) with ``{model}-lo-{level}`` / ``{model}-hi-{level}`` for every
-    model of ``widths``: the forecast plus each step's offset times the series' scale, clipped
-    at the series' floor."""
+    model of ``widths``: the forecast plus each step's offset times the row's spread (of the
+    models ``level_from``; the series' scale alone when ``None``), clipped at the series'
+    floor."""
     if not widths:
         return raw
     out = raw.join(scales, on=keys, how="left")
+    spread = (
+        pl.lit(pl.Series(spreads(out, level_from), nan_to_null=True))
+        if level_from is not None
+        else pl.col("_scale")
+    )
     step = pl.col("_step") - 1
     for name, per_step in widths.items():
         for j, level in enumerate(levels):
             lo = pl.lit(pl.Series([w[j][0] for w in per_step])).gather(step)
             hi = pl.lit(pl.Series([w[j][1] for w in per_step])).gather(step)
             out = out.with_columns(
-                at_least(pl.col(name) + lo * pl.col("_scale"), "_floor").alias(
-                    f"{name}-lo-{level}"
-                ),
-                at_least(pl.col(name) + hi * pl.col("_scale"), "_floor").alias(
-                    f"{name}-hi-{level}"
-                ),
+                at_least(pl.col(name) + lo * spread, "_floor").alias(f"{name}-lo-{level}"),
+                at_least(pl.col(name) + hi * spread, "_floor").alias(f"{name}-hi-{level}"),
             )
-    return out.drop("_scale", "_floor")
+    return out.drop("_scale", "_level", "_floor")

@@ -29,6 +29,7 @@ __all__ = [
     "generate_sales",
     "guard_forecasts",
     "interval_scales",
+    "interval_spreads",
     "log1p_smeared",
     "log1p_smearing_factors",
     "parse_frequency",
@@ -123,8 +124,13 @@ def stat_forecasts(
 ) -> pl.DataFrame: ...
 def check_stat_model(kind: str, setting: str | None, damped: bool | None) -> None: ...
 def interval_scales(
-    df: pl.DataFrame, roles: ColumnRoles, freq: str, season_length: int
+    df: pl.DataFrame, roles: ColumnRoles, freq: str, season_length: int, level_periods: int
 ) -> pl.DataFrame: ...
+def interval_spreads(
+    forecasts: npt.NDArray[np.float64],
+    scales: npt.NDArray[np.float64],
+    levels: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
 def evaluate(
     forecasts: pl.DataFrame,
     history: pl.DataFrame | None,

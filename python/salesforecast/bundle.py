@@ -101,6 +101,9 @@ class Manifest:
     guarded: list[Any] | None = None
     # The default booster's settings that a refit settles again from its data.
     settled: list[Any] = field(default_factory=list)
+    # Whether interval widths are in units of each forecast's spread (its series' scale grown
+    # with the forecast's level); older bundles measured them in the series' scale alone.
+    intervals_follow_level: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -780,7 +780,7 @@ class Forecaster:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
         windows together (the forecasts the weights were fitted on)."""
         # The cutoff stays: baselines forecast from each window's cutoff, not the data's end.
-        frame = cv.drop("_step", "_scale", "_floor", "_window")
+        frame = cv.drop("_step", "_scale", "_level", "_floor", "_window")
         names = list(self.model_names)
         if self.ensemble and calibration.weights:
             frame = with_ensemble(frame, calibration.weights)
@@ -799,8 +799,15 @@ class Forecaster:
     # ----------------------------------------------------------------- forecasting
 
     def _scales(self, history: pl.DataFrame, roles: ColumnRoles | None = None) -> pl.DataFrame:
-        """Each series' interval scale (``_scale``) and forecast floor (``_floor``)."""
-        return _native.interval_scales(history, roles or self.roles, self.freq, self.season_length)
+        """Each series' interval scale (``_scale``), recent level (``_level``, over the last
+        season or horizon, whichever is longer) and forecast floor (``_floor``)."""
+        return _native.interval_scales(
+            history,
+            roles or self.roles,
+            self.freq,
+            self.season_length,
+            max(self.season_length, self.horizon),
+        )
 
     def _forecast(
         self,
@@ -982,7 +989,8 @@ class Forecaster:
     ) -> pl.DataFrame:
         """Raw forecasts with the ensemble of ``calibration`` and the intervals of ``widths``."""
         out = with_ensemble(raw, calibration.weights if self.ensemble else None)
-        return with_intervals(out, scales, keys, widths, levels)
+        level_from = self.model_names if calibration.follows_level else None
+        return with_intervals(out, scales, keys, widths, levels, level_from)
 
     def predict(
         self,
@@ -1331,7 +1339,9 @@ class Forecaster:
             backtests=backtests,
             progress=progress,
         )
-        return _with_statics(out.drop("_step", "_scale", "_floor", "_window"), statics, plan.keys)
+        return _with_statics(
+            out.drop("_step", "_scale", "_level", "_floor", "_window"), statics, plan.keys
+        )
 
     def cross_validation(
         self,
@@ -1465,6 +1475,7 @@ class Forecaster:
             models=models,
             weights=self.calibration.weights,
             interval_widths=self.interval_widths,
+            intervals_follow_level=self.calibration.follows_level,
             metrics=None
             if self.calibration_metrics is None
             else self.calibration_metrics.to_dicts(),
@@ -1540,7 +1551,12 @@ class Forecaster:
             if bundle.CONFORMITY_FILE in found.files
             else None
         )
-        fc.calibration = Calibration(manifest.weights, scores, fc.interval_method)
+        fc.calibration = Calibration(
+            manifest.weights,
+            scores,
+            fc.interval_method,
+            follows_level=manifest.intervals_follow_level,
+        )
         fc.interval_widths = (
             None
             if manifest.interval_widths is None

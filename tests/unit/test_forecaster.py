@@ -15,6 +15,7 @@ import pytest
 
 import salesforecast as sf
 from salesforecast import _native
+from salesforecast._calibration import spreads
 from salesforecast._strategies import recomputed, stepped
 from salesforecast.errors import (
     DataError,
@@ -439,14 +440,13 @@ def test_sales_forecasts_and_bounds_are_never_negative(
     assert widths is not None
     level = fc.levels.index(95)
     lower = pl.Series([step[level][0] for step in widths["ensemble"]])
-    scales = _native.interval_scales(fc.history, fc.roles, fc.freq, fc.season_length)
-    unclipped = (
-        pred.join(scales, on=fc.keys)
-        .with_columns(pl.col("date").rank("ordinal").over(fc.keys).cast(pl.Int64).alias("step"))
-        .with_columns(
-            (
-                pl.col("ensemble") + pl.lit(lower).gather(pl.col("step") - 1) * pl.col("_scale")
-            ).alias("unclipped")
+    joined = pred.join(fc._scales(fc.history), on=fc.keys)
+    unclipped = joined.with_columns(
+        pl.col("date").rank("ordinal").over(fc.keys).cast(pl.Int64).alias("step"),
+        pl.Series("spread", spreads(joined, fc.model_names)),
+    ).with_columns(
+        (pl.col("ensemble") + pl.lit(lower).gather(pl.col("step") - 1) * pl.col("spread")).alias(
+            "unclipped"
         )
     )
     below = unclipped.filter(pl.col("unclipped") < 0)

@@ -4,6 +4,7 @@ models on hand-checked series, the ensemble's shrunk weights and the guard."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from pathlib import Path
@@ -427,6 +428,72 @@ def test_bad_statistical_arguments_are_typed_errors() -> None:
         forecast(sf.Theta(), frame, -1)
 
 
+# ---------------------------------------------------------------------- intervals
+
+
+def peak_week_panel() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Poisson counts of 60 series around a known mean (``expected``): 10 on ordinary days, 40
+    on peak days (a seventh of the days, none in the last five weeks). Returns the history, the
+    future's known columns and its actuals: a week of peak days."""
+    rng = np.random.default_rng(11)
+    days, ahead = 400, 7
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(days + ahead)]
+    frames = []
+    for k in range(60):
+        peak = rng.random(days + ahead) < 1 / 7
+        peak[days - 35 : days] = False
+        peak[days:] = True
+        expected = np.where(peak, 40.0, 10.0)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "series_id": f"s{k:02d}",
+                    "date": dates,
+                    "sales": rng.poisson(expected).astype(float),
+                    "expected": expected,
+                }
+            )
+        )
+    panel = pl.concat(frames)
+    cut = pl.col("date") < dates[days]
+    future = panel.filter(~cut)
+    return panel.filter(cut), future.drop("sales"), future.select("series_id", "date", "sales")
+
+
+def test_interval_widths_grow_with_the_forecast_level(tmp_path: Path) -> None:
+    # Calibrated on ordinary weeks, the 80% interval of a known peak week (four times the
+    # level, twice the spread) covers about 80% only if its width follows the forecast; in the
+    # series' scale alone it covered about half.
+    history, future, actual = peak_week_panel()
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=60)],
+        sf.FeatureSpec(lags=[7]),
+        freq="1d",
+        horizon=7,
+        cv_windows=4,
+        levels=(80,),
+        id_col="series_id",
+        known_future=["expected"],
+        verbose=False,
+    ).fit(history)
+
+    def coverage(forecaster: sf.Forecaster) -> float:
+        pred = forecaster.predict(future=future).join(actual, on=["series_id", "date"])
+        inside = pred["sales"].is_between(pred["lightgbm-lo-80"], pred["lightgbm-hi-80"])
+        return float(inside.mean() or 0.0)
+
+    assert 0.72 <= coverage(fc) <= 0.9
+    # A bundle from before measured widths in the series' scale alone and keeps doing so.
+    fc.save(tmp_path / "b")
+    manifest_path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["intervals_follow_level"] is True
+    del manifest["intervals_follow_level"]
+    manifest_path.write_text(json.dumps(manifest))
+    older = sf.Forecaster.load(tmp_path / "b")
+    assert coverage(older) < 0.65
+
+
 # ---------------------------------------------------------------------- series that end or start
 
 
@@ -631,7 +698,7 @@ def test_the_ensembles_scores_come_from_weights_fitted_without_their_window() ->
                 rows.append((window, series, step, y, a, b))
     cv = pl.DataFrame(
         rows, schema=["_window", "series_id", "_step", "sales", "a", "b"], orient="row"
-    ).with_columns(pl.lit(1.0).alias("_scale"))
+    ).with_columns(pl.lit(1.0).alias("_scale"), pl.lit(float("nan")).alias("_level"))
     args = (["a", "b"], "sales", Ensemble(), Intervals(), 3, ["series_id"])
     both = Calibration.fit(cv, *args)
     assert both.conformity_scores is not None

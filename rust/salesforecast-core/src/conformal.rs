@@ -99,15 +99,60 @@ impl IntervalMethod {
     }
 }
 
+/// How strongly interval widths follow the forecast's level: the spread of a count grows with
+/// the square root of its mean (Poisson), the mildest of the usual variance laws for sales.
+const LEVEL_POWER: f64 = 0.5;
+/// The least relative level a width is shrunk by: a forecast of zero keeps a third of the
+/// series' width (0.1 to the power 0.5), as zeros are not certain.
+const LEVEL_FLOOR: f64 = 0.1;
+
+/// The unit an interval is measured in at one forecast: the series' `scale` times the square
+/// root of the forecast's level relative to the series' recent `level`, so a December forecast
+/// twice the level of the weeks before it gets intervals 1.4 times as wide, as its errors will
+/// be. The scale alone where the level is unknown (series with negative values, no history) or
+/// the forecast is missing.
+pub fn spread(forecast: f64, scale: f64, level: f64) -> f64 {
+    if !(level > 0.0 && level.is_finite() && forecast.is_finite()) {
+        return scale;
+    }
+    let relative = (forecast.max(0.0) / level).max(LEVEL_FLOOR);
+    scale * relative.powf(LEVEL_POWER)
+}
+
+/// [`spread`] of each forecast with its series' scale and level.
+pub fn spreads(forecasts: &[f64], scales: &[f64], levels: &[f64]) -> Result<Vec<f64>> {
+    if forecasts.len() != scales.len() || forecasts.len() != levels.len() {
+        return Err(CoreError::invalid_argument(
+            "scales",
+            format!(
+                "{} forecasts, {} scales and {} levels",
+                forecasts.len(),
+                scales.len(),
+                levels.len()
+            ),
+        ));
+    }
+    Ok(forecasts
+        .iter()
+        .zip(scales)
+        .zip(levels)
+        .map(|((&f, &s), &l)| spread(f, s, l))
+        .collect())
+}
+
 /// Per series of `df`: `_scale`, what conformity scores and interval widths are measured in (the
 /// in-sample seasonal-naive mean absolute error on the series' grid, at least 1% of its mean
-/// absolute value, so flat series still get an interval), and `_floor`, 0 when the series has no
-/// negative value (sales: forecasts and bounds are clipped there), else minus infinity.
+/// absolute value, so flat series still get an interval); `_level`, the mean over its last
+/// `level_periods` observed periods, that [`spread`] compares forecasts with (missing for a
+/// series with negative values, whose level says nothing of its spread); and `_floor`, 0 when
+/// the series has no negative value (sales: forecasts and bounds are clipped there), else minus
+/// infinity.
 pub fn interval_scales(
     df: &DataFrame,
     roles: &ColumnRoles,
     freq: Frequency,
     season_length: usize,
+    level_periods: usize,
 ) -> Result<DataFrame> {
     if season_length == 0 {
         return Err(CoreError::invalid_argument(
@@ -118,7 +163,7 @@ pub fn interval_scales(
     let panel = Panel::build(df, roles)?;
     let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
     let grids = series_on_grid(&panel, &target, freq);
-    let (mut scales, mut floors) = (Vec::with_capacity(grids.len()), vec![]);
+    let (mut scales, mut levels, mut floors) = (Vec::with_capacity(grids.len()), vec![], vec![]);
     for g in &grids {
         let observed: Vec<f64> = g.values.iter().copied().filter(|v| v.is_finite()).collect();
         let mean_abs = observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64;
@@ -130,10 +175,18 @@ pub fn interval_scales(
                 .fold(f64::MIN, f64::max),
         );
         let non_negative = observed.iter().all(|v| *v >= 0.0);
+        let recent = &g.values[g.values.len().saturating_sub(level_periods)..];
+        let recent: Vec<f64> = recent.iter().copied().filter(|v| v.is_finite()).collect();
+        levels.push(if non_negative && !recent.is_empty() {
+            recent.iter().sum::<f64>() / recent.len() as f64
+        } else {
+            f64::NAN
+        });
         floors.push(if non_negative { 0.0 } else { f64::NEG_INFINITY });
     }
     let mut out = series_keys(df, &panel, 1)?;
     out.with_column(Column::new("_scale".into(), scales))?;
+    out.with_column(Column::new("_level".into(), levels))?;
     out.with_column(Column::new("_floor".into(), floors))?;
     Ok(out)
 }
@@ -172,7 +225,7 @@ mod tests {
         )
         .unwrap();
         let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
-        let out = interval_scales(&df, &roles, Frequency::Days(1), 1).unwrap();
+        let out = interval_scales(&df, &roles, Frequency::Days(1), 1, 2).unwrap();
         assert_eq!(
             out.column("_scale").unwrap().f64().unwrap().get(0),
             Some(1.0)
@@ -180,6 +233,53 @@ mod tests {
         assert_eq!(
             out.column("_floor").unwrap().f64().unwrap().get(0),
             Some(0.0)
+        );
+        // The last two periods on the grid are days 3 and 4.
+        assert_eq!(
+            out.column("_level").unwrap().f64().unwrap().get(0),
+            Some(4.5)
+        );
+    }
+
+    #[test]
+    fn the_spread_follows_the_forecast_level() {
+        assert_eq!(spread(8.0, 2.0, 8.0), 2.0);
+        assert!((spread(32.0, 2.0, 8.0) - 4.0).abs() < 1e-12);
+        // A zero forecast keeps the floor's share; an unknown level leaves the scale alone.
+        assert!((spread(0.0, 2.0, 8.0) - 2.0 * 0.1f64.sqrt()).abs() < 1e-12);
+        assert_eq!(spread(5.0, 2.0, f64::NAN), 2.0);
+        assert_eq!(spread(5.0, 2.0, 0.0), 2.0);
+        assert_eq!(spread(f64::NAN, 2.0, 8.0), 2.0);
+        assert!(spreads(&[1.0], &[1.0, 2.0], &[1.0]).is_err());
+    }
+
+    #[test]
+    fn series_with_negative_values_have_no_level() {
+        let date = Column::new("date".into(), vec![0i32, 1, 2])
+            .cast(&DataType::Date)
+            .unwrap();
+        let df = DataFrame::new(
+            3,
+            vec![
+                Column::new("id".into(), vec!["a"; 3]),
+                date,
+                Column::new("y".into(), vec![-1.0, 2.0, 4.0]),
+            ],
+        )
+        .unwrap();
+        let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
+        let out = interval_scales(&df, &roles, Frequency::Days(1), 1, 7).unwrap();
+        assert!(out
+            .column("_level")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .is_nan());
+        assert_eq!(
+            out.column("_floor").unwrap().f64().unwrap().get(0),
+            Some(f64::NEG_INFINITY)
         );
     }
 }

@@ -12,7 +12,9 @@ use polars::prelude::{Column, IdxCa, IdxSize, IntoSeries};
 use pyo3::prelude::*;
 use pyo3_polars::{PyDataFrame, PySeries};
 use salesforecast_core::baselines::{baseline_forecasts as core_baseline_forecasts, Baseline};
-use salesforecast_core::conformal::{interval_scales as core_interval_scales, IntervalMethod};
+use salesforecast_core::conformal::{
+    interval_scales as core_interval_scales, spreads, IntervalMethod,
+};
 use salesforecast_core::diagnostics::{residual_tests as core_residual_tests, ResidualTests};
 use salesforecast_core::ensemble::{guard_panel, shrunk_weights, EnsembleLoss, GUARD_LIMIT};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
@@ -360,7 +362,8 @@ fn check_stat_model(
     run(py, || StatModel::parse(kind, setting, damped).map(|_| ()))
 }
 
-/// Per series: the interval scale `_scale` and the forecast floor `_floor`.
+/// Per series: the interval scale `_scale`, the recent level `_level` and the forecast floor
+/// `_floor`.
 #[pyfunction]
 fn interval_scales(
     py: Python<'_>,
@@ -368,6 +371,7 @@ fn interval_scales(
     roles: Roles,
     freq: &str,
     season_length: usize,
+    level_periods: usize,
 ) -> PyResult<PyDataFrame> {
     run(py, || {
         core_interval_scales(
@@ -375,9 +379,26 @@ fn interval_scales(
             &roles.columns()?,
             Frequency::parse(freq)?,
             season_length,
+            level_periods,
         )
     })
     .map(PyDataFrame)
+}
+
+/// The unit each forecast's interval is measured in (its series' scale grown with its level).
+#[pyfunction]
+fn interval_spreads<'py>(
+    py: Python<'py>,
+    forecasts: PyReadonlyArray1<'py, f64>,
+    scales: PyReadonlyArray1<'py, f64>,
+    levels: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (forecasts, scales, levels) = (
+        forecasts.as_array().to_vec(),
+        scales.as_array().to_vec(),
+        levels.as_array().to_vec(),
+    );
+    Ok(run(py, || spreads(&forecasts, &scales, &levels))?.into_pyarray(py))
 }
 
 #[pyfunction]
@@ -613,6 +634,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stat_forecasts, m)?)?;
     m.add_function(wrap_pyfunction!(check_stat_model, m)?)?;
     m.add_function(wrap_pyfunction!(interval_scales, m)?)?;
+    m.add_function(wrap_pyfunction!(interval_spreads, m)?)?;
     m.add_function(wrap_pyfunction!(residual_tests, m)?)?;
     m.add_class::<boosters::NativeBooster>()?;
     m.add_class::<FeatureStepper>()?;

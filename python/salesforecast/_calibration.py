@@ -16,6 +16,13 @@ from salesforecast.errors import InvalidArgumentError
 
 Widths = dict[str, list[list[tuple[float, float]]]]
 
+# What conformity scores and widths are measured in, as bundles record it: the series' scale
+# alone, or the spread of each period (see `spreads`). A changed rule gets a new name, so a
+# bundle is never read in a unit it was not calibrated in.
+SERIES_SCALE = "series_scale"
+LEVEL_SPREAD = "level_spread_v1"
+INTERVAL_UNITS = (SERIES_SCALE, LEVEL_SPREAD)
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -28,10 +35,9 @@ class Calibration:
     # How far the optimized weights were trusted over the robust mix (``None``: not optimized
     # or not known, as in a bundle).
     trust: float | None = None
-    # Errors and widths in units of each period's spread (its series' scale grown with the
-    # models' median forecast relative to the series' recent level), or, in bundles from before,
-    # of the series' scale alone.
-    follows_level: bool = True
+    # What errors and widths are measured in (one of `INTERVAL_UNITS`; bundles from before the
+    # spread were calibrated in the series' scale).
+    unit: str = LEVEL_SPREAD
 
     @classmethod
     def fit(

@@ -41,8 +41,10 @@ from salesforecast.errors import (
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+# Format 3 measures interval widths in the unit the manifest's `interval_unit` names; readers
+# of format 2 would apply them in the series' scale, so they refuse it.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
 MANIFEST = "manifest.json"
 VERSIONS = "versions"
 KEY_ENV = "SALESFORECAST_BUNDLE_KEY"
@@ -101,9 +103,9 @@ class Manifest:
     guarded: list[Any] | None = None
     # The default booster's settings that a refit settles again from its data.
     settled: list[Any] = field(default_factory=list)
-    # Whether interval widths are in units of each forecast's spread (its series' scale grown
-    # with the forecast's level); older bundles measured them in the series' scale alone.
-    intervals_follow_level: bool = False
+    # What the conformity scores and interval widths are measured in (`INTERVAL_UNITS` of
+    # `_calibration`); older bundles measured them in the series' scale.
+    interval_unit: str = "series_scale"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,7 +23,15 @@ from typing import Any, Literal
 import polars as pl
 
 from salesforecast import _native, bundle
-from salesforecast._calibration import Calibration, Widths, at_least, with_ensemble, with_intervals
+from salesforecast._calibration import (
+    INTERVAL_UNITS,
+    LEVEL_SPREAD,
+    Calibration,
+    Widths,
+    at_least,
+    with_ensemble,
+    with_intervals,
+)
 from salesforecast._frames import IdCol, as_time_dtype, shift_times, to_polars
 from salesforecast._strategies import (
     DirectBooster,
@@ -218,7 +226,9 @@ class Forecaster:
     ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training data
     (more where the history allows, so that they span at least one season). Their out-of-fold
     forecasts fit the ensemble weights and the split-conformal interval widths per forecast step, on
-    errors scaled by each series' seasonal-naive error so one width fits series of every size. The
+    errors scaled by each series' seasonal-naive error so one width fits series of every size, and
+    by the square root of the forecast's level against the series' recent level, so a peak
+    forecast gets the wider interval its errors will have. The
     weights (non-negative, summing to 1) are the loss-minimising ones shrunk toward equal weights on
     the better half of the models: trusted more with more windows and series and with a winner that
     ranks well in each series of each window, so a model that was lucky on a few windows does not
@@ -989,7 +999,7 @@ class Forecaster:
     ) -> pl.DataFrame:
         """Raw forecasts with the ensemble of ``calibration`` and the intervals of ``widths``."""
         out = with_ensemble(raw, calibration.weights if self.ensemble else None)
-        level_from = self.model_names if calibration.follows_level else None
+        level_from = self.model_names if calibration.unit == LEVEL_SPREAD else None
         return with_intervals(out, scales, keys, widths, levels, level_from)
 
     def predict(
@@ -1006,8 +1016,8 @@ class Forecaster:
         known-future covariates of every forecast period (a typed error lists what is missing).
         ``new_df`` forecasts from other or newer history (same columns as the training data,
         e.g. the latest weeks) with the fitted models, without refitting; interval widths scale
-        with each series' error on that history. ``levels`` gives intervals at other levels than
-        the forecaster's, from the same conformity scores.
+        with each series' error and recent level on that history. ``levels`` gives intervals at
+        other levels than the forecaster's, from the same conformity scores.
         """
         if levels is not None:
             Intervals(tuple(levels))
@@ -1475,7 +1485,7 @@ class Forecaster:
             models=models,
             weights=self.calibration.weights,
             interval_widths=self.interval_widths,
-            intervals_follow_level=self.calibration.follows_level,
+            interval_unit=self.calibration.unit,
             metrics=None
             if self.calibration_metrics is None
             else self.calibration_metrics.to_dicts(),
@@ -1551,11 +1561,13 @@ class Forecaster:
             if bundle.CONFORMITY_FILE in found.files
             else None
         )
+        if manifest.interval_unit not in INTERVAL_UNITS:
+            raise ModelFileError(
+                f"{found.uri}: interval widths in an unknown unit {manifest.interval_unit!r} "
+                f"(this version knows {', '.join(INTERVAL_UNITS)})"
+            )
         fc.calibration = Calibration(
-            manifest.weights,
-            scores,
-            fc.interval_method,
-            follows_level=manifest.intervals_follow_level,
+            manifest.weights, scores, fc.interval_method, unit=manifest.interval_unit
         )
         fc.interval_widths = (
             None

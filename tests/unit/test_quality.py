@@ -16,7 +16,12 @@ import pytest
 
 import salesforecast as sf
 from salesforecast import tracking
-from salesforecast.errors import EndedSeriesWarning, InvalidArgumentError, MissingColumnError
+from salesforecast.errors import (
+    EndedSeriesWarning,
+    InvalidArgumentError,
+    MissingColumnError,
+    ModelFileError,
+)
 from salesforecast.forecast import _guarded_from_json, _guarded_to_json
 
 
@@ -483,14 +488,18 @@ def test_interval_widths_grow_with_the_forecast_level(tmp_path: Path) -> None:
         return float(inside.mean() or 0.0)
 
     assert 0.72 <= coverage(fc) <= 0.9
-    # A bundle from before measured widths in the series' scale alone and keeps doing so.
+    # The bundle names the unit its widths are in; a reader applies them in that unit (read in
+    # the series' scale, these widths would cover about half) and refuses a unit it does not know.
     fc.save(tmp_path / "b")
     manifest_path = tmp_path / "b" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["intervals_follow_level"] is True
-    del manifest["intervals_follow_level"]
-    manifest_path.write_text(json.dumps(manifest))
+    assert manifest["interval_unit"] == "level_spread_v1"
+    assert coverage(sf.Forecaster.load(tmp_path / "b")) == coverage(fc)
+    manifest_path.write_text(json.dumps({**manifest, "interval_unit": "series_scale"}))
     older = sf.Forecaster.load(tmp_path / "b")
+    manifest_path.write_text(json.dumps({**manifest, "interval_unit": "furlongs"}))
+    with pytest.raises(ModelFileError, match="unknown unit 'furlongs'"):
+        sf.Forecaster.load(tmp_path / "b")
     assert coverage(older) < 0.65
 
 

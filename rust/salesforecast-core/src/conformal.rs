@@ -102,21 +102,33 @@ impl IntervalMethod {
 /// How strongly interval widths follow the forecast's level: the spread of a count grows with
 /// the square root of its mean (Poisson), the mildest of the usual variance laws for sales.
 const LEVEL_POWER: f64 = 0.5;
-/// The least relative level a width is shrunk by: a forecast of zero keeps a third of the
-/// series' width (0.1 to the power 0.5), as zeros are not certain.
-const LEVEL_FLOOR: f64 = 0.1;
+/// How far the relative level is trusted either way: a forecast of zero keeps a third of the
+/// series' width (0.1 to the power 0.5), as zeros are not certain, and a series that sold next
+/// to nothing lately gets at most 3.2 times it, however small the level it is divided by.
+const LEVEL_BOUND: f64 = 10.0;
 
 /// The unit an interval is measured in at one forecast: the series' `scale` times the square
 /// root of the forecast's level relative to the series' recent `level`, so a December forecast
 /// twice the level of the weeks before it gets intervals 1.4 times as wide, as its errors will
-/// be. The scale alone where the level is unknown (series with negative values, no history) or
-/// the forecast is missing.
+/// be; the relative level is held within a factor of [`LEVEL_BOUND`] either way. The scale alone
+/// where the level is unknown (series with negative values, no history) or the forecast is
+/// missing.
 pub fn spread(forecast: f64, scale: f64, level: f64) -> f64 {
-    if !(level > 0.0 && level.is_finite() && forecast.is_finite()) {
+    if !(level.is_finite() && forecast.is_finite()) {
         return scale;
     }
-    let relative = (forecast.max(0.0) / level).max(LEVEL_FLOOR);
-    scale * relative.powf(LEVEL_POWER)
+    let forecast = forecast.max(0.0);
+    let relative = if level > 0.0 {
+        forecast / level
+    } else if forecast > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    scale
+        * relative
+            .clamp(1.0 / LEVEL_BOUND, LEVEL_BOUND)
+            .powf(LEVEL_POWER)
 }
 
 /// [`spread`] of each forecast with its series' scale and level.
@@ -244,11 +256,18 @@ mod tests {
     #[test]
     fn the_spread_follows_the_forecast_level() {
         assert_eq!(spread(8.0, 2.0, 8.0), 2.0);
+        // Four times the level: twice the width.
         assert!((spread(32.0, 2.0, 8.0) - 4.0).abs() < 1e-12);
-        // A zero forecast keeps the floor's share; an unknown level leaves the scale alone.
-        assert!((spread(0.0, 2.0, 8.0) - 2.0 * 0.1f64.sqrt()).abs() < 1e-12);
+        // A zero forecast keeps the bound's share, even of a series that sold nothing.
+        let least = 2.0 * 0.1f64.sqrt();
+        assert!((spread(0.0, 2.0, 8.0) - least).abs() < 1e-12);
+        assert!((spread(0.0, 2.0, 0.0) - least).abs() < 1e-12);
+        // A series that sold nothing lately: no jump between level 0 and a tiny level.
+        let most = 2.0 * 10.0f64.sqrt();
+        assert!((spread(6.0, 2.0, 0.0) - most).abs() < 1e-12);
+        assert!((spread(6.0, 2.0, 1e-6) - most).abs() < 1e-12);
+        // An unknown level or forecast leaves the scale alone.
         assert_eq!(spread(5.0, 2.0, f64::NAN), 2.0);
-        assert_eq!(spread(5.0, 2.0, 0.0), 2.0);
         assert_eq!(spread(f64::NAN, 2.0, 8.0), 2.0);
         assert!(spreads(&[1.0], &[1.0, 2.0], &[1.0]).is_err());
     }

@@ -160,8 +160,8 @@ def at_least(value: pl.Expr, floor: str) -> pl.Expr:
 def spreads(frame: pl.DataFrame, members: Sequence[str]) -> np.ndarray:
     """The unit each row's interval is measured in: its series' scale (``_scale``) grown with
     the members' median forecast relative to the series' recent level (``_level``). The median,
-    not each model's own forecast, so a model that forecasts a drop does not narrow its own
-    interval where the drop may not come."""
+    not each model's own forecast, so that (with three models or more) a model that forecasts a
+    drop does not narrow its own interval where the drop may not come."""
     consensus = frame.select(
         pl.concat_list(pl.col(n).cast(pl.Float64).fill_nan(None) for n in members)
         .list.median()

@@ -31,6 +31,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from salesforecast import _json, storage
+from salesforecast._calibration import INTERVAL_UNITS, SERIES_SCALE
 from salesforecast._native import __version__ as _version_module
 from salesforecast.errors import (
     InvalidArgumentError,
@@ -105,7 +106,7 @@ class Manifest:
     settled: list[Any] = field(default_factory=list)
     # What the conformity scores and interval widths are measured in (`INTERVAL_UNITS` of
     # `_calibration`); older bundles measured them in the series' scale.
-    interval_unit: str = "series_scale"
+    interval_unit: str = SERIES_SCALE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -373,6 +374,14 @@ def check_manifest(manifest: Any, base: str) -> None:
         if not isinstance(root, str) or not root.startswith(f"{VERSIONS}/"):
             raise ModelFileError(f"{base}: manifest `root` must name a {VERSIONS}/ prefix")
         entries[root] = "0" * 64
+    if manifest["format_version"] >= 3 and "interval_unit" not in manifest:
+        raise ModelFileError(f"{base}: manifest lacks `interval_unit` (format 3 names it)")
+    unit = manifest.get("interval_unit", SERIES_SCALE)
+    if unit not in INTERVAL_UNITS:
+        raise ModelFileError(
+            f"{base}: interval widths in an unknown unit {unit!r} "
+            f"(this version knows {', '.join(INTERVAL_UNITS)})"
+        )
     for name, checksum in entries.items():
         if not isinstance(name, str):
             raise ModelFileError(f"{base}: manifest entry {name!r} is not a path")

@@ -24,7 +24,6 @@ import polars as pl
 
 from salesforecast import _native, bundle
 from salesforecast._calibration import (
-    INTERVAL_UNITS,
     LEVEL_SPREAD,
     Calibration,
     Widths,
@@ -227,7 +226,7 @@ class Forecaster:
     (more where the history allows, so that they span at least one season). Their out-of-fold
     forecasts fit the ensemble weights and the split-conformal interval widths per forecast step, on
     errors scaled by each series' seasonal-naive error so one width fits series of every size, and
-    by the square root of the forecast's level against the series' recent level, so a peak
+    by the square root of the models' median forecast against the series' recent level, so a peak
     forecast gets the wider interval its errors will have. The
     weights (non-negative, summing to 1) are the loss-minimising ones shrunk toward equal weights on
     the better half of the models: trusted more with more windows and series and with a winner that
@@ -1561,11 +1560,6 @@ class Forecaster:
             if bundle.CONFORMITY_FILE in found.files
             else None
         )
-        if manifest.interval_unit not in INTERVAL_UNITS:
-            raise ModelFileError(
-                f"{found.uri}: interval widths in an unknown unit {manifest.interval_unit!r} "
-                f"(this version knows {', '.join(INTERVAL_UNITS)})"
-            )
         fc.calibration = Calibration(
             manifest.weights, scores, fc.interval_method, unit=manifest.interval_unit
         )

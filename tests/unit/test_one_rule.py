@@ -80,7 +80,7 @@ def test_interval_scale_is_the_seasonal_naive_error_on_the_grid() -> None:
     scale = np.nanmean(np.abs(grid[7:] - grid[:-7]))
     level = np.nanmean(grid[-7:])
     row = pred.filter(pl.col("series_id") == "a").row(0, named=True)
-    spread = scale * np.sqrt(np.clip(row["seasonal_naive"] / level, 0.1, 10))
+    spread = scale * np.sqrt(np.clip(row["seasonal_naive"] / max(level, scale), 0.1, 10))
     hi = row["seasonal_naive"] + widths["seasonal_naive"][0][0][1] * spread
     assert row["seasonal_naive-hi-80"] == pytest.approx(hi, rel=1e-9)
 

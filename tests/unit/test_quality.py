@@ -495,8 +495,13 @@ def test_interval_widths_grow_with_the_forecast_level(tmp_path: Path) -> None:
     manifest = json.loads(manifest_path.read_text())
     assert manifest["interval_unit"] == "level_spread_v1"
     assert coverage(sf.Forecaster.load(tmp_path / "b")) == coverage(fc)
-    manifest_path.write_text(json.dumps({**manifest, "interval_unit": "series_scale"}))
+    # A format-2 manifest, from before the unit was named, is read in the series' scale.
+    older_manifest = {k: v for k, v in manifest.items() if k != "interval_unit"}
+    manifest_path.write_text(json.dumps({**older_manifest, "format_version": 2}))
     older = sf.Forecaster.load(tmp_path / "b")
+    manifest_path.write_text(json.dumps(older_manifest))
+    with pytest.raises(ModelFileError, match="lacks `interval_unit`"):
+        sf.Forecaster.load(tmp_path / "b")
     manifest_path.write_text(json.dumps({**manifest, "interval_unit": "furlongs"}))
     with pytest.raises(ModelFileError, match="unknown unit 'furlongs'"):
         sf.Forecaster.load(tmp_path / "b")

@@ -103,28 +103,24 @@ impl IntervalMethod {
 /// the square root of its mean (Poisson), the mildest of the usual variance laws for sales.
 const LEVEL_POWER: f64 = 0.5;
 /// How far the relative level is trusted either way: a forecast of zero keeps a third of the
-/// series' width (0.1 to the power 0.5), as zeros are not certain, and a series that sold next
-/// to nothing lately gets at most 3.2 times it, however small the level it is divided by.
+/// series' width (0.1 to the power 0.5), as zeros are not certain, and no forecast gets more
+/// than 3.2 times it.
 const LEVEL_BOUND: f64 = 10.0;
 
 /// The unit an interval is measured in at one forecast: the series' `scale` times the square
-/// root of the forecast's level relative to the series' recent `level`, so a December forecast
-/// twice the level of the weeks before it gets intervals 1.4 times as wide, as its errors will
-/// be; the relative level is held within a factor of [`LEVEL_BOUND`] either way. The scale alone
-/// where the level is unknown (series with negative values, no history) or the forecast is
-/// missing.
+/// root of the forecast relative to the series' recent `level`, so a December forecast at twice
+/// the series' recent level gets intervals 1.4 times as wide, as its errors will be. A level
+/// below one scale is not told from noise: the forecast is compared with the scale instead, so
+/// a series that sold nothing lately gets no width out of a forecast of 0.01 (the width moves
+/// smoothly with the forecast and the level). The relative level is held within a factor of
+/// [`LEVEL_BOUND`] either way. The scale alone where the level is unknown (series with negative
+/// values, no history) or the forecast is missing.
 pub fn spread(forecast: f64, scale: f64, level: f64) -> f64 {
-    if !(level.is_finite() && forecast.is_finite()) {
+    let reference = level.max(scale);
+    if !(level.is_finite() && forecast.is_finite() && reference > 0.0) {
         return scale;
     }
-    let forecast = forecast.max(0.0);
-    let relative = if level > 0.0 {
-        forecast / level
-    } else if forecast > 0.0 {
-        f64::INFINITY
-    } else {
-        0.0
-    };
+    let relative = forecast.max(0.0) / reference;
     scale
         * relative
             .clamp(1.0 / LEVEL_BOUND, LEVEL_BOUND)
@@ -154,9 +150,10 @@ pub fn spreads(forecasts: &[f64], scales: &[f64], levels: &[f64]) -> Result<Vec<
 
 /// Per series of `df`: `_scale`, what conformity scores and interval widths are measured in (the
 /// in-sample seasonal-naive mean absolute error on the series' grid, at least 1% of its mean
-/// absolute value, so flat series still get an interval); `_level`, the mean over its last
-/// `level_periods` observed periods, that [`spread`] compares forecasts with (missing for a
-/// series with negative values, whose level says nothing of its spread); and `_floor`, 0 when
+/// absolute value, so flat series still get an interval); `_level`, the mean of the observed
+/// values among its last `level_periods` periods on the grid, that [`spread`] compares
+/// forecasts with (missing for a series with negative values, whose level says nothing of its
+/// spread); and `_floor`, 0 when
 /// the series has no negative value (sales: forecasts and bounds are clipped there), else minus
 /// infinity.
 pub fn interval_scales(
@@ -206,6 +203,7 @@ pub fn interval_scales(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::dated_frame;
 
     #[test]
     fn finite_sample_rank() {
@@ -224,19 +222,9 @@ mod tests {
     fn scales_read_the_grid_not_the_rows() {
         // Day 2 is missing: on the grid the lag-1 differences are |2-1| and |5-4| = 1 each; by
         // row they would include |4-2| = 2.
-        let date = Column::new("date".into(), vec![0i32, 1, 3, 4])
-            .cast(&DataType::Date)
-            .unwrap();
-        let df = DataFrame::new(
-            4,
-            vec![
-                Column::new("id".into(), vec!["a"; 4]),
-                date,
-                Column::new("y".into(), vec![1.0, 2.0, 4.0, 5.0]),
-            ],
-        )
-        .unwrap();
-        let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
+        let y = [1.0, 2.0, 4.0, 5.0].map(Some);
+        let df = dated_frame(&["a"; 4], &[0, 1, 3, 4], &y);
+        let roles = ColumnRoles::new(vec!["store".into()], "date", "y").unwrap();
         let out = interval_scales(&df, &roles, Frequency::Days(1), 1, 2).unwrap();
         assert_eq!(
             out.column("_scale").unwrap().f64().unwrap().get(0),
@@ -258,14 +246,19 @@ mod tests {
         assert_eq!(spread(8.0, 2.0, 8.0), 2.0);
         // Four times the level: twice the width.
         assert!((spread(32.0, 2.0, 8.0) - 4.0).abs() < 1e-12);
-        // A zero forecast keeps the bound's share, even of a series that sold nothing.
+        // A zero (or negative) forecast keeps the bound's share, even of a series that sold
+        // nothing; no forecast gets more than the other bound.
         let least = 2.0 * 0.1f64.sqrt();
         assert!((spread(0.0, 2.0, 8.0) - least).abs() < 1e-12);
+        assert!((spread(-3.0, 2.0, 8.0) - least).abs() < 1e-12);
         assert!((spread(0.0, 2.0, 0.0) - least).abs() < 1e-12);
-        // A series that sold nothing lately: no jump between level 0 and a tiny level.
-        let most = 2.0 * 10.0f64.sqrt();
-        assert!((spread(6.0, 2.0, 0.0) - most).abs() < 1e-12);
-        assert!((spread(6.0, 2.0, 1e-6) - most).abs() < 1e-12);
+        assert!((spread(1e6, 2.0, 8.0) - 2.0 * 10.0f64.sqrt()).abs() < 1e-12);
+        // A series that sold nothing lately: its level is below one scale, so forecasts are
+        // compared with the scale; no jump between level 0 and a tiny one, nor between a
+        // forecast of 0 and one of 0.01.
+        assert!((spread(6.0, 2.0, 0.0) - 2.0 * 3.0f64.sqrt()).abs() < 1e-12);
+        assert_eq!(spread(6.0, 2.0, 1e-6), spread(6.0, 2.0, 0.0));
+        assert!(spread(0.01, 2.0, 0.0) - spread(0.0, 2.0, 0.0) < 1e-12);
         // An unknown level or forecast leaves the scale alone.
         assert_eq!(spread(5.0, 2.0, f64::NAN), 2.0);
         assert_eq!(spread(f64::NAN, 2.0, 8.0), 2.0);
@@ -274,19 +267,8 @@ mod tests {
 
     #[test]
     fn series_with_negative_values_have_no_level() {
-        let date = Column::new("date".into(), vec![0i32, 1, 2])
-            .cast(&DataType::Date)
-            .unwrap();
-        let df = DataFrame::new(
-            3,
-            vec![
-                Column::new("id".into(), vec!["a"; 3]),
-                date,
-                Column::new("y".into(), vec![-1.0, 2.0, 4.0]),
-            ],
-        )
-        .unwrap();
-        let roles = ColumnRoles::new(vec!["id".into()], "date", "y").unwrap();
+        let df = dated_frame(&["a"; 3], &[0, 1, 2], &[-1.0, 2.0, 4.0].map(Some));
+        let roles = ColumnRoles::new(vec!["store".into()], "date", "y").unwrap();
         let out = interval_scales(&df, &roles, Frequency::Days(1), 1, 7).unwrap();
         assert!(out
             .column("_level")

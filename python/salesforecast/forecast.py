@@ -66,6 +66,9 @@ _log = logging.getLogger(__name__)
 # without improvement end the search.
 _MAX_ROUNDS, _PATIENCE = 1000, 50
 _SETTLED = frozenset({"objective", "n_estimators"})
+# What calibration windows carry besides the forecasts: step, interval scale, recent level,
+# floor and window number.
+_WINDOW_COLUMNS = ("_step", "_scale", "_level", "_floor", "_window")
 _NOTHING_GUARDED = pl.DataFrame(
     schema={"model": pl.String, "distance": pl.Float64, "last_year_distance": pl.Float64}
 )
@@ -789,7 +792,7 @@ class Forecaster:
         """Overall metrics of every model, the ensemble and the baselines on the calibration
         windows together (the forecasts the weights were fitted on)."""
         # The cutoff stays: baselines forecast from each window's cutoff, not the data's end.
-        frame = cv.drop("_step", "_scale", "_level", "_floor", "_window")
+        frame = cv.drop(_WINDOW_COLUMNS)
         names = list(self.model_names)
         if self.ensemble and calibration.weights:
             frame = with_ensemble(frame, calibration.weights)
@@ -1348,9 +1351,7 @@ class Forecaster:
             backtests=backtests,
             progress=progress,
         )
-        return _with_statics(
-            out.drop("_step", "_scale", "_level", "_floor", "_window"), statics, plan.keys
-        )
+        return _with_statics(out.drop(_WINDOW_COLUMNS), statics, plan.keys)
 
     def cross_validation(
         self,

@@ -153,9 +153,8 @@ pub fn spreads(forecasts: &[f64], scales: &[f64], levels: &[f64]) -> Result<Vec<
 /// absolute value, so flat series still get an interval); `_level`, the mean of the observed
 /// values among its last `level_periods` periods on the grid, that [`spread`] compares
 /// forecasts with (missing for a series with negative values, whose level says nothing of its
-/// spread); and `_floor`, 0 when
-/// the series has no negative value (sales: forecasts and bounds are clipped there), else minus
-/// infinity.
+/// spread); and `_floor`, 0 when the series has no negative value (sales: forecasts and bounds
+/// are clipped there), else minus infinity.
 pub fn interval_scales(
     df: &DataFrame,
     roles: &ColumnRoles,

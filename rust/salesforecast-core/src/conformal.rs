@@ -11,12 +11,7 @@ use polars::prelude::*;
 /// `ceil((n + 1) * level / 100)`-th smallest score, the finite-sample-valid choice. Infinite when
 /// there are too few scores for that level.
 pub fn conformal_quantile(scores: &[f64], level: f64) -> Result<f64> {
-    if !(level > 0.0 && level < 100.0) {
-        return Err(CoreError::invalid_argument(
-            "levels",
-            format!("{level} is not between 0 and 100"),
-        ));
-    }
+    check_level(level)?;
     let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
     if finite.is_empty() {
         return Ok(f64::NAN);
@@ -31,17 +26,46 @@ pub fn conformal_quantile(scores: &[f64], level: f64) -> Result<f64> {
     })
 }
 
-/// Signed-error quantile for the `conformal_distribution` method: the empirical `q` quantile
-/// (linear interpolation) of the errors `actual - prediction`.
-pub fn error_quantile(errors: &[f64], q: f64) -> f64 {
-    let mut finite: Vec<f64> = errors.iter().copied().filter(|v| v.is_finite()).collect();
+fn check_level(level: f64) -> Result<()> {
+    if level > 0.0 && level < 100.0 {
+        Ok(())
+    } else {
+        Err(CoreError::invalid_argument(
+            "levels",
+            format!("{level} is not between 0 and 100"),
+        ))
+    }
+}
+
+/// The bounds of a two-sided split-conformal interval at coverage `level` (in percent) from
+/// signed `scores`: the `floor((n + 1) * tail)`-th and `ceil((n + 1) * (1 - tail))`-th smallest,
+/// with `tail` half the miss rate, held to the smallest and largest score when there are too
+/// few. Linear interpolation between the empirical quantiles would cover about (n - 1) / (n + 1)
+/// of the nominal level: 72% for a nominal 80% from 20 scores.
+fn signed_bounds(scores: &[f64], level: f64) -> Result<(f64, f64)> {
+    check_level(level)?;
+    let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
     if finite.is_empty() {
-        return f64::NAN;
+        return Ok((f64::NAN, f64::NAN));
     }
     finite.sort_by(|a, b| a.total_cmp(b));
-    let pos = q.clamp(0.0, 1.0) * (finite.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    finite[lo] + (finite[hi] - finite[lo]) * (pos - lo as f64)
+    let n = finite.len();
+    // (n + 1) times the tail, in percent so that 80% of 20 ranks is 2 exactly, not 1.999...
+    let tail = (n + 1) as f64 * (100.0 - level) / 200.0;
+    let low = (tail.floor() as usize).clamp(1, n);
+    let high = (((n + 1) as f64 - tail).ceil() as usize).clamp(1, n);
+    Ok((finite[low - 1], finite[high - 1]))
+}
+
+/// Each step's mean absolute score: how wide that step's errors run (NaN without a score).
+fn step_sizes(groups: &[Vec<f64>]) -> Vec<f64> {
+    groups
+        .iter()
+        .map(|group| {
+            let finite: Vec<f64> = group.iter().copied().filter(|v| v.is_finite()).collect();
+            finite.iter().map(|v| v.abs()).sum::<f64>() / finite.len() as f64
+        })
+        .collect()
 }
 
 /// How interval widths are read from conformity scores.
@@ -73,29 +97,43 @@ impl IntervalMethod {
         }
     }
 
-    /// (lower, upper) offsets for each group of scores and each level (in percent).
+    /// (lower, upper) offsets for each step's group of scores and each level (in percent). A
+    /// step's errors tell how wide that step runs (their mean absolute size), all steps
+    /// together tell the shape: the scores, each divided by its step's size, are pooled and the
+    /// bounds read from the pool, then scaled back by each step's size. A calibration of a few
+    /// windows holds a few dozen scores per step, where the 95% bounds would be the extremes
+    /// seen; the pool holds the horizon's times as many.
     pub fn widths(self, groups: &[Vec<f64>], levels: &[f64]) -> Result<Vec<Vec<(f64, f64)>>> {
-        groups
+        let sizes = step_sizes(groups);
+        let pooled: Vec<f64> = groups
             .iter()
-            .map(|group| {
-                levels
+            .zip(&sizes)
+            .filter(|(_, &size)| size > 0.0)
+            .flat_map(|(group, &size)| group.iter().map(move |v| v / size))
+            .collect();
+        let bounds = levels
+            .iter()
+            .map(|&level| match self {
+                Self::ConformalError => conformal_quantile(&pooled, level).map(|q| (-q, q)),
+                Self::ConformalDistribution => signed_bounds(&pooled, level),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(sizes
+            .iter()
+            .map(|&size| {
+                bounds
                     .iter()
-                    .map(|&level| {
-                        let q = conformal_quantile(group, level)?;
-                        Ok(match self {
-                            Self::ConformalError => (-q, q),
-                            Self::ConformalDistribution => {
-                                let tail = (1.0 - level / 100.0) / 2.0;
-                                (
-                                    error_quantile(group, tail),
-                                    error_quantile(group, 1.0 - tail),
-                                )
-                            }
-                        })
+                    // A step whose errors were all zero keeps a zero width.
+                    .map(|&(lo, hi)| {
+                        if size == 0.0 {
+                            (0.0, 0.0)
+                        } else {
+                            (lo * size, hi * size)
+                        }
                     })
                     .collect()
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -214,7 +252,45 @@ mod tests {
             f64::INFINITY
         );
         assert!(conformal_quantile(&scores, 100.0).is_err());
-        assert_eq!(error_quantile(&[-1.0, 0.0, 1.0], 0.5), 0.0);
+    }
+
+    #[test]
+    fn signed_bounds_take_the_finite_sample_ranks() {
+        // 19 scores -9..=9: floor(20 * 0.1) = 2nd and ceil(20 * 0.9) = 18th smallest.
+        let scores: Vec<f64> = (-9..=9).map(f64::from).collect();
+        let widths = IntervalMethod::ConformalDistribution
+            .widths(std::slice::from_ref(&scores), &[80.0])
+            .unwrap();
+        let (lo, hi) = widths[0][0];
+        assert!((lo + 8.0).abs() < 1e-12 && (hi - 8.0).abs() < 1e-12);
+        // Too few scores for 95%: the extremes.
+        assert_eq!(signed_bounds(&scores[..3], 95.0).unwrap(), (-9.0, -7.0));
+        assert!(signed_bounds(&scores, 0.0).is_err());
+    }
+
+    #[test]
+    fn steps_share_the_pooled_shape_at_their_own_size() {
+        let base: Vec<f64> = (-9..=9).map(f64::from).collect();
+        let doubled: Vec<f64> = base.iter().map(|v| 2.0 * v).collect();
+        for method in [
+            IntervalMethod::ConformalError,
+            IntervalMethod::ConformalDistribution,
+        ] {
+            let widths = method
+                .widths(
+                    &[base.clone(), doubled.clone(), vec![0.0; 3], vec![]],
+                    &[80.0, 95.0],
+                )
+                .unwrap();
+            for (one, two) in widths[0].iter().zip(&widths[1]) {
+                assert!((two.0 - 2.0 * one.0).abs() < 1e-9 && (two.1 - 2.0 * one.1).abs() < 1e-9);
+                assert!(one.0 < 0.0 && one.1 > 0.0);
+            }
+            // 38 pooled scores reach further at 95% than at 80%.
+            assert!(widths[0][1].1 > widths[0][0].1);
+            assert_eq!(widths[2], vec![(0.0, 0.0); 2]);
+            assert!(widths[3].iter().all(|(lo, hi)| lo.is_nan() && hi.is_nan()));
+        }
     }
 
     #[test]

@@ -57,6 +57,21 @@ fn signed_bounds(scores: &[f64], level: f64) -> Result<(f64, f64)> {
     Ok((finite[low - 1], finite[high - 1]))
 }
 
+/// Each score divided by the mean absolute value of the group's other finite scores; none
+/// where that mean is not positive (a single score, or all the others zero).
+fn left_out_scaled(group: &[f64]) -> Vec<f64> {
+    let finite: Vec<f64> = group.iter().copied().filter(|v| v.is_finite()).collect();
+    let total: f64 = finite.iter().map(|v| v.abs()).sum();
+    let others = finite.len() as f64 - 1.0;
+    finite
+        .iter()
+        .filter_map(|&v| {
+            let size = (total - v.abs()) / others;
+            (size > 0.0).then(|| v / size)
+        })
+        .collect()
+}
+
 /// Each step's mean absolute score: how wide that step's errors run (NaN without a score).
 fn step_sizes(groups: &[Vec<f64>]) -> Vec<f64> {
     groups
@@ -99,17 +114,17 @@ impl IntervalMethod {
 
     /// (lower, upper) offsets for each step's group of scores and each level (in percent). A
     /// step's errors tell how wide that step runs (their mean absolute size), all steps
-    /// together tell the shape: the scores, each divided by its step's size, are pooled and the
-    /// bounds read from the pool, then scaled back by each step's size. A calibration of a few
-    /// windows holds a few dozen scores per step, where the 95% bounds would be the extremes
-    /// seen; the pool holds the horizon's times as many.
+    /// together tell the shape: each score divided by the mean size of its step's other scores
+    /// (a new error is not part of the size it is measured against, so neither is a
+    /// calibration one), pooled over the steps; the bounds are read from the pool and scaled
+    /// back by each step's size. A calibration of a few windows holds a few dozen scores per
+    /// step, where the 95% bounds would be the extremes seen; the pool holds the horizon's
+    /// times as many. A step with a single score adds nothing to the pool.
     pub fn widths(self, groups: &[Vec<f64>], levels: &[f64]) -> Result<Vec<Vec<(f64, f64)>>> {
         let sizes = step_sizes(groups);
         let pooled: Vec<f64> = groups
             .iter()
-            .zip(&sizes)
-            .filter(|(_, &size)| size > 0.0)
-            .flat_map(|(group, &size)| group.iter().map(move |v| v / size))
+            .flat_map(|group| left_out_scaled(group))
             .collect();
         let bounds = levels
             .iter()
@@ -258,11 +273,7 @@ mod tests {
     fn signed_bounds_take_the_finite_sample_ranks() {
         // 19 scores -9..=9: floor(20 * 0.1) = 2nd and ceil(20 * 0.9) = 18th smallest.
         let scores: Vec<f64> = (-9..=9).map(f64::from).collect();
-        let widths = IntervalMethod::ConformalDistribution
-            .widths(std::slice::from_ref(&scores), &[80.0])
-            .unwrap();
-        let (lo, hi) = widths[0][0];
-        assert!((lo + 8.0).abs() < 1e-12 && (hi - 8.0).abs() < 1e-12);
+        assert_eq!(signed_bounds(&scores, 80.0).unwrap(), (-8.0, 8.0));
         // Too few scores for 95%: the extremes.
         assert_eq!(signed_bounds(&scores[..3], 95.0).unwrap(), (-9.0, -7.0));
         assert!(signed_bounds(&scores, 0.0).is_err());
@@ -291,6 +302,24 @@ mod tests {
             assert_eq!(widths[2], vec![(0.0, 0.0); 2]);
             assert!(widths[3].iter().all(|(lo, hi)| lo.is_nan() && hi.is_nan()));
         }
+    }
+
+    #[test]
+    fn scores_are_scaled_by_their_steps_other_scores() {
+        // Left out of its own step's size, an outlier keeps its distance: 10 among nine 1s is
+        // ten sizes out (it would be 5.3 against a mean that includes it).
+        let mut group = vec![1.0; 9];
+        group.push(10.0);
+        let scaled = left_out_scaled(&group);
+        assert!((scaled[9] - 10.0).abs() < 1e-12);
+        assert!(left_out_scaled(&[4.0]).is_empty());
+        // A step with one score takes the other steps' shape at its own size.
+        let base: Vec<f64> = (-9..=9).map(f64::from).collect();
+        let widths = IntervalMethod::ConformalDistribution
+            .widths(&[vec![5.0], base.clone()], &[80.0])
+            .unwrap();
+        let size = base.iter().map(|v| v.abs()).sum::<f64>() / base.len() as f64;
+        assert!((widths[0][0].1 / 5.0 - widths[1][0].1 / size).abs() < 1e-12);
     }
 
     #[test]

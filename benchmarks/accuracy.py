@@ -145,6 +145,13 @@ def statsforecast_frame(train: pl.DataFrame) -> Any:
     ).to_pandas()
 
 
+def from_statsforecast(out: Any, *columns: pl.Expr | str) -> pl.DataFrame:
+    """statsforecast's forecasts keyed by our series and date, with ``columns``."""
+    return pl.from_pandas(out.reset_index(drop="unique_id" not in out.index.names)).select(
+        pl.col("unique_id").alias("series_id"), pl.col("ds").cast(pl.Date).alias("date"), *columns
+    )
+
+
 def statsforecast_models(panel: Panel, train: pl.DataFrame) -> pl.DataFrame:
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS, AutoTheta
@@ -154,9 +161,8 @@ def statsforecast_models(panel: Panel, train: pl.DataFrame) -> pl.DataFrame:
     out = StatsForecast(models=models, freq=panel.pandas_freq, n_jobs=1).forecast(
         df=pdf, h=panel.horizon
     )
-    return pl.from_pandas(out.reset_index(drop="unique_id" not in out.index.names)).select(
-        pl.col("unique_id").alias("series_id"),
-        pl.col("ds").cast(pl.Date).alias("date"),
+    return from_statsforecast(
+        out,
         pl.col("AutoETS").alias("statsforecast_autoets"),
         pl.col("AutoTheta").alias("statsforecast_autotheta"),
     )
@@ -175,9 +181,7 @@ def statsforecast_autoets_bounds(panel: Panel, train: pl.DataFrame) -> pl.DataFr
         fallback_model=Naive(),
     ).forecast(df=statsforecast_frame(train), h=panel.horizon, level=list(LEVELS))
     bounds = [f"AutoETS-{side}-{level}" for level in LEVELS for side in ("lo", "hi")]
-    return pl.from_pandas(out.reset_index(drop="unique_id" not in out.index.names)).select(
-        pl.col("unique_id").alias("series_id"), pl.col("ds").cast(pl.Date).alias("date"), *bounds
-    )
+    return from_statsforecast(out, *bounds)
 
 
 def mlforecast_lightgbm(panel: Panel, train: pl.DataFrame, future: pl.DataFrame) -> pl.DataFrame:
@@ -218,6 +222,13 @@ def window(panel: Panel, back: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     return sf.time_split(frame, test_periods=panel.horizon, freq=panel.freq)
 
 
+def covers(model: str, level: int) -> pl.Expr:
+    """Whether each period's actual lies within ``model``'s ``level``% interval."""
+    return (pl.col("sales") >= pl.col(f"{model}-lo-{level}")) & (
+        pl.col("sales") <= pl.col(f"{model}-hi-{level}")
+    )
+
+
 def score(panel: Panel, back: int) -> tuple[pl.DataFrame, dict[str, float]]:
     """Every method's MASE and WAPE on one holdout, the ensemble's interval coverage, and the
     seconds each library took."""
@@ -244,15 +255,7 @@ def score(panel: Panel, back: int) -> tuple[pl.DataFrame, dict[str, float]]:
         id_col="series_id",
         freq=panel.freq,
     ).filter(pl.col("scope") == "overall")
-    coverage = {
-        level: frame.select(
-            (
-                (pl.col("sales") >= pl.col(f"ensemble-lo-{level}"))
-                & (pl.col("sales") <= pl.col(f"ensemble-hi-{level}"))
-            ).mean()
-        ).item()
-        for level in LEVELS
-    }
+    coverage = {level: frame.select(covers("ensemble", level).mean()).item() for level in LEVELS}
     table = scores.select("model", "mase", "wape").with_columns(
         *(
             pl.when(pl.col("model") == "sf_ensemble")
@@ -263,15 +266,6 @@ def score(panel: Panel, back: int) -> tuple[pl.DataFrame, dict[str, float]]:
         )
     )
     return table, seconds
-
-
-def covered(frame: pl.DataFrame, model: str, level: int) -> int:
-    return frame.select(
-        (
-            (pl.col("sales") >= pl.col(f"{model}-lo-{level}"))
-            & (pl.col("sales") <= pl.col(f"{model}-hi-{level}"))
-        ).sum()
-    ).item()
 
 
 def long_coverage(panel: Panel) -> None:
@@ -292,7 +286,7 @@ def long_coverage(panel: Panel) -> None:
             )
             periods += frame.height
             for model, level in hits:
-                hits[model, level] += covered(frame, model, level)
+                hits[model, level] += frame.select(covers(model, level).sum()).item()
     print(
         f"\ncoverage 80 / 95 over the last {panel.coverage_windows} horizons ({periods} "
         "periods): "

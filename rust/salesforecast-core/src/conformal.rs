@@ -57,11 +57,17 @@ fn signed_bounds(scores: &[f64], level: f64) -> Result<(f64, f64)> {
     Ok((finite[low - 1], finite[high - 1]))
 }
 
+/// A group's finite scores and the sum of their absolute values.
+fn finite_and_total(group: &[f64]) -> (Vec<f64>, f64) {
+    let finite: Vec<f64> = group.iter().copied().filter(|v| v.is_finite()).collect();
+    let total = finite.iter().map(|v| v.abs()).sum();
+    (finite, total)
+}
+
 /// Each score divided by the mean absolute value of the group's other finite scores; none
 /// where that mean is not positive (a single score, or all the others zero).
 fn left_out_scaled(group: &[f64]) -> Vec<f64> {
-    let finite: Vec<f64> = group.iter().copied().filter(|v| v.is_finite()).collect();
-    let total: f64 = finite.iter().map(|v| v.abs()).sum();
+    let (finite, total) = finite_and_total(group);
     let others = finite.len() as f64 - 1.0;
     finite
         .iter()
@@ -77,8 +83,8 @@ fn step_sizes(groups: &[Vec<f64>]) -> Vec<f64> {
     groups
         .iter()
         .map(|group| {
-            let finite: Vec<f64> = group.iter().copied().filter(|v| v.is_finite()).collect();
-            finite.iter().map(|v| v.abs()).sum::<f64>() / finite.len() as f64
+            let (finite, total) = finite_and_total(group);
+            total / finite.len() as f64
         })
         .collect()
 }

@@ -38,6 +38,12 @@ class Calibration:
     # What errors and widths are measured in (one of `INTERVAL_UNITS`; bundles from before the
     # spread were calibrated in the series' scale).
     unit: str = LEVEL_SPREAD
+    # The baseline the ensemble fell back to because the blend did not beat it out of fold
+    # (``None``: it did, no baseline was a member, or not known, as in a bundle).
+    fallback: str | None = None
+    # Series-windows where the blend, weighted without their window, beat the better baseline,
+    # and all series-windows (``None`` where not judged).
+    beaten: tuple[int, int] | None = None
 
     @classmethod
     def fit(
@@ -49,15 +55,20 @@ class Calibration:
         intervals: Intervals,
         horizon: int,
         keys: Sequence[str],
+        baselines: Sequence[str] = (),
     ) -> Calibration:
         """From out-of-fold forecasts of the series ``keys`` with their step (``_step``), series
-        scale (``_scale``) and recent level (``_level``) and window number (``_window``)."""
+        scale (``_scale``) and recent level (``_level``) and window number (``_window``). The
+        optimized ensemble falls back to the better of the ``baselines`` (naive members) where
+        its blend does not beat it out of fold (the core's gate)."""
         y = cv[target_col].to_numpy()
         ok = np.isfinite(y)
         preds = [cv[name].to_numpy() for name in model_names]
         for p in preds:
             ok &= np.isfinite(p)
         trust = None
+        fallback: str | None = None
+        beaten: tuple[int, int] | None = None
         optimized = ensemble is not None and ensemble.kind == "optimized"
         used = ok
         if ensemble is not None and optimized:
@@ -69,17 +80,26 @@ class Calibration:
             used = ok & (scale > 1e-6 * typical)
             # Each series in each window is one piece of evidence of how the models rank.
             blocks = cv.select(pl.struct("_window", *keys).rank("dense")).to_series().to_numpy()
+            window_of = cv["_window"].to_numpy()
+            baseline_at = [model_names.index(b) for b in baselines]
 
-            def fitted(rows: np.ndarray) -> tuple[list[float], float]:
+            def fitted(rows: np.ndarray) -> tuple[list[float], float, int | None, int, int]:
                 _, in_blocks = np.unique(blocks[rows], return_inverse=True)
+                _, in_windows = np.unique(window_of[rows], return_inverse=True)
                 return _native.ensemble_weights(
                     [(p[rows] / scale[rows]).tolist() for p in preds],
                     (y[rows] / scale[rows]).tolist(),
                     in_blocks.tolist(),
+                    in_windows.tolist(),
+                    baseline_at,
                     ensemble.loss,
                 )
 
-            w, trust = fitted(used)
+            w, trust, fell_back, won, judged = fitted(used)
+            if fell_back is not None:
+                fallback = model_names[fell_back]
+            if judged:
+                beaten = (won, judged)
         else:
             w = [1.0 / len(preds)] * len(preds)
         weights = dict(zip(model_names, w, strict=True))
@@ -92,7 +112,7 @@ class Calibration:
                 # fitted on the errors they are then scored on would make its intervals narrow.
                 for held in np.unique(windows[used]):
                     out = windows == held
-                    w_out, _ = fitted(used & ~out)
+                    w_out = fitted(used & ~out)[0]
                     held_out = [wi * p[out] for wi, p in zip(w_out, preds, strict=True)]
                     combined[out] = np.sum(held_out, axis=0)
             columns["ensemble"] = combined
@@ -104,7 +124,7 @@ class Calibration:
             scores[name] = [
                 errors[(steps == k) & np.isfinite(errors)].tolist() for k in range(1, horizon + 1)
             ]
-        return cls(weights, scores, intervals.method, trust)
+        return cls(weights, scores, intervals.method, trust, fallback=fallback, beaten=beaten)
 
     def widths(self, levels: Sequence[int]) -> Widths:
         """Interval offsets (in units of each period's spread) per model, step and level."""

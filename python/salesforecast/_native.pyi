@@ -143,8 +143,13 @@ def evaluate(
     freq: str | None,
 ) -> pl.DataFrame: ...
 def ensemble_weights(
-    predictions: list[list[float]], target: list[float], blocks: list[int], loss: str
-) -> tuple[list[float], float]: ...
+    predictions: list[list[float]],
+    target: list[float],
+    blocks: list[int],
+    windows: list[int],
+    baselines: list[int],
+    loss: str,
+) -> tuple[list[float], float, int | None, int, int]: ...
 def guard_forecasts(
     forecasts: list[list[float]],
     seasonal_naive: list[float],

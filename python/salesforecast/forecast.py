@@ -234,7 +234,9 @@ class Forecaster:
     weights (non-negative, summing to 1) are the loss-minimising ones shrunk toward equal weights on
     the better half of the models: trusted more with more windows and series and with a winner that
     ranks well in each series of each window, so a model that was lucky on a few windows does not
-    take the ensemble over. Then every model is refitted on all the data. Boosters forecast
+    take the ensemble over; and where that blend, weighted without each window, does not beat the
+    better naive member in most series-windows, the ensemble is that baseline alone
+    (``ensemble_fallback``). Then every model is refitted on all the data. Boosters forecast
     recursively: each step's prediction is fed back as the target for the next step's lag and window
     features. A guard replaces a model's forecasts for a series that stray implausibly far from the
     other models' and from the series' own last year (``guard``). Forecasts and interval bounds
@@ -459,6 +461,13 @@ class Forecaster:
     def weights(self) -> dict[str, float] | None:
         """Ensemble weights per model (after fit)."""
         return None if self.calibration is None else self.calibration.weights
+
+    @property
+    def ensemble_fallback(self) -> str | None:
+        """The naive member the ensemble fell back to at the last ``fit`` because the blend,
+        weighted without each calibration window, did not beat it in most series-windows
+        (``None`` when it did, or for a loaded bundle)."""
+        return None if self.calibration is None else self.calibration.fallback
 
     @property
     def conformity_scores(self) -> dict[str, list[list[float]]] | None:
@@ -754,15 +763,13 @@ class Forecaster:
             progress=progress,
             purpose="calibration",
         )
-        calibration = Calibration.fit(
-            windows,
-            self.model_names,
-            self.target_col,
-            self.ensemble_settings,
-            self.intervals,
-            self.horizon,
-            roles.keys,
-        )
+        calibration = self._calibrated(windows, roles.keys)
+        if calibration.fallback is not None and calibration.beaten is not None:
+            won, judged = calibration.beaten
+            progress.say(
+                f"ensemble: {calibration.fallback} alone; the blend, weighted without each "
+                f"window, beat it in only {won} of {judged} series-windows"
+            )
         metrics = self._calibration_metrics(windows, history, roles, calibration)
         end: Any = history[self.time_col].max()
         progress.say(f"final fit on {history.height} rows up to {end}")
@@ -781,6 +788,24 @@ class Forecaster:
         self.fitted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         progress.say("done")
         return self
+
+    def _calibrated(self, windows: pl.DataFrame, keys: list[str]) -> Calibration:
+        """Weights and conformity scores from the calibration windows' forecasts; the naive
+        members are the baselines the ensemble must beat."""
+        return Calibration.fit(
+            windows,
+            self.model_names,
+            self.target_col,
+            self.ensemble_settings,
+            self.intervals,
+            self.horizon,
+            keys,
+            baselines=[
+                name
+                for name, model in zip(self.model_names, self.models, strict=True)
+                if isinstance(model, SeasonalNaive | Naive)
+            ],
+        )
 
     def _calibration_metrics(
         self,
@@ -1401,15 +1426,7 @@ class Forecaster:
                     progress=progress,
                     purpose="calibration",
                 )
-                calibration = Calibration.fit(
-                    windows,
-                    self.model_names,
-                    self.target_col,
-                    self.ensemble_settings,
-                    self.intervals,
-                    self.horizon,
-                    plan.keys,
-                )
+                calibration = self._calibrated(windows, plan.keys)
                 fold_fit = (calibration, cut)
             calibration, fitted_at = fold_fit
             scales = self._scales(train_part, plan.roles)

@@ -729,3 +729,41 @@ def test_the_ensembles_scores_come_from_weights_fitted_without_their_window() ->
             # Scores keep the rows' order: window 0's two series, then window 1's.
             scores = both.conformity_scores["ensemble"][step - 1][2 * held : 2 * held + 2]
             assert np.allclose(sorted(np.asarray(expected)[at]), sorted(scores))
+
+
+def test_the_ensemble_falls_back_to_the_naive_forecast_it_cannot_beat() -> None:
+    # Every model is the naive forecast plus noise of its own: any blend is worse than naive
+    # in nearly every series-window, so the ensemble is naive alone, and its interval scores
+    # are naive's.
+    from salesforecast._calibration import Calibration
+    from salesforecast.config import Ensemble, Intervals
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for window in range(4):
+        for series in ("s1", "s2", "s3"):
+            for step in (1, 2, 3):
+                y = 10 + rng.normal()
+                naive = y + rng.normal()
+                others = [naive + 2 * rng.normal() for _ in range(3)]
+                rows.append((window, series, step, y, naive, *others))
+    names = ["naive", "lightgbm", "auto_ets", "seasonal_naive"]
+    cv = pl.DataFrame(
+        rows, schema=["_window", "series_id", "_step", "sales", *names], orient="row"
+    ).with_columns(pl.lit(1.0).alias("_scale"), pl.lit(float("nan")).alias("_level"))
+    args = (names, "sales", Ensemble(), Intervals(), 3, ["series_id"])
+    gated = Calibration.fit(cv, *args, baselines=["naive", "seasonal_naive"])
+    assert gated.fallback == "naive"
+    assert gated.weights == {"naive": 1.0, "lightgbm": 0.0, "auto_ets": 0.0, "seasonal_naive": 0.0}
+    assert gated.beaten is not None
+    won, judged = gated.beaten
+    assert judged == 12
+    assert 2 * won <= judged
+    assert gated.conformity_scores is not None
+    assert gated.conformity_scores["ensemble"] == gated.conformity_scores["naive"]
+    # Without naive members there is nothing to fall back to: the blend stays.
+    blended = Calibration.fit(cv, *args)
+    assert blended.fallback is None
+    assert blended.beaten is None
+    assert blended.weights is not None
+    assert blended.weights["naive"] < 1.0

@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::metrics::median;
+use std::collections::BTreeMap;
 
 /// What the weights minimise on the cross-validation predictions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +308,115 @@ pub fn shrunk_weights(
     })
 }
 
+/// The ensemble's weights after the baseline gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatedWeights {
+    /// What the ensemble uses: the shrunk weights, or the better baseline alone.
+    pub weights: Vec<f64>,
+    /// The shrunk weights the gate judged.
+    pub shrunk: ShrunkWeights,
+    /// The baseline the ensemble fell back to, if it did.
+    pub fallback: Option<usize>,
+    /// Blocks where the shrunk weights, fitted without the block's window, beat the better
+    /// baseline, and all blocks (both 0 without baselines).
+    pub won: usize,
+    pub blocks: usize,
+}
+
+/// Shrunk weights (see [`shrunk_weights`]) that must earn their place against the better of the
+/// `baselines` (indices of the naive members): scored on each window with weights fitted
+/// without it, they must beat that baseline in more than half of the blocks, or the ensemble
+/// is the baseline alone. A blend that only beats naive on the windows it was fitted on is
+/// luck; a forecaster that loses to naive out of sample does not deserve the name. With one
+/// window, nothing is held out and the blend is scored on the window it was fitted on.
+/// `windows[i]` is the window of row `i`; every block lies within one window.
+pub fn gated_weights(
+    predictions: &[Vec<f64>],
+    y: &[f64],
+    blocks: &[usize],
+    windows: &[usize],
+    baselines: &[usize],
+    kind: EnsembleLoss,
+) -> Result<GatedWeights> {
+    let shrunk = shrunk_weights(predictions, y, blocks, kind)?;
+    if windows.len() != y.len() {
+        return Err(CoreError::invalid_argument(
+            "windows",
+            format!("{} windows for {} targets", windows.len(), y.len()),
+        ));
+    }
+    if let Some(&bad) = baselines.iter().find(|&&b| b >= predictions.len()) {
+        return Err(CoreError::invalid_argument(
+            "baselines",
+            format!("model {bad} of {}", predictions.len()),
+        ));
+    }
+    let row_loss = |e: f64| match kind {
+        EnsembleLoss::Squared => e * e,
+        EnsembleLoss::Absolute => e.abs(),
+    };
+    let Some(baseline) = baselines.iter().copied().min_by(|&a, &b| {
+        let total = |j: usize| -> f64 {
+            y.iter()
+                .zip(&predictions[j])
+                .map(|(t, p)| row_loss(t - p))
+                .sum()
+        };
+        total(a).total_cmp(&total(b))
+    }) else {
+        return Ok(GatedWeights {
+            weights: shrunk.weights.clone(),
+            shrunk,
+            fallback: None,
+            won: 0,
+            blocks: 0,
+        });
+    };
+    let mut ids: Vec<usize> = windows.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut blended = vec![0.0; y.len()];
+    for &held in &ids {
+        let weights = if ids.len() > 1 {
+            let rest: Vec<usize> = (0..y.len()).filter(|&i| windows[i] != held).collect();
+            let pick = |v: &[f64]| rest.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            let preds: Vec<Vec<f64>> = predictions.iter().map(|p| pick(p)).collect();
+            let rest_blocks: Vec<usize> = rest.iter().map(|&i| blocks[i]).collect();
+            shrunk_weights(&preds, &pick(y), &rest_blocks, kind)?.weights
+        } else {
+            shrunk.weights.clone()
+        };
+        for i in (0..y.len()).filter(|&i| windows[i] == held) {
+            blended[i] = predictions
+                .iter()
+                .zip(&weights)
+                .map(|(p, w)| w * p[i])
+                .sum();
+        }
+    }
+    // Per block, the blend's loss minus the baseline's.
+    let mut margin: BTreeMap<usize, f64> = BTreeMap::new();
+    for (i, &block) in blocks.iter().enumerate() {
+        *margin.entry(block).or_default() +=
+            row_loss(y[i] - blended[i]) - row_loss(y[i] - predictions[baseline][i]);
+    }
+    let won = margin.values().filter(|m| **m < 0.0).count();
+    let fallback = (2 * won <= margin.len()).then_some(baseline);
+    let weights = match fallback {
+        Some(b) => (0..predictions.len())
+            .map(|j| f64::from(u8::from(j == b)))
+            .collect(),
+        None => shrunk.weights.clone(),
+    };
+    Ok(GatedWeights {
+        weights,
+        shrunk,
+        fallback,
+        won,
+        blocks: margin.len(),
+    })
+}
+
 /// Ranks from 1 (smallest) with ties sharing their average rank.
 fn average_ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
@@ -565,6 +675,81 @@ mod tests {
         let shrunk = shrunk_weights(&[best, worse], &y, &windows, EnsembleLoss::Absolute).unwrap();
         assert!((shrunk.trust - 40.0 / 42.0).abs() < 1e-12, "{shrunk:?}");
         assert!(shrunk.weights[0] > 0.97, "{shrunk:?}");
+    }
+
+    /// Four series in each of three windows (blocks `3 * window + series`), every model off
+    /// the target by its own constant error in every row.
+    fn constant_errors(errors: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>, Vec<usize>, Vec<usize>) {
+        let rows = 3 * 4 * 2;
+        let y: Vec<f64> = (0..rows).map(|i| 10.0 + (i % 5) as f64).collect();
+        let windows: Vec<usize> = (0..rows).map(|i| i / 8).collect();
+        let blocks: Vec<usize> = (0..rows).map(|i| i / 2).collect();
+        let preds = errors
+            .iter()
+            .map(|e| y.iter().map(|t| t + e).collect())
+            .collect();
+        (preds, y, blocks, windows)
+    }
+
+    #[test]
+    fn the_ensemble_falls_back_to_a_baseline_it_does_not_beat_out_of_fold() {
+        // The baseline (model 0) is best everywhere; the robust mix blends in model 1, so the
+        // shrunk weights are worse than the baseline in every block.
+        let (preds, y, blocks, windows) = constant_errors(&[0.1, 1.0, 2.0]);
+        let gated =
+            gated_weights(&preds, &y, &blocks, &windows, &[0], EnsembleLoss::Squared).unwrap();
+        assert!(gated.shrunk.weights[1] > 0.0, "{gated:?}");
+        assert_eq!(gated.fallback, Some(0));
+        assert_eq!(gated.weights, vec![1.0, 0.0, 0.0]);
+        assert_eq!((gated.won, gated.blocks), (0, 12));
+        // Of two baselines, the better one is the fallback.
+        let (preds, y, blocks, windows) = constant_errors(&[1.5, 1.0, 2.0, 0.1]);
+        let gated = gated_weights(
+            &preds,
+            &y,
+            &blocks,
+            &windows,
+            &[0, 3],
+            EnsembleLoss::Absolute,
+        )
+        .unwrap();
+        assert_eq!(gated.fallback, Some(3));
+        assert_eq!(gated.weights, vec![0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn an_ensemble_that_beats_the_baseline_out_of_fold_keeps_its_weights() {
+        let (preds, y, blocks, windows) = constant_errors(&[1.0, 0.1, 2.0]);
+        let gated =
+            gated_weights(&preds, &y, &blocks, &windows, &[0], EnsembleLoss::Squared).unwrap();
+        assert_eq!(gated.fallback, None);
+        assert_eq!(gated.weights, gated.shrunk.weights);
+        assert_eq!((gated.won, gated.blocks), (12, 12));
+        // Without baselines there is nothing to beat.
+        let gated =
+            gated_weights(&preds, &y, &blocks, &windows, &[], EnsembleLoss::Squared).unwrap();
+        assert_eq!((gated.fallback, gated.blocks), (None, 0));
+        // A tie in every block is no win: the baseline is kept.
+        let (preds, y, blocks, windows) = constant_errors(&[0.5, 0.5]);
+        let gated =
+            gated_weights(&preds, &y, &blocks, &windows, &[1], EnsembleLoss::Squared).unwrap();
+        assert_eq!(gated.fallback, Some(1));
+    }
+
+    #[test]
+    fn the_gate_refuses_misaligned_windows_and_unknown_baselines() {
+        let (preds, y, blocks, windows) = constant_errors(&[1.0, 0.0]);
+        let bad = gated_weights(
+            &preds,
+            &y,
+            &blocks,
+            &windows[1..],
+            &[0],
+            EnsembleLoss::Squared,
+        );
+        assert!(bad.is_err());
+        let bad = gated_weights(&preds, &y, &blocks, &windows, &[3], EnsembleLoss::Squared);
+        assert!(bad.is_err());
     }
 
     #[test]

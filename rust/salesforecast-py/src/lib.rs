@@ -16,7 +16,7 @@ use salesforecast_core::conformal::{
     interval_scales as core_interval_scales, spreads, IntervalMethod,
 };
 use salesforecast_core::diagnostics::{residual_tests as core_residual_tests, ResidualTests};
-use salesforecast_core::ensemble::{guard_panel, shrunk_weights, EnsembleLoss, GUARD_LIMIT};
+use salesforecast_core::ensemble::{gated_weights, guard_panel, EnsembleLoss, GUARD_LIMIT};
 use salesforecast_core::evaluate::{evaluate as core_evaluate, EvaluateOptions};
 use salesforecast_core::features::spec::FeatureSpec;
 use salesforecast_core::features::{
@@ -431,19 +431,40 @@ fn evaluate(
     .map(PyDataFrame)
 }
 
+/// The ensemble's weights, the trust in the optimized ones, the baseline fallen back to, and the
+/// series-windows the blend won of those judged.
+type EnsembleOutcome = (Vec<f64>, f64, Option<usize>, usize, usize);
+
 /// Ensemble weights shrunk toward a robust mix by the evidence of the calibration windows
-/// (`blocks[i]`: the series and window of row `i`): `(weights, trust)`.
+/// (`blocks[i]`: the series and window of row `i`; `windows[i]`: its window), falling back to
+/// the better of the `baselines` (model indices) when they do not beat it out of fold:
+/// `(weights, trust, fallback, blocks won, blocks)`.
 #[pyfunction]
 fn ensemble_weights(
     py: Python<'_>,
     predictions: Vec<Vec<f64>>,
     target: Vec<f64>,
     blocks: Vec<usize>,
+    windows: Vec<usize>,
+    baselines: Vec<usize>,
     loss: &str,
-) -> PyResult<(Vec<f64>, f64)> {
+) -> PyResult<EnsembleOutcome> {
     run(py, || {
-        let shrunk = shrunk_weights(&predictions, &target, &blocks, EnsembleLoss::parse(loss)?)?;
-        Ok::<_, CoreError>((shrunk.weights, shrunk.trust))
+        let gated = gated_weights(
+            &predictions,
+            &target,
+            &blocks,
+            &windows,
+            &baselines,
+            EnsembleLoss::parse(loss)?,
+        )?;
+        Ok::<_, CoreError>((
+            gated.weights,
+            gated.shrunk.trust,
+            gated.fallback,
+            gated.won,
+            gated.blocks,
+        ))
     })
 }
 

@@ -69,9 +69,10 @@ class Calibration:
         trust = None
         fallback: str | None = None
         beaten: tuple[int, int] | None = None
-        optimized = ensemble is not None and ensemble.kind == "optimized"
-        used = ok
-        if ensemble is not None and optimized:
+        w = [1.0 / len(preds)] * len(preds)
+        windows = cv["_window"].to_numpy()
+        combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+        if ensemble is not None and ensemble.kind == "optimized":
             # Divided by each series' scale, every series counts alike in the weights. A series
             # with no history to scale by (all zeros before the window: a launch) would count
             # a billion times over, alike for every model, so it is left out of the weights.
@@ -79,42 +80,38 @@ class Calibration:
             typical = np.median(scale[ok]) if ok.any() else 0.0
             used = ok & (scale > 1e-6 * typical)
             # Each series in each window is one piece of evidence of how the models rank.
-            blocks = cv.select(pl.struct("_window", *keys).rank("dense")).to_series().to_numpy()
-            window_of = cv["_window"].to_numpy()
-            baseline_at = [model_names.index(b) for b in baselines]
-
-            def fitted(rows: np.ndarray) -> tuple[list[float], float, int | None, int, int]:
-                _, in_blocks = np.unique(blocks[rows], return_inverse=True)
-                _, in_windows = np.unique(window_of[rows], return_inverse=True)
-                return _native.ensemble_weights(
-                    [(p[rows] / scale[rows]).tolist() for p in preds],
-                    (y[rows] / scale[rows]).tolist(),
-                    in_blocks.tolist(),
-                    in_windows.tolist(),
-                    baseline_at,
-                    ensemble.loss,
-                )
-
-            w, trust, fell_back, won, judged = fitted(used)
-            if fell_back is not None:
-                fallback = model_names[fell_back]
+            _, blocks = np.unique(
+                cv.select(pl.struct("_window", *keys).rank("dense")).to_series().to_numpy()[used],
+                return_inverse=True,
+            )
+            held, in_windows = np.unique(windows[used], return_inverse=True)
+            w, trust, held_out, fell_back, won, judged = _native.ensemble_weights(
+                [(p[used] / scale[used]).tolist() for p in preds],
+                (y[used] / scale[used]).tolist(),
+                blocks.tolist(),
+                in_windows.tolist(),
+                [model_names.index(b) for b in baselines],
+                ensemble.loss,
+            )
             if judged:
                 beaten = (won, judged)
-        else:
-            w = [1.0 / len(preds)] * len(preds)
+            if fell_back is not None:
+                # The baseline's errors are out of fold as they are.
+                fallback = model_names[fell_back]
+                combined = preds[fell_back]
+            else:
+                # The ensemble's errors in a window come from weights fitted without it (as
+                # the gate scored them): weights fitted on the errors they are then scored on
+                # would make its intervals narrow.
+                combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+                for window, w_out in zip(held, held_out, strict=True):
+                    out = windows == window
+                    combined[out] = np.sum(
+                        [wi * p[out] for wi, p in zip(w_out, preds, strict=True)], axis=0
+                    )
         weights = dict(zip(model_names, w, strict=True))
         columns = dict(zip(model_names, preds, strict=True))
         if ensemble is not None:
-            combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
-            windows = cv["_window"].to_numpy()
-            if optimized and np.unique(windows[used]).size > 1:
-                # The ensemble's errors in a window come from weights fitted without it: weights
-                # fitted on the errors they are then scored on would make its intervals narrow.
-                for held in np.unique(windows[used]):
-                    out = windows == held
-                    w_out = fitted(used & ~out)[0]
-                    held_out = [wi * p[out] for wi, p in zip(w_out, preds, strict=True)]
-                    combined[out] = np.sum(held_out, axis=0)
             columns["ensemble"] = combined
         spread = spreads(cv, model_names)
         steps = cv["_step"].to_numpy()

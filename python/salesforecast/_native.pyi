@@ -149,7 +149,7 @@ def ensemble_weights(
     windows: list[int],
     baselines: list[int],
     loss: str,
-) -> tuple[list[float], float, int | None, int, int]: ...
+) -> tuple[list[float], float, list[list[float]], int | None, int, int]: ...
 def guard_forecasts(
     forecasts: list[list[float]],
     seasonal_naive: list[float],

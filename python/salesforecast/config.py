@@ -194,9 +194,9 @@ class Ensemble:
 
     ``kind``: ``"optimized"`` (non-negative weights summing to 1: those that minimise ``loss``
     on the calibration windows, shrunk toward equal weights on the better half of the models as
-    far as the windows' evidence falls short, and replaced by the better naive member where they
-    do not beat it out of fold) or ``"mean"`` (equal weights). ``loss``:
-    ``"squared"`` or ``"absolute"``.
+    far as the windows' evidence falls short, and replaced by the better naive member of the
+    models where they do not beat it out of fold in most series-windows) or ``"mean"`` (equal
+    weights). ``loss``: ``"squared"`` or ``"absolute"``.
     """
 
     kind: Literal["optimized", "mean"] = "optimized"

@@ -766,10 +766,12 @@ class Forecaster:
         calibration = self._calibrated(windows, roles.keys)
         if calibration.fallback is not None and calibration.beaten is not None:
             won, judged = calibration.beaten
-            progress.say(
+            said = (
                 f"ensemble: {calibration.fallback} alone; the blend, weighted without each "
                 f"window, beat it in only {won} of {judged} series-windows"
             )
+            _log.info(said)
+            progress.say(said)
         metrics = self._calibration_metrics(windows, history, roles, calibration)
         end: Any = history[self.time_col].max()
         progress.say(f"final fit on {history.height} rows up to {end}")

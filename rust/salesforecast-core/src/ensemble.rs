@@ -218,7 +218,8 @@ pub fn optimal_weights(
 /// Weights that trust the optimized ones only as far as the calibration blocks support them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShrunkWeights {
-    /// What the ensemble uses: `trust x optimized + (1 - trust) x robust`.
+    /// `trust x optimized + (1 - trust) x robust`: what the ensemble uses unless the baseline
+    /// gate ([`gated_weights`]) replaces them.
     pub weights: Vec<f64>,
     /// The weights that minimise the loss on all windows together.
     pub optimized: Vec<f64>,
@@ -311,25 +312,28 @@ pub fn shrunk_weights(
 /// The ensemble's weights after the baseline gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatedWeights {
-    /// What the ensemble uses: the shrunk weights, or the better baseline alone.
+    /// What the ensemble uses: the shrunk weights, or the baseline alone.
     pub weights: Vec<f64>,
     /// The shrunk weights the gate judged.
     pub shrunk: ShrunkWeights,
+    /// Shrunk weights fitted without each window (in increasing order of window), what the
+    /// gate scored each window with; the shrunk weights themselves when there is one window.
+    pub held_out: Vec<Vec<f64>>,
     /// The baseline the ensemble fell back to, if it did.
     pub fallback: Option<usize>,
-    /// Blocks where the shrunk weights, fitted without the block's window, beat the better
-    /// baseline, and all blocks (both 0 without baselines).
+    /// Blocks where the held-out blend beat the better baseline (0 without baselines).
     pub won: usize,
+    /// Blocks judged (0 without baselines or rows).
     pub blocks: usize,
 }
 
 /// Shrunk weights (see [`shrunk_weights`]) that must earn their place against the better of the
-/// `baselines` (indices of the naive members): scored on each window with weights fitted
-/// without it, they must beat that baseline in more than half of the blocks, or the ensemble
-/// is the baseline alone. A blend that only beats naive on the windows it was fitted on is
-/// luck; a forecaster that loses to naive out of sample does not deserve the name. With one
-/// window, nothing is held out and the blend is scored on the window it was fitted on.
-/// `windows[i]` is the window of row `i`; every block lies within one window.
+/// `baselines` (indices of the naive members; better by its loss over all rows): scored on
+/// each window with weights fitted without it, they must beat that baseline in more than half
+/// of the blocks, or the ensemble is that baseline alone. A blend that only beats naive on the windows
+/// it was fitted on is luck; a forecaster that loses to naive out of sample does not deserve
+/// the name. With one window nothing is held out, and the blend is scored on the window it
+/// was fitted on. `windows[i]` is the window of row `i`; every block lies within one window.
 pub fn gated_weights(
     predictions: &[Vec<f64>],
     y: &[f64],
@@ -351,30 +355,10 @@ pub fn gated_weights(
             format!("model {bad} of {}", predictions.len()),
         ));
     }
-    let row_loss = |e: f64| match kind {
-        EnsembleLoss::Squared => e * e,
-        EnsembleLoss::Absolute => e.abs(),
-    };
-    let Some(baseline) = baselines.iter().copied().min_by(|&a, &b| {
-        let total = |j: usize| -> f64 {
-            y.iter()
-                .zip(&predictions[j])
-                .map(|(t, p)| row_loss(t - p))
-                .sum()
-        };
-        total(a).total_cmp(&total(b))
-    }) else {
-        return Ok(GatedWeights {
-            weights: shrunk.weights.clone(),
-            shrunk,
-            fallback: None,
-            won: 0,
-            blocks: 0,
-        });
-    };
     let mut ids: Vec<usize> = windows.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    let mut held_out = Vec::with_capacity(ids.len());
     let mut blended = vec![0.0; y.len()];
     for &held in &ids {
         let weights = if ids.len() > 1 {
@@ -393,15 +377,34 @@ pub fn gated_weights(
                 .map(|(p, w)| w * p[i])
                 .sum();
         }
+        held_out.push(weights);
     }
-    // Per block, the blend's loss minus the baseline's.
+    let row_loss = |e: f64| match kind {
+        EnsembleLoss::Squared => e * e,
+        EnsembleLoss::Absolute => e.abs(),
+    };
+    // The better baseline by its loss over all windows, the one the must compares with: the
+    // one the blend beats least often can be far worse (seasonal naive on a random walk).
+    let total = |j: usize| -> f64 {
+        y.iter()
+            .zip(&predictions[j])
+            .map(|(t, p)| row_loss(t - p))
+            .sum()
+    };
+    let better = baselines
+        .iter()
+        .copied()
+        .min_by(|&a, &b| total(a).total_cmp(&total(b)));
     let mut margin: BTreeMap<usize, f64> = BTreeMap::new();
-    for (i, &block) in blocks.iter().enumerate() {
-        *margin.entry(block).or_default() +=
-            row_loss(y[i] - blended[i]) - row_loss(y[i] - predictions[baseline][i]);
+    if let Some(b) = better {
+        for (i, &block) in blocks.iter().enumerate() {
+            *margin.entry(block).or_default() +=
+                row_loss(y[i] - blended[i]) - row_loss(y[i] - predictions[b][i]);
+        }
     }
+    let judged = margin.len();
     let won = margin.values().filter(|m| **m < 0.0).count();
-    let fallback = (2 * won <= margin.len()).then_some(baseline);
+    let fallback = better.filter(|_| judged > 0 && 2 * won <= judged);
     let weights = match fallback {
         Some(b) => (0..predictions.len())
             .map(|j| f64::from(u8::from(j == b)))
@@ -411,9 +414,10 @@ pub fn gated_weights(
     Ok(GatedWeights {
         weights,
         shrunk,
+        held_out,
         fallback,
         won,
-        blocks: margin.len(),
+        blocks: judged,
     })
 }
 
@@ -677,7 +681,7 @@ mod tests {
         assert!(shrunk.weights[0] > 0.97, "{shrunk:?}");
     }
 
-    /// Four series in each of three windows (blocks `3 * window + series`), every model off
+    /// Four series in each of three windows (blocks `4 * window + series`), every model off
     /// the target by its own constant error in every row.
     fn constant_errors(errors: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>, Vec<usize>, Vec<usize>) {
         let rows = 3 * 4 * 2;
@@ -702,6 +706,8 @@ mod tests {
         assert_eq!(gated.fallback, Some(0));
         assert_eq!(gated.weights, vec![1.0, 0.0, 0.0]);
         assert_eq!((gated.won, gated.blocks), (0, 12));
+        // Each window was scored with weights fitted on the other two.
+        assert_eq!(gated.held_out.len(), 3);
         // Of two baselines, the better one is the fallback.
         let (preds, y, blocks, windows) = constant_errors(&[1.5, 1.0, 2.0, 0.1]);
         let gated = gated_weights(

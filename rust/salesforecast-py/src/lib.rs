@@ -431,14 +431,15 @@ fn evaluate(
     .map(PyDataFrame)
 }
 
-/// The ensemble's weights, the trust in the optimized ones, the baseline fallen back to, and the
-/// series-windows the blend won of those judged.
-type EnsembleOutcome = (Vec<f64>, f64, Option<usize>, usize, usize);
+/// The ensemble's weights, the trust in the optimized ones, the shrunk weights fitted without
+/// each window, the baseline fallen back to, and the series-windows the blend won of those
+/// judged.
+type EnsembleOutcome = (Vec<f64>, f64, Vec<Vec<f64>>, Option<usize>, usize, usize);
 
 /// Ensemble weights shrunk toward a robust mix by the evidence of the calibration windows
-/// (`blocks[i]`: the series and window of row `i`; `windows[i]`: its window), falling back to
-/// the better of the `baselines` (model indices) when they do not beat it out of fold:
-/// `(weights, trust, fallback, blocks won, blocks)`.
+/// (`blocks[i]`: the series and window of row `i`; `windows[i]`: its window, numbered from 0),
+/// replaced by the better of the `baselines` (model indices) when the blend, weighted without
+/// each window, does not beat it in most blocks.
 #[pyfunction]
 fn ensemble_weights(
     py: Python<'_>,
@@ -461,6 +462,7 @@ fn ensemble_weights(
         Ok::<_, CoreError>((
             gated.weights,
             gated.shrunk.trust,
+            gated.held_out,
             gated.fallback,
             gated.won,
             gated.blocks,

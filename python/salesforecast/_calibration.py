@@ -163,8 +163,10 @@ def with_ensemble(frame: pl.DataFrame, weights: dict[str, float] | None) -> pl.D
     """``frame`` with the weighted ``ensemble`` column (unchanged without weights)."""
     if not weights:
         return frame
+    # A member without weight (all but the baseline of a fallen-back ensemble) is left out, so
+    # a series it cannot forecast (NaN) does not blank the ensemble.
     return frame.with_columns(
-        pl.sum_horizontal(pl.col(n) * w for n, w in weights.items()).alias("ensemble")
+        pl.sum_horizontal(pl.col(n) * w for n, w in weights.items() if w > 0).alias("ensemble")
     )
 
 

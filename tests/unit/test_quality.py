@@ -787,3 +787,11 @@ def test_a_forecaster_that_cannot_beat_naive_forecasts_naive(
     assert (pred["ensemble"] == pred["naive"]).all()
     # The intervals are naive's too: its calibration errors are out of fold as they are.
     assert (pred["ensemble-hi-95"] == pred["naive-hi-95"]).all()
+
+
+def test_a_member_without_weight_does_not_blank_the_ensemble() -> None:
+    from salesforecast._calibration import with_ensemble
+
+    frame = pl.DataFrame({"naive": [1.0, 2.0], "lightgbm": [float("nan"), 3.0]})
+    out = with_ensemble(frame, {"naive": 1.0, "lightgbm": 0.0})
+    assert out["ensemble"].to_list() == [1.0, 2.0]

@@ -404,7 +404,9 @@ pub fn gated_weights(
     }
     let judged = margin.len();
     let won = margin.values().filter(|m| **m < 0.0).count();
-    let fallback = better.filter(|_| judged > 0 && 2 * won <= judged);
+    // Shrunk weights that already are the baseline alone (a robust mix of one model) lose
+    // nothing to it: every block ties, and there is nothing to fall back from.
+    let fallback = better.filter(|&b| judged > 0 && 2 * won <= judged && shrunk.weights[b] < 1.0);
     let weights = match fallback {
         Some(b) => (0..predictions.len())
             .map(|j| f64::from(u8::from(j == b)))
@@ -740,6 +742,18 @@ mod tests {
         let gated =
             gated_weights(&preds, &y, &blocks, &windows, &[1], EnsembleLoss::Squared).unwrap();
         assert_eq!(gated.fallback, Some(1));
+    }
+
+    #[test]
+    fn weights_that_already_are_the_baseline_are_no_fallback() {
+        // Two models: the robust mix is the better one alone, the baseline, and so is the
+        // optimum; every block ties with the baseline and nothing is replaced.
+        let (preds, y, blocks, windows) = constant_errors(&[0.1, 1.0]);
+        let gated =
+            gated_weights(&preds, &y, &blocks, &windows, &[0], EnsembleLoss::Squared).unwrap();
+        assert_eq!(gated.shrunk.weights, vec![1.0, 0.0]);
+        assert_eq!((gated.fallback, gated.won, gated.blocks), (None, 0, 12));
+        assert_eq!(gated.weights, vec![1.0, 0.0]);
     }
 
     #[test]

@@ -70,8 +70,9 @@ class Calibration:
         fallback: str | None = None
         beaten: tuple[int, int] | None = None
         w = [1.0 / len(preds)] * len(preds)
+        # Weights each calibration window's ensemble errors are measured with (see below).
+        held_out_weights: list[tuple[int, list[float]]] = []
         windows = cv["_window"].to_numpy()
-        combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
         if ensemble is not None and ensemble.kind == "optimized":
             # Divided by each series' scale, every series counts alike in the weights. A series
             # with no history to scale by (all zeros before the window: a launch) would count
@@ -96,22 +97,26 @@ class Calibration:
             if judged:
                 beaten = (won, judged)
             if fell_back is not None:
-                # The baseline's errors are out of fold as they are.
                 fallback = model_names[fell_back]
-                combined = preds[fell_back]
             else:
                 # The ensemble's errors in a window come from weights fitted without it (as
                 # the gate scored them): weights fitted on the errors they are then scored on
                 # would make its intervals narrow.
-                combined = np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
-                for window, w_out in zip(held, held_out, strict=True):
-                    out = windows == window
-                    combined[out] = np.sum(
-                        [wi * p[out] for wi, p in zip(w_out, preds, strict=True)], axis=0
-                    )
+                held_out_weights = list(zip(held.tolist(), held_out, strict=True))
         weights = dict(zip(model_names, w, strict=True))
         columns = dict(zip(model_names, preds, strict=True))
         if ensemble is not None:
+            # A fallen-back ensemble is its baseline, whose errors are out of fold as they are.
+            combined = (
+                columns[fallback]
+                if fallback is not None
+                else np.sum([wi * p for wi, p in zip(w, preds, strict=True)], axis=0)
+            )
+            for window, w_out in held_out_weights:
+                out = windows == window
+                combined[out] = np.sum(
+                    [wi * p[out] for wi, p in zip(w_out, preds, strict=True)], axis=0
+                )
             columns["ensemble"] = combined
         spread = spreads(cv, model_names)
         steps = cv["_step"].to_numpy()

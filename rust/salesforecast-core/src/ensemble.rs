@@ -22,17 +22,21 @@ impl EnsembleLoss {
             )),
         }
     }
+
+    /// The loss of one error.
+    fn of(self, error: f64) -> f64 {
+        match self {
+            Self::Squared => error * error,
+            Self::Absolute => error.abs(),
+        }
+    }
 }
 
 fn loss(predictions: &[Vec<f64>], y: &[f64], w: &[f64], kind: EnsembleLoss) -> f64 {
     let mut total = 0.0;
     for (i, &t) in y.iter().enumerate() {
         let p: f64 = predictions.iter().zip(w).map(|(m, wi)| wi * m[i]).sum();
-        let e = t - p;
-        total += match kind {
-            EnsembleLoss::Squared => e * e,
-            EnsembleLoss::Absolute => e.abs(),
-        };
+        total += kind.of(t - p);
     }
     total
 }
@@ -260,11 +264,7 @@ pub fn shrunk_weights(
         let w = ids.binary_search(block).unwrap_or(0);
         counts[w] += 1;
         for (j, p) in predictions.iter().enumerate() {
-            let e = t - p[i];
-            errors[w][j] += match kind {
-                EnsembleLoss::Squared => e * e,
-                EnsembleLoss::Absolute => e.abs(),
-            };
+            errors[w][j] += kind.of(t - p[i]);
         }
     }
     let half = m.div_ceil(2) as f64;
@@ -330,9 +330,9 @@ pub struct GatedWeights {
 /// Shrunk weights (see [`shrunk_weights`]) that must earn their place against the better of the
 /// `baselines` (indices of the naive members; better by its loss over all rows): scored on
 /// each window with weights fitted without it, they must beat that baseline in more than half
-/// of the blocks, or the ensemble is that baseline alone. A blend that only beats naive on the windows
-/// it was fitted on is luck; a forecaster that loses to naive out of sample does not deserve
-/// the name. With one window nothing is held out, and the blend is scored on the window it
+/// of the blocks, or the ensemble is that baseline alone. A blend that only beats naive on the
+/// windows it was fitted on is luck; a forecaster that loses to naive out of sample does not
+/// deserve the name. With one window nothing is held out, and the blend is scored on the window it
 /// was fitted on. `windows[i]` is the window of row `i`; every block lies within one window.
 pub fn gated_weights(
     predictions: &[Vec<f64>],
@@ -379,16 +379,12 @@ pub fn gated_weights(
         }
         held_out.push(weights);
     }
-    let row_loss = |e: f64| match kind {
-        EnsembleLoss::Squared => e * e,
-        EnsembleLoss::Absolute => e.abs(),
-    };
     // The better baseline by its loss over all windows, the one the must compares with: the
     // one the blend beats least often can be far worse (seasonal naive on a random walk).
     let total = |j: usize| -> f64 {
         y.iter()
             .zip(&predictions[j])
-            .map(|(t, p)| row_loss(t - p))
+            .map(|(t, p)| kind.of(t - p))
             .sum()
     };
     let better = baselines
@@ -399,7 +395,7 @@ pub fn gated_weights(
     if let Some(b) = better {
         for (i, &block) in blocks.iter().enumerate() {
             *margin.entry(block).or_default() +=
-                row_loss(y[i] - blended[i]) - row_loss(y[i] - predictions[b][i]);
+                kind.of(y[i] - blended[i]) - kind.of(y[i] - predictions[b][i]);
         }
     }
     let judged = margin.len();

@@ -107,6 +107,10 @@ class Manifest:
     # What the conformity scores and interval widths are measured in (`INTERVAL_UNITS` of
     # `_calibration`); older bundles measured them in the series' scale.
     interval_unit: str = SERIES_SCALE
+    # The baseline the ensemble fell back to, and the series-windows its blend won of those
+    # judged (absent from bundles of older versions).
+    ensemble_fallback: str | None = None
+    ensemble_beaten: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -402,3 +406,15 @@ def check_manifest(manifest: Any, base: str) -> None:
             raise ModelFileError(
                 f"{base}: manifest models[{i}].files must name files listed in `files`"
             )
+    fallback = manifest.get("ensemble_fallback")
+    if fallback is not None and fallback not in [m["name"] for m in manifest["models"]]:
+        raise ModelFileError(f"{base}: manifest `ensemble_fallback` {fallback!r} is no model")
+    beaten = manifest.get("ensemble_beaten")
+    if beaten is not None and (
+        len(beaten) != 2
+        or any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in beaten)
+        or beaten[0] > beaten[1]
+    ):
+        raise ModelFileError(
+            f"{base}: manifest `ensemble_beaten` must be [won, judged], got {beaten!r}"
+        )

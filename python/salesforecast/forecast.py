@@ -466,7 +466,7 @@ class Forecaster:
     def ensemble_fallback(self) -> str | None:
         """The naive member the ensemble fell back to at the last ``fit`` because the blend,
         weighted without each calibration window, did not beat it in most series-windows
-        (``None`` when it did, or for a loaded bundle)."""
+        (``None`` when it did, or for a bundle saved before this was recorded)."""
         return None if self.calibration is None else self.calibration.fallback
 
     @property
@@ -1505,6 +1505,10 @@ class Forecaster:
             weights=self.calibration.weights,
             interval_widths=self.interval_widths,
             interval_unit=self.calibration.unit,
+            ensemble_fallback=self.calibration.fallback,
+            ensemble_beaten=None
+            if self.calibration.beaten is None
+            else list(self.calibration.beaten),
             metrics=None
             if self.calibration_metrics is None
             else self.calibration_metrics.to_dicts(),
@@ -1580,8 +1584,14 @@ class Forecaster:
             if bundle.CONFORMITY_FILE in found.files
             else None
         )
+        beaten = manifest.ensemble_beaten
         fc.calibration = Calibration(
-            manifest.weights, scores, fc.interval_method, unit=manifest.interval_unit
+            manifest.weights,
+            scores,
+            fc.interval_method,
+            unit=manifest.interval_unit,
+            fallback=manifest.ensemble_fallback,
+            beaten=None if beaten is None else (beaten[0], beaten[1]),
         )
         fc.interval_widths = (
             None

@@ -183,6 +183,8 @@ def _params(fc: Forecaster, study: Any | None) -> dict[str, str]:
         _flatten(f"model.{name}", params, out)
     for name, rounds in fc.fitted_rounds.items():
         out[f"model.{name}.fitted_rounds"] = ",".join(map(str, rounds))
+    if fc.ensemble_fallback is not None:
+        out["ensemble.fallback"] = fc.ensemble_fallback
     if study is not None:
         from optuna.trial import TrialState
 

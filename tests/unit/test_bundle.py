@@ -199,6 +199,10 @@ def test_parameters_that_name_files_are_refused(fitted: sf.Forecaster, tmp_path:
         (lambda m: m["models"][0]["params"].update(objective="nonsense"), "malformed"),
         (lambda m: m["files"].update({"models/lightgbm.txt": "abc"}), "SHA-256"),
         (lambda m: m.update(format_version=9), "format 9"),
+        (lambda m: m.update(ensemble_fallback="oracle"), "ensemble_fallback"),
+        (lambda m: m.update(ensemble_beaten=[3]), "ensemble_beaten"),
+        (lambda m: m.update(ensemble_beaten=[5, 4]), "ensemble_beaten"),
+        (lambda m: m.update(ensemble_beaten="3 of 4"), "ensemble_beaten"),
     ],
 )
 def test_malformed_manifests_are_model_file_errors(

@@ -768,7 +768,7 @@ def test_the_ensemble_falls_back_to_the_naive_forecast_it_cannot_beat() -> None:
 
 
 def test_a_forecaster_that_cannot_beat_naive_forecasts_naive(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     # Levels that jump every ten days: the naive forecast is exact until the next jump, and
     # every other model smooths across the jumps.
@@ -787,6 +787,14 @@ def test_a_forecaster_that_cannot_beat_naive_forecasts_naive(
     assert (pred["ensemble"] == pred["naive"]).all()
     # The intervals are naive's too: its calibration errors are out of fold as they are.
     assert (pred["ensemble-hi-95"] == pred["naive-hi-95"]).all()
+    # A saved forecaster still says what its ensemble is.
+    assert fc.calibration is not None
+    beaten = fc.calibration.beaten
+    fc.save(tmp_path / "model")
+    loaded = sf.Forecaster.load(tmp_path / "model")
+    assert loaded.ensemble_fallback == "naive"
+    assert loaded.calibration is not None
+    assert loaded.calibration.beaten == beaten
 
 
 def test_a_member_without_weight_does_not_blank_the_ensemble() -> None:

@@ -39,7 +39,8 @@ class Calibration:
     # spread were calibrated in the series' scale).
     unit: str = LEVEL_SPREAD
     # The baseline the ensemble fell back to because the blend did not beat it out of fold
-    # (``None``: it did, no baseline was a member, or not known, as in a bundle).
+    # (``None``: it did, no baseline was a member, or not known, as in a bundle saved before
+    # it was recorded).
     fallback: str | None = None
     # Series-windows where the blend, weighted without their window, beat the better baseline,
     # and all series-windows (``None`` where not judged).

@@ -406,15 +406,27 @@ def check_manifest(manifest: Any, base: str) -> None:
             raise ModelFileError(
                 f"{base}: manifest models[{i}].files must name files listed in `files`"
             )
-    fallback = manifest.get("ensemble_fallback")
-    if fallback is not None and fallback not in [m["name"] for m in manifest["models"]]:
-        raise ModelFileError(f"{base}: manifest `ensemble_fallback` {fallback!r} is no model")
     beaten = manifest.get("ensemble_beaten")
     if beaten is not None and (
         len(beaten) != 2
         or any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in beaten)
+        or beaten[1] == 0
         or beaten[0] > beaten[1]
     ):
         raise ModelFileError(
             f"{base}: manifest `ensemble_beaten` must be [won, judged], got {beaten!r}"
+        )
+    fallback = manifest.get("ensemble_fallback")
+    weights = manifest.get("weights") or {}
+    # The fallback is the baseline alone, taken because the blend won at most half the
+    # series-windows it was judged on.
+    if fallback is not None and (
+        weights != {name: float(name == fallback) for name in weights}
+        or fallback not in weights
+        or beaten is None
+        or 2 * beaten[0] > beaten[1]
+    ):
+        raise ModelFileError(
+            f"{base}: manifest `ensemble_fallback` {fallback!r} must name the model holding all "
+            "the weights, with `ensemble_beaten` showing the blend won at most half"
         )

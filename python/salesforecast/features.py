@@ -143,7 +143,8 @@ class FeatureSpec:
     def for_frequency(cls, freq: str) -> FeatureSpec:
         """The default features of a frequency: lags 1 up to one season (at most 13) and the
         seasonal lag, a rolling mean and standard deviation over the same span (for daily data
-        also the mean of the last four weeks and of the same weekday in them), and the
+        also the mean of the last four weeks, of the same weekday in them, and of the week
+        around the same weekday a year before), and the
         calendar features that vary at that step (day of week, month and the position in the
         year for daily data, week and month for weekly, month for monthly, quarterly and
         yearly steps, hour and day of week for hourly and minute steps; none for seconds)."""
@@ -166,6 +167,10 @@ class FeatureSpec:
             # weeks, overall and weekday by weekday.
             rolling.append(Rolling(window=4 * season, stats=("mean",)))
             seasonal.append(SeasonalRolling(season_length=season, window=4))
+            # Yearly peaks (holidays, summer) recur at the same date, not after a week: the
+            # week centred on the same weekday a year (52 weeks) before. Missing in a
+            # series' first year, where the boosters learn without it.
+            rolling.append(Rolling(window=season, stats=("mean",), lag=52 * season - season // 2))
         return cls(lags=lags, rolling=rolling, seasonal_rolling=seasonal, calendar=calendar)
 
     @property

@@ -1116,12 +1116,19 @@ class Forecaster:
         )
         return history.join(ended.select(keys), on=keys, how="anti")
 
+    def _needed_history(self) -> int:
+        """The history the features need, in periods: the lookback of those that read at
+        most a year back. One reading further (the same week a year before) is missing in
+        any series' first year and the boosters learn without it there."""
+        year = _native.periods_per_year_of(self.freq)
+        return _native.feature_lookback(self.features.to_json(), within=year)
+
     def _warn_if_short(self, history: pl.DataFrame) -> None:
-        """Warns when a series of ``history`` is shorter than the longest stretch a feature
-        reads: its first forecasts would see missing lags instead of the values the model
-        learned from. (Expanding and EWM features read the whole history; they always differ
-        from the training history's unless ``new_df`` extends it.)"""
-        needed = self.features.lookback
+        """Warns when a series of ``history`` is shorter than the history the features need:
+        its first forecasts would see missing lags instead of the values the model learned
+        from. (Expanding and EWM features read the whole history; they always differ from
+        the training history's unless ``new_df`` extends it.)"""
+        needed = self._needed_history()
         if not needed:
             return
         lengths = history.group_by(self.keys).len()
@@ -1196,7 +1203,7 @@ class Forecaster:
         back a year and the recent windows do not, one more window forecasts the same periods
         a year before the forecast's (364 days, 52 weeks, 12 months): December's calibration
         then knows a December. Every window leaves the longest series two seasons and the
-        features' lookback to train on."""
+        lookback of the features that read at most a year back to train on."""
         lengths = data.group_by(keys).len()["len"]
         needed = math.ceil(100 / (100 - max(self.levels))) - 1 if self.levels else 0
         h = self.horizon
@@ -1207,7 +1214,7 @@ class Forecaster:
         )
         longest = lengths.max()
         spare = (longest if isinstance(longest, int) else 0) - max(
-            2 * self.season_length, self.features.lookback + 1
+            2 * self.season_length, self._needed_history() + 1
         )
         windows = max(self.cv_windows, min(wanted, spare // h))
         backs = [h * (windows - i) for i in range(windows)]

@@ -203,6 +203,9 @@ def test_parameters_that_name_files_are_refused(fitted: sf.Forecaster, tmp_path:
         (lambda m: m.update(ensemble_beaten=[3]), "ensemble_beaten"),
         (lambda m: m.update(ensemble_beaten=[5, 4]), "ensemble_beaten"),
         (lambda m: m.update(ensemble_beaten="3 of 4"), "ensemble_beaten"),
+        (lambda m: m.update(ensemble_beaten=[0, 0]), "ensemble_beaten"),
+        # A fallback is the baseline alone, after the blend lost.
+        (lambda m: m.update(ensemble_fallback=m["models"][0]["name"]), "ensemble_fallback"),
     ],
 )
 def test_malformed_manifests_are_model_file_errors(

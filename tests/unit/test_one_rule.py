@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast import errors
+from salesforecast import _native, errors
 from salesforecast.errors import DataError, InvalidArgumentError, MissingColumnError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,6 +152,11 @@ def test_lookback_is_the_cores_and_counts_differences() -> None:
     )
     assert spec.lookback == 7 + 28 - 1 + 7
     assert sf.FeatureSpec(lags=[1, 14]).lookback == 14
+    # The history a forecaster needs counts only the features reading at most a year back
+    # (364 days); the differences always count.
+    assert _native.feature_lookback(spec.to_json(), within=30) == 7 + 7
+    yearly = sf.FeatureSpec.for_frequency("1d").to_json()
+    assert (_native.feature_lookback(yearly), _native.feature_lookback(yearly, 364)) == (367, 28)
 
 
 def test_forecast_rules_are_refused_by_the_core_at_construction() -> None:

@@ -61,9 +61,11 @@ def test_a_forecaster_needs_only_frequency_and_horizon(
     # Lags 1 up to one season (at most 13) and the seasonal lag.
     assert lags == sorted({*range(1, min(season, 13) + 1), season})
     assert calendar in fc.features.calendar
-    # Only daily counts read the last four weeks too (overall and weekday by weekday).
-    windows = [r.window for r in fc.features.rolling]
-    assert windows == ([7, 28] if freq == "1d" else [min(season, 13)])
+    # Only daily counts read the last four weeks too (overall and weekday by weekday) and
+    # the week around the same weekday a year before.
+    windows = [(r.window, r.lag) for r in fc.features.rolling]
+    short = min(season, 13)
+    assert windows == ([(7, 1), (28, 1), (7, 361)] if freq == "1d" else [(short, 1)])
     assert [r.window for r in fc.features.seasonal_rolling] == ([4] if freq == "1d" else [])
     # Explicit arguments keep overriding the defaults.
     own = sf.Forecaster([sf.Naive()], sf.FeatureSpec(lags=[1]), freq=freq, horizon=6)

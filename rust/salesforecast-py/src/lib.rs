@@ -195,11 +195,17 @@ fn build_features(
     })
 }
 
-/// The longest stretch of history the spec's features read, in periods.
+/// The longest stretch of history the spec's features read, in periods, counting only the
+/// features that read at most `within` periods back when it is given.
 #[pyfunction]
-fn feature_lookback(py: Python<'_>, spec_json: &str) -> PyResult<usize> {
+#[pyo3(signature = (spec_json, within=None))]
+fn feature_lookback(py: Python<'_>, spec_json: &str, within: Option<usize>) -> PyResult<usize> {
     run(py, || {
-        Ok::<_, CoreError>(FeatureSpec::from_json(spec_json)?.max_lookback())
+        let spec = FeatureSpec::from_json(spec_json)?;
+        Ok::<_, CoreError>(match within {
+            Some(limit) => spec.max_lookback_within(limit),
+            None => spec.max_lookback(),
+        })
     })
 }
 

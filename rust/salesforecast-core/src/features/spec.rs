@@ -489,6 +489,13 @@ impl FeatureSpec {
     /// The longest stretch of history any feature reads, in periods: the longest lag or
     /// window, plus the periods each difference transform reads before it.
     pub fn max_lookback(&self) -> usize {
+        self.max_lookback_within(usize::MAX)
+    }
+
+    /// [`Self::max_lookback`] counting only the features whose own lag or window reaches at
+    /// most `limit` periods back; the differences are added after, as every feature reads
+    /// through them.
+    pub fn max_lookback_within(&self, limit: usize) -> usize {
         let lags = self.lags.iter().copied();
         let rolling = self.rolling.iter().map(|r| r.lag + r.window - 1);
         let seasonal = self
@@ -496,7 +503,12 @@ impl FeatureSpec {
             .iter()
             .map(|r| r.lag + (r.window - 1) * r.season_length);
         let group = self.group_rolling.iter().map(|r| r.lag + r.window - 1);
-        let features = lags.chain(rolling).chain(seasonal).chain(group).max();
+        let features = lags
+            .chain(rolling)
+            .chain(seasonal)
+            .chain(group)
+            .filter(|&reach| reach <= limit)
+            .max();
         let differences: usize = self
             .target_transforms
             .iter()

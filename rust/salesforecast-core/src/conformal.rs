@@ -208,8 +208,9 @@ pub fn spreads(forecasts: &[f64], scales: &[f64], levels: &[f64]) -> Result<Vec<
 }
 
 /// Per series of `df`: `_scale`, what conformity scores and interval widths are measured in (the
-/// in-sample seasonal-naive mean absolute error on the series' grid, at least 1% of its mean
-/// absolute value, so flat series still get an interval); `_level`, the mean of the observed
+/// in-sample seasonal-naive mean absolute error on the series' grid, the naive one where the
+/// series is not longer than a season, at least 1% of its mean absolute value, so flat series
+/// still get an interval); `_level`, the mean of the observed
 /// values among its last `level_periods` periods on the grid, that [`spread`] compares
 /// forecasts with (missing for a series with negative values, whose level says nothing of its
 /// spread); and `_floor`, 0 when the series has no negative value (sales: forecasts and bounds
@@ -234,7 +235,15 @@ pub fn interval_scales(
     for g in &grids {
         let observed: Vec<f64> = g.values.iter().copied().filter(|v| v.is_finite()).collect();
         let mean_abs = observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64;
-        let naive = Scale::of_history(&g.values, season_length).mae;
+        // A series younger than a season and a period has no seasonal pair: its one-step
+        // naive error, not 1% of its mean, which would blow up its scores and, pooled with
+        // the other series', everyone's widths.
+        let seasonal = Scale::of_history(&g.values, season_length).mae;
+        let naive = if seasonal.is_finite() {
+            seasonal
+        } else {
+            Scale::of_history(&g.values, 1).mae
+        };
         scales.push(
             [naive, 0.01 * mean_abs, 1e-9]
                 .into_iter()
@@ -348,6 +357,19 @@ mod tests {
         assert_eq!(
             out.column("_level").unwrap().f64().unwrap().get(0),
             Some(4.5)
+        );
+    }
+
+    #[test]
+    fn a_series_younger_than_a_season_is_scaled_by_its_naive_error() {
+        let y = [10.0, 12.0, 11.0, 14.0].map(Some);
+        let df = dated_frame(&["a"; 4], &[0, 1, 2, 3], &y);
+        let roles = ColumnRoles::new(vec!["store".into()], "date", "y").unwrap();
+        let out = interval_scales(&df, &roles, Frequency::Days(1), 7, 7).unwrap();
+        // |12-10|, |11-12|, |14-11|: 2 on average, not 1% of the mean (0.1175).
+        assert_eq!(
+            out.column("_scale").unwrap().f64().unwrap().get(0),
+            Some(2.0)
         );
     }
 

@@ -18,7 +18,9 @@ Widths = dict[str, list[list[tuple[float, float]]]]
 
 # What conformity scores and widths are measured in, as bundles record it: the series' scale
 # alone, or the spread of each period (see `spreads`). A changed rule gets a new name, so a
-# bundle is never read in a unit it was not calibrated in.
+# bundle is never read in a unit it was not calibrated in. (One exception kept the name: a
+# series without a seasonal pair was scaled by 1% of its mean, now by its naive error; a bundle
+# from before reads such a series' intervals wider than its nearly empty ones of then.)
 SERIES_SCALE = "series_scale"
 LEVEL_SPREAD = "level_spread_v1"
 INTERVAL_UNITS = (SERIES_SCALE, LEVEL_SPREAD)

@@ -174,8 +174,9 @@ GUARD_RULE = (
     "consensus and last-year distance: a model's forecasts for a series are replaced by the "
     "consensus (the median, step by step, of every model's forecast and seasonal naive's) when "
     f"their median distance over the steps exceeds {_native.GUARD_LIMIT:g} times the series' "
-    "seasonal-naive error both from the consensus and from the series' own values a year "
-    "earlier shifted to its current level (where the history reaches a year and a quarter back)"
+    "seasonal-naive error (the naive one without a seasonal pair) both from the consensus and "
+    "from the series' own values a year earlier shifted to its current level (where the "
+    "history reaches a year and a quarter back)"
 )
 
 
@@ -228,7 +229,8 @@ class Forecaster:
     ``fit`` runs ``cv_windows`` cross-validation windows of ``horizon`` periods on the training data
     (more where the history allows, so that they span at least one season). Their out-of-fold
     forecasts fit the ensemble weights and the split-conformal interval widths per forecast step, on
-    errors scaled by each series' seasonal-naive error so one width fits series of every size, and
+    errors scaled by each series' seasonal-naive error (the naive one where the series has no
+    seasonal pair) so one width fits series of every size, and
     by the square root of the models' median forecast against the series' recent level, so a peak
     forecast gets the wider interval its errors will have. The
     weights (non-negative, summing to 1) are the loss-minimising ones shrunk toward equal weights on

@@ -67,7 +67,8 @@ def test_moving_average_window_is_the_models_own() -> None:
 
 
 def test_interval_scale_is_the_seasonal_naive_error_on_the_grid() -> None:
-    # One rule for the scale intervals are measured in and MASE divides by: with a missing
+    # One rule for the scale intervals are measured in and MASE divides by (on a series with a
+    # seasonal pair; without, intervals use the naive error and MASE is missing): with a missing
     # period, the row-shifted scale differed from the grid's. The width grows with the
     # forecast's level against the last week's (one season; the horizon is no longer).
     panel = gappy_panel()

@@ -209,7 +209,7 @@ pub fn spreads(forecasts: &[f64], scales: &[f64], levels: &[f64]) -> Result<Vec<
 
 /// Per series of `df`: `_scale`, what conformity scores and interval widths are measured in (the
 /// in-sample seasonal-naive mean absolute error on the series' grid, the naive one where the
-/// series is not longer than a season, at least 1% of its mean absolute value, so flat series
+/// series has no seasonal pair, at least 1% of its mean absolute value, so flat series
 /// still get an interval); `_level`, the mean of the observed
 /// values among its last `level_periods` periods on the grid, that [`spread`] compares
 /// forecasts with (missing for a series with negative values, whose level says nothing of its
@@ -235,9 +235,9 @@ pub fn interval_scales(
     for g in &grids {
         let observed: Vec<f64> = g.values.iter().copied().filter(|v| v.is_finite()).collect();
         let mean_abs = observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64;
-        // A series younger than a season and a period has no seasonal pair: its one-step
-        // naive error, not 1% of its mean, which would blow up its scores and, pooled with
-        // the other series', everyone's widths.
+        // A series without a seasonal pair (not longer than a season, or gaps there): its
+        // one-step naive error, not 1% of its mean, which would blow up its scores and, pooled
+        // with the other series', everyone's widths.
         let seasonal = Scale::of_history(&g.values, season_length).mae;
         let naive = if seasonal.is_finite() {
             seasonal
@@ -361,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn a_series_younger_than_a_season_is_scaled_by_its_naive_error() {
+    fn a_series_without_a_seasonal_pair_is_scaled_by_its_naive_error() {
         let y = [10.0, 12.0, 11.0, 14.0].map(Some);
         let df = dated_frame(&["a"; 4], &[0, 1, 2, 3], &y);
         let roles = ColumnRoles::new(vec!["store".into()], "date", "y").unwrap();
@@ -370,6 +370,15 @@ mod tests {
         assert_eq!(
             out.column("_scale").unwrap().f64().unwrap().get(0),
             Some(2.0)
+        );
+        // Longer than a season but every seasonal pair falls on a gap (days 2 and 3 are
+        // missing): |3-1| and |11-10|.
+        let y = [1.0, 3.0, 10.0, 11.0].map(Some);
+        let df = dated_frame(&["a"; 4], &[0, 1, 4, 5], &y);
+        let out = interval_scales(&df, &roles, Frequency::Days(1), 2, 7).unwrap();
+        assert_eq!(
+            out.column("_scale").unwrap().f64().unwrap().get(0),
+            Some(1.5)
         );
     }
 

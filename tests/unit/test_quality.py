@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,19 @@ def test_a_forecaster_needs_only_frequency_and_horizon(
     own = sf.Forecaster([sf.Naive()], sf.FeatureSpec(lags=[1]), freq=freq, horizon=6)
     assert own.model_names == ["naive"]
     assert list(own.features.lags) == [1]
+
+
+def test_the_yearly_mean_does_not_make_a_recent_new_df_short() -> None:
+    # The daily defaults read a week a year back, but a series' first year lacks it anyway:
+    # only the 28 days the other features read make a `new_df` short.
+    df = sf.generate_sales(n_stores=1, n_products=2, start="2023-01-01", end="2023-12-31")
+    df = df.select("store_id", "product_id", "date", "sales")
+    fc = sf.Forecaster(freq="1d", horizon=7, verbose=False).fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fc.predict(new_df=df.filter(pl.col("date") >= dt.date(2023, 11, 1)))
+    with pytest.warns(UserWarning, match="fewer than the 28 periods"):
+        fc.predict(new_df=df.filter(pl.col("date") >= dt.date(2023, 12, 15)))
 
 
 def test_the_default_forecaster_fits_and_forecasts_a_panel() -> None:

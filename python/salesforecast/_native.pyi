@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +17,10 @@ __all__ = [
     "__version__",
     "baseline_forecasts",
     "build_features",
+    "check_feature_part",
+    "check_features",
     "check_forecastable",
-    "check_frequency",
+    "check_frame",
     "check_stat_model",
     "conformal_widths",
     "conformity_scores",
@@ -93,6 +95,8 @@ def build_features(
     last_period_only: bool = False,
 ) -> tuple[pl.DataFrame, pl.Series | None]: ...
 def feature_lookback(spec_json: str, within: int | None = None) -> int: ...
+def check_features(spec_json: str) -> None: ...
+def check_feature_part(part: str, entry_json: str, name: str) -> None: ...
 def check_forecastable(
     spec_json: str, horizon: int, recursive: bool, has_past_only: bool
 ) -> None: ...
@@ -105,7 +109,13 @@ def log1p_smeared(
 def parse_frequency(freq: str) -> str: ...
 def periods_per_year_of(freq: str) -> int | None: ...
 def season_length_of(freq: str) -> int: ...
-def check_frequency(df: pl.DataFrame, roles: ColumnRoles, freq: str) -> None: ...
+def check_frame(
+    df: pl.DataFrame,
+    roles: ColumnRoles,
+    freq: str | None,
+    target: Literal["finite", "optional", "unread"],
+    frame: str,
+) -> None: ...
 def shift_times(times: pl.Series, freq: str, k: int) -> pl.Series: ...
 def future_periods(df: pl.DataFrame, roles: ColumnRoles, freq: str, h: int) -> pl.DataFrame: ...
 def baseline_forecasts(

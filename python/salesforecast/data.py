@@ -12,12 +12,13 @@ import polars as pl
 
 from salesforecast import _native
 from salesforecast._frames import IdCol, resolve_id_cols, to_polars
-from salesforecast.config import ColumnRoles
+from salesforecast.config import ColumnRoles, whole
 from salesforecast.errors import (
     ColumnTypeError,
     DataError,
     InvalidArgumentError,
     MissingColumnError,
+    StorageNotFoundError,
 )
 
 __all__ = ["Issue", "ValidationReport", "generate_sales", "read_sales", "time_split", "validate"]
@@ -25,7 +26,8 @@ __all__ = ["Issue", "ValidationReport", "generate_sales", "read_sales", "time_sp
 DateLike = str | dt.date
 
 
-def _date(name: str, value: DateLike) -> dt.date:
+def parse_date(name: str, value: DateLike) -> dt.date:
+    """``value`` as a date, or a typed error naming the argument ``name``."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -47,7 +49,7 @@ def _as_of(value: DateLike) -> dt.datetime:
             return dt.datetime.fromisoformat(value)
         except ValueError:
             pass
-    return dt.datetime.combine(_date("as_of", value), dt.time())
+    return dt.datetime.combine(parse_date("as_of", value), dt.time())
 
 
 def generate_sales(
@@ -73,11 +75,13 @@ def generate_sales(
             raise InvalidArgumentError(
                 f"invalid argument `{name}`: expected a non-negative int, got {value!r}"
             )
+    if n_threads is not None:
+        whole("n_threads", n_threads)
     return _native.generate_sales(
         n_stores,
         n_products,
-        _date("start", start),
-        _date("end", end),
+        parse_date("start", start),
+        parse_date("end", end),
         freq,
         seed,
         n_threads,
@@ -237,9 +241,11 @@ def time_split(
                 f"invalid argument `{name}`: expected a non-negative int, got {value!r}"
             )
     frame = to_polars(df)
+    roles = ColumnRoles.of(id_col=id_col, time_col=time_col, target_col=target_col).resolve(frame)
+    _native.check_frame(frame, roles, freq, "unread", "df")
     parts = _native.time_split(
         frame,
-        ColumnRoles.of(id_col=id_col, time_col=time_col, target_col=target_col).resolve(frame),
+        roles,
         test_periods,
         val_periods,
         gap,
@@ -264,14 +270,21 @@ def read_sales(
     """
     source = os.fspath(path)
     suffix = os.path.splitext(source)[1].lower()
-    if suffix in (".parquet", ".pq"):
-        frame = pl.read_parquet(source)
-    elif suffix in (".csv", ".txt", ".gz"):
-        frame = pl.read_csv(source, try_parse_dates=time_format is None, infer_schema_length=10_000)
-    else:
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".gz"):
         raise InvalidArgumentError(
             f"invalid argument `path`: {source!r} is neither .csv nor .parquet"
         )
+    if not os.path.isfile(source):
+        raise StorageNotFoundError(f"{source}: no such file")
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(source)
+        else:
+            frame = pl.read_csv(
+                source, try_parse_dates=time_format is None, infer_schema_length=10_000
+            )
+    except pl.exceptions.PolarsError as e:
+        raise DataError(f"{source} could not be read as {suffix[1:]}: {e}") from None
     keys = resolve_id_cols(frame, id_col)
     missing = [c for c in [*keys, time_col, target_col] if c not in frame.columns]
     if missing:

@@ -11,8 +11,19 @@ import polars as pl
 from salesforecast import _native
 from salesforecast._frames import IdCol, forecast_columns, to_polars
 from salesforecast.config import ColumnRoles, whole
+from salesforecast.errors import InvalidArgumentError
 
-__all__ = ["evaluate"]
+__all__ = ["METRICS", "check_metric", "evaluate"]
+
+# The point metrics a model can be judged by (tuning, the registry's gate): lower is better.
+METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
+
+
+def check_metric(metric: object) -> str:
+    """``metric`` if it is one of :data:`METRICS`, else a typed error naming it."""
+    if metric not in METRICS:
+        raise InvalidArgumentError(f"invalid argument `metric`: {metric!r} is not one of {METRICS}")
+    return str(metric)
 
 
 def evaluate(

@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
 from typing import Any, Literal
 
 import polars as pl
 
 from salesforecast import _native
 from salesforecast._frames import IdCol, to_polars
-from salesforecast.config import ColumnRoles
+from salesforecast.config import ColumnRoles, whole
+from salesforecast.errors import InvalidArgumentError
 
 __all__ = [
     "EWM",
@@ -52,6 +54,50 @@ CalendarName = Literal[
     "hour",
 ]
 
+# The periods a spec entry counts in: ints the core reads as 64-bit.
+_PERIOD_FIELDS = ("window", "lag", "season_length", "min_samples")
+
+
+def _integer(name: str, value: object) -> int:
+    """``value`` as a plain int (numpy integers too); the core checks its range."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Integral)
+        or not -(2**63) <= int(value) < 2**63
+    ):
+        raise InvalidArgumentError(f"invalid argument `{name}`: expected an int, got {value!r}")
+    return int(value)
+
+
+def _strings(name: str, value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of strings; a single string is one entry."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgumentError(f"invalid argument `{name}`: expected strings, got {value!r}")
+    return tuple(value)
+
+
+def _checked_entry(entry: Any, part: str) -> None:
+    """Normalizes a spec entry's fields (ints, a tuple of statistics) and checks it by the
+    core's rules, so a bad entry fails where it is written, not at ``fit``."""
+    name = type(entry).__name__
+    for f in fields(entry):
+        value = getattr(entry, f.name)
+        if f.name in _PERIOD_FIELDS and value is not None:
+            object.__setattr__(entry, f.name, _integer(f"{name}.{f.name}", value))
+        elif f.name == "stats":
+            object.__setattr__(entry, f.name, _strings(f"{name}.stats", value))
+        elif f.name == "alpha" and (isinstance(value, bool) or not isinstance(value, Real)):
+            raise InvalidArgumentError(
+                f"invalid argument `{name}.alpha`: expected a number, got {value!r}"
+            )
+        elif f.name == "group_col" and not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"invalid argument `{name}.group_col`: expected a column name, got {value!r}"
+            )
+    _native.check_feature_part(part, json.dumps(asdict(entry)), name)
+
 
 @dataclass(frozen=True)
 class Rolling:
@@ -67,6 +113,9 @@ class Rolling:
     lag: int = 1
     min_samples: int | None = None
 
+    def __post_init__(self) -> None:
+        _checked_entry(self, "rolling")
+
 
 @dataclass(frozen=True)
 class SeasonalRolling:
@@ -79,6 +128,9 @@ class SeasonalRolling:
     lag: int = 1
     min_samples: int | None = None
 
+    def __post_init__(self) -> None:
+        _checked_entry(self, "seasonal_rolling")
+
 
 @dataclass(frozen=True)
 class Expanding:
@@ -88,6 +140,9 @@ class Expanding:
     stats: Sequence[str] = ("mean",)
     lag: int = 1
 
+    def __post_init__(self) -> None:
+        _checked_entry(self, "expanding")
+
 
 @dataclass(frozen=True)
 class EWM:
@@ -96,6 +151,9 @@ class EWM:
 
     alpha: float
     lag: int = 1
+
+    def __post_init__(self) -> None:
+        _checked_entry(self, "ewm")
 
 
 @dataclass(frozen=True)
@@ -108,6 +166,9 @@ class GroupRolling:
     stats: Sequence[str] = ("mean",)
     lag: int = 1
     min_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        _checked_entry(self, "group_rolling")
 
 
 @dataclass(frozen=True)
@@ -138,6 +199,45 @@ class FeatureSpec:
     past_only_lags: Sequence[int] | None = None
     relative: Sequence[str] = ()
     holidays: Sequence[dt.date] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Entries of the right kind and plain values, then the core's rules on the whole.
+        kinds: dict[str, type] = {
+            "rolling": Rolling,
+            "seasonal_rolling": SeasonalRolling,
+            "expanding": Expanding,
+            "ewm": EWM,
+            "group_rolling": GroupRolling,
+        }
+        for name, kind in kinds.items():
+            entries = getattr(self, name)
+            if isinstance(entries, kind):
+                entries = (entries,)
+            if not isinstance(entries, Sequence) or not all(isinstance(e, kind) for e in entries):
+                raise InvalidArgumentError(
+                    f"invalid argument `{name}`: expected {kind.__name__} entries, got {entries!r}"
+                )
+            object.__setattr__(self, name, tuple(entries))
+        for name in ("lags", "past_only_lags"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if isinstance(values, str) or not isinstance(values, Sequence | range):
+                raise InvalidArgumentError(
+                    f"invalid argument `{name}`: expected a list of ints, got {values!r}"
+                )
+            object.__setattr__(
+                self,
+                name,
+                [_integer(f"{name}[{i}]", v) for i, v in enumerate(values)],
+            )
+        for name in ("calendar", "target_transforms", "relative"):
+            object.__setattr__(self, name, _strings(name, getattr(self, name)))
+        if self.holidays is not None and not all(isinstance(d, dt.date) for d in self.holidays):
+            raise InvalidArgumentError(
+                f"invalid argument `holidays`: expected dates, got {self.holidays!r}"
+            )
+        _native.check_features(self.to_json())
 
     @classmethod
     def for_frequency(cls, freq: str) -> FeatureSpec:
@@ -245,6 +345,9 @@ def build_features(
         known_future=known_future,
         past_only=past_only,
     ).resolve(frame)
+    if n_threads is not None:
+        whole("n_threads", n_threads)
+    _native.check_frame(frame, roles, freq, "optional", "df")
     computed, order = _native.build_features(
         frame,
         spec.to_json(),

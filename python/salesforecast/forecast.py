@@ -46,12 +46,14 @@ from salesforecast.baselines import Baseline, LocalModel, MovingAverage, Naive, 
 from salesforecast.config import ColumnRoles, Ensemble, Intervals, whole
 from salesforecast.diagnostics import Diagnostics, diagnose
 from salesforecast.errors import (
+    ColumnTypeError,
     DataError,
     EndedSeriesWarning,
     InvalidArgumentError,
     MissingColumnError,
     ModelFileError,
     NotFittedError,
+    SeriesTooShortError,
     UndeclaredColumnsWarning,
 )
 from salesforecast.evaluation import evaluate
@@ -384,7 +386,7 @@ class Forecaster:
         self.intervals = intervals
         self.ensemble_settings = ensemble
         self.season_length = season_length
-        self.n_threads = n_threads
+        self.n_threads = None if n_threads is None else whole("n_threads", n_threads)
         self.verbose = verbose
         self.guard = bool(guard)
         # What the guard replaced in the calibration windows of the last fit: keys, `model`,
@@ -568,8 +570,9 @@ class Forecaster:
     def _select(
         self, df: Any, name: str = "df", stacklevel: int = 3
     ) -> tuple[pl.DataFrame, ColumnRoles]:
-        """The declared columns of ``df``, the target as float, sorted by series and time, and
-        the roles with the keys resolved on it. Changes nothing on the forecaster."""
+        """The declared columns of ``df`` checked against the data contract (the core's
+        `check_frame`), the target as float, sorted by series and time, and the roles with the
+        keys resolved on it. Changes nothing on the forecaster."""
         frame = to_polars(df, name)
         roles = self.roles.resolve(frame)
         missing = [c for c in roles.columns if c not in frame.columns]
@@ -585,6 +588,7 @@ class Forecaster:
                 UndeclaredColumnsWarning,
                 stacklevel=stacklevel,
             )
+        _native.check_frame(frame, roles, self.freq, "finite", name)
         selected = (
             frame.select(roles.columns)
             .with_columns(pl.col(roles.target).cast(pl.Float64))
@@ -744,7 +748,6 @@ class Forecaster:
         """Fits the ensemble weights and interval widths on cross-validation windows of the
         training data, then every model on all of it."""
         frame, roles = self._select(df)
-        _native.check_frequency(frame, roles, self.freq)
         self._settle_default_models(frame)
         categories = self._categories_of(frame)
         history = _encode(frame, categories, "df")
@@ -1062,13 +1065,13 @@ class Forecaster:
             )
         h = int(h)
         plan = self._fitted_plan()
-        fut = (
-            None
-            if future is None
-            else _encode(to_polars(future, "future"), self._categories, "future")
-        )
+        fut = None
+        if future is not None:
+            fut = to_polars(future, "future")
+            _native.check_frame(fut, self.roles, self.freq, "unread", "future")
+            fut = _encode(self._like_training(fut, "future"), self._categories, "future")
         if new_df is not None:
-            history = self._prepare(new_df, "new_df")
+            history = self._like_training(self._prepare(new_df, "new_df"), "new_df")
             self._warn_if_short(history)
             scales = self._scales(history)
         else:
@@ -1076,6 +1079,8 @@ class Forecaster:
             if self._scale_table is None:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
+        if fut is not None:
+            self._check_known_series(fut, history)
         history = self._without_ended(history, fut)
         raw, replaced = self._forecast(plan, self._fitted, history, h, fut, scales)
         if replaced.height:
@@ -1091,6 +1096,46 @@ class Forecaster:
             levels = sorted(levels)
             widths = self.calibration.widths(levels)
         return self._finish(raw, scales, self.calibration, widths, levels, self.keys).drop("_step")
+
+    def _like_training(self, frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        """``frame`` with its keys and time in the training data's dtypes: text keys as text of
+        the same kind, integer keys as the same integers; another kind of key, a time of another
+        type or time zone would match no series and is refused."""
+        assert self._history is not None
+        for column in [*self.keys, self.time_col]:
+            fitted, got = self._history[column].dtype, frame[column].dtype
+            if got == fitted:
+                continue
+            same_kind = (_is_text(got) and _is_text(fitted)) or (
+                got.is_integer() and fitted.is_integer()
+            )
+            if same_kind and column != self.time_col:
+                try:
+                    frame = frame.with_columns(pl.col(column).cast(fitted))
+                    continue
+                except pl.exceptions.PolarsError:
+                    pass  # an integer out of the training keys' range
+            raise ColumnTypeError(
+                f"column `{column}` of `{name}` has dtype {got}; the training data's has {fitted}"
+            )
+        return frame
+
+    def _check_known_series(self, future: pl.DataFrame, history: pl.DataFrame) -> None:
+        """Refuses rows of ``future`` for series without history: nothing can forecast them
+        (a new series' first weeks go in ``new_df``)."""
+        keys = self.keys
+        unknown = (
+            future.select(keys).unique().join(history.select(keys).unique(), on=keys, how="anti")
+        )
+        if unknown.height:
+            sample = "; ".join(
+                ", ".join(f"{k}={v}" for k, v in row.items())
+                for row in unknown.sort(keys).head(5).iter_rows(named=True)
+            )
+            raise DataError(
+                f"`future` has rows for {unknown.height} series without history: {sample}; give "
+                "their history in `new_df` to forecast them"
+            )
 
     def _without_ended(self, history: pl.DataFrame, future: pl.DataFrame | None) -> pl.DataFrame:
         """``history`` without the series that end before its last period and have no rows in
@@ -1229,7 +1274,9 @@ class Forecaster:
             table = ends.select(*keys, self.shift(ends[self.time_col], -back).alias("cutoff"))
             same = table["cutoff"].n_unique() == 1
             cuts.append(_Cut(at=table["cutoff"][0]) if same else _Cut(table=table.sort(keys)))
-        self._check_first_window(data, keys, cuts[0], len(backs), h, h)
+        self._check_first_window(
+            data, keys, cuts[0], backs[0], f"fit's {len(backs)} calibration windows of {h} periods"
+        )
         return cuts
 
     def _cutoffs(
@@ -1245,26 +1292,30 @@ class Forecaster:
             _Cut(at=self.shift(ends, -(h + step * (n_windows - 1 - i)))[0])
             for i in range(n_windows)
         ]
-        self._check_first_window(data, keys, cuts[0], n_windows, h, step)
+        self._check_first_window(
+            data,
+            keys,
+            cuts[0],
+            h + step * (n_windows - 1),
+            f"{n_windows} windows of {h} periods (step {step})",
+        )
         return cuts
 
     def _check_first_window(
-        self,
-        data: pl.DataFrame,
-        keys: list[str],
-        first: _Cut,
-        n_windows: int,
-        h: int,
-        step: int,
+        self, data: pl.DataFrame, keys: list[str], first: _Cut, reach: int, windows: str
     ) -> None:
-        if not first.split(data, keys, self.time_col)[0].height:
-            start: Any = data[self.time_col].min()
-            raise DataError(
-                f"cross-validation window with cutoff {first.latest} has no training data: the "
-                f"data starts at {start} and {n_windows} windows of {h} "
-                f"periods (step {step}) reach back further; use fewer cv_windows / n_windows, a "
-                "shorter horizon, or more history"
-            )
+        """Refuses windows that leave no series any history before the first: ``windows`` (as
+        the message names them) reach ``reach`` periods back from the end."""
+        if first.split(data, keys, self.time_col)[0].height:
+            return
+        lengths = data.group_by(keys).len().sort("len", descending=True)
+        longest = ", ".join(f"{k}={lengths[k][0]}" for k in keys) if lengths.height else "none"
+        raise SeriesTooShortError(
+            f"series {longest} has {lengths['len'][0] if lengths.height else 0} periods, the "
+            f"most of any series; at least {reach + 1} are needed ({windows} reach {reach} "
+            "periods back from the end and leave no history before them; use fewer cv_windows "
+            "/ n_windows, a shorter horizon, or more history)"
+        )
 
     def _models_at(
         self,
@@ -1340,7 +1391,6 @@ class Forecaster:
         unfitted), its feature plan, and each series' static features as the user's values
         (what ``evaluate(..., segment=...)`` groups by)."""
         frame, roles = self._select(df, stacklevel=4)
-        _native.check_frequency(frame, roles, self.freq)
         if self._history is None:
             self._settle_default_models(frame)
         categories = self._categories if self._history is not None else self._categories_of(frame)
@@ -1697,6 +1747,10 @@ def _decode(frame: pl.DataFrame, categories: dict[str, list[str]]) -> pl.DataFra
         for c, cats in categories.items()
         if c in frame.columns
     )
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical)
 
 
 def _encode(frame: pl.DataFrame, categories: dict[str, list[str]], name: str) -> pl.DataFrame:

@@ -26,9 +26,11 @@ import polars as pl
 
 from salesforecast import _json, _native, scenario, storage, tracking
 from salesforecast.baselines import MovingAverage, Naive, SeasonalNaive
-from salesforecast.data import generate_sales, read_sales, time_split
+from salesforecast.config import whole
+from salesforecast.data import generate_sales, parse_date, read_sales, time_split
 from salesforecast.data import validate as validate_frame
 from salesforecast.errors import InvalidArgumentError, SalesForecastError, ValidationError
+from salesforecast.evaluation import check_metric
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
@@ -107,16 +109,75 @@ def config(**overrides: Any) -> Config:
             out[role] = out[role] or columns
     # Only known-future columns can be relative (a user's narrower known_future wins).
     out["relative"] = [c for c in out["relative"] if c in out["known_future"]]
-    if isinstance(out["id_col"], str):
-        out["id_col"] = [c.strip() for c in out["id_col"].split(",") if c.strip()]
+    out["id_col"] = _names("id_col", out["id_col"])
+    out["models"] = _names("models", out["models"])
     bad = [m for m in out["models"] if m not in MODELS]
     if bad or not out["models"]:
         raise InvalidArgumentError(
             f"invalid argument `models`: {bad or '[]'}; choose from {MODELS}"
         )
-    if int(out["horizon"]) < 1:
-        raise InvalidArgumentError("invalid argument `horizon`: must be at least 1")
+    for name, minimum in _WHOLE_SETTINGS.items():
+        out[name] = whole(name, _number(out[name]), minimum)
+    if not isinstance(out["freq"], str):
+        raise InvalidArgumentError(
+            f"invalid argument `freq`: expected a string, got {out['freq']!r}"
+        )
+    out["freq"] = _native.parse_frequency(out["freq"])
+    for name in ("start", "end"):
+        out[name] = parse_date(name, out[name]).isoformat()
+    if out["end"] < out["start"]:
+        raise InvalidArgumentError(
+            f"invalid argument `end`: {out['end']} is before start {out['start']}"
+        )
+    check_metric(out["metric"])
+    improvement = _number(out["min_improvement"])
+    if (
+        isinstance(improvement, bool)
+        or not isinstance(improvement, int | float)
+        or not 0 <= improvement < 1
+    ):
+        raise InvalidArgumentError(
+            "invalid argument `min_improvement`: must be a number in [0, 1), got "
+            f"{out['min_improvement']!r}"
+        )
+    out["min_improvement"] = float(improvement)
+    if out["partition_by"] is not None and not isinstance(out["partition_by"], str):
+        raise InvalidArgumentError(
+            f"invalid argument `partition_by`: expected a column name, got {out['partition_by']!r}"
+        )
     return out
+
+
+# Settings that are counts, with their least value.
+_WHOLE_SETTINGS = {
+    "n_stores": 1,
+    "n_products": 1,
+    "seed": 0,
+    "horizon": 1,
+    "n_trials": 0,
+    "cv_windows": 1,
+}
+
+
+def _number(value: Any) -> Any:
+    """A number given as text (Airflow's params, environment variables) as the number."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _names(name: str, value: Any) -> list[str]:
+    """A list of names; a string is comma-separated names (as a command line gives them)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgumentError(
+            f"invalid argument `{name}`: expected a list of names, got {value!r}"
+        )
+    return list(value)
 
 
 TRAINING_DAG = "sales_forecast_training"

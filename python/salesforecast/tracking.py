@@ -43,6 +43,7 @@ from salesforecast import _json, bundle, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast.data import ValidationReport, time_split
 from salesforecast.errors import InvalidArgumentError, MissingColumnError, SalesForecastError
+from salesforecast.evaluation import check_metric
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 
@@ -77,7 +78,6 @@ PREVIOUS = "previous_champion"
 BACKTEST_ARTIFACT = "backtest.parquet"
 # Metrics the gate compares, all lower-is-better errors (r2 and the signed bias are reported,
 # not gated on).
-METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
 
 
 class TrackingError(SalesForecastError):
@@ -766,8 +766,7 @@ def promote(
     within 10 points of each nominal level. The first version becomes champion when there is
     none (after the same checks). Either way the compared values and the decision are written
     as tags of the challenger version."""
-    if metric not in METRICS:
-        raise InvalidArgumentError(f"invalid argument `metric`: {metric!r} is not one of {METRICS}")
+    check_metric(metric)
     if not 0 <= min_improvement < 1:
         raise InvalidArgumentError("invalid argument `min_improvement`: must be in [0, 1)")
     frame = to_polars(holdout, "holdout")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from salesforecast.errors import InvalidArgumentError, SalesForecastError
+from salesforecast.evaluation import METRICS, check_metric
 from salesforecast.features import FeatureSpec
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["METRICS", "default_search_space", "tune"]
 
-METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
 
 Booster = LightGBM | XGBoost
 SearchSpace = Mapping[str, Any]
@@ -186,8 +186,7 @@ def tune(
     import optuna
 
     forecaster = _as_forecaster(forecaster_or_model, **forecaster_settings)
-    if metric not in METRICS:
-        raise InvalidArgumentError(f"invalid argument `metric`: {metric!r} is not one of {METRICS}")
+    check_metric(metric)
     if cv_windows < 1 or prune_every < 1:
         raise InvalidArgumentError(
             "invalid argument `cv_windows`/`prune_every`: both must be at least 1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -266,28 +267,29 @@ def test_group_rolling_sums_the_group() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "needle"),
+    ("build", "needle"),
     [
-        (sf.FeatureSpec(lags=[7, -1]), r"lags\[1\]"),
-        (sf.FeatureSpec(lags=[0]), r"lags\[0\]"),
-        (sf.FeatureSpec(rolling=[sf.Rolling(window=0)]), r"rolling\[0\]\.window"),
-        (
-            sf.FeatureSpec(rolling=[sf.Rolling(window=7, stats=["mode"])]),
-            r"rolling\[0\]\.stats\[0\]",
-        ),
-        (
-            sf.FeatureSpec(rolling=[sf.Rolling(window=7, min_samples=9)]),
-            r"rolling\[0\]\.min_samples",
-        ),
-        (sf.FeatureSpec(ewm=[sf.EWM(alpha=1.5)]), r"ewm\[0\]\.alpha"),
-        (sf.FeatureSpec(calendar=["weekday"]), r"calendar\[0\]"),  # type: ignore[list-item]
-        (sf.FeatureSpec(target_transforms=["boxcox"]), r"target_transforms\[0\]"),
+        (lambda: sf.FeatureSpec(lags=[7, -1]), r"`lags\[1\]`"),
+        (lambda: sf.FeatureSpec(lags=[0]), r"`lags\[0\]`"),
+        (lambda: sf.FeatureSpec(lags=[1.5]), r"`lags\[0\]`: expected an int"),
+        (lambda: sf.Rolling(window=0), r"`Rolling\.window`"),
+        (lambda: sf.Rolling(window=7, stats=["mode"]), r"`Rolling\.stats\[0\]`"),
+        (lambda: sf.Rolling(window=7, min_samples=9), r"`Rolling\.min_samples`"),
+        (lambda: sf.EWM(alpha=1.5), r"`EWM\.alpha`"),
+        (lambda: sf.FeatureSpec(calendar=["weekday"]), r"`calendar\[0\]`"),  # type: ignore[list-item]
+        (lambda: sf.FeatureSpec(target_transforms=["boxcox"]), r"`target_transforms\[0\]`"),
+        (lambda: sf.FeatureSpec(rolling=[{"window": 3}]), r"`rolling`: expected Rolling"),  # type: ignore[list-item]
     ],
 )
-def test_bad_specs_name_the_field(spec: sf.FeatureSpec, needle: str) -> None:
-    df = sf.generate_sales(n_stores=1, n_products=1, start="2023-01-01", end="2023-01-31")
+def test_bad_specs_are_refused_where_written(build: Any, needle: str) -> None:
     with pytest.raises(InvalidArgumentError, match=needle):
-        sf.build_features(df, spec)
+        build()
+
+
+def test_a_single_statistic_and_numpy_ints_are_accepted() -> None:
+    rolling = sf.Rolling(window=np.int64(7), stats="std")  # type: ignore[arg-type]
+    assert rolling == sf.Rolling(window=7, stats=("std",))
+    assert type(rolling.window) is int
 
 
 def test_missing_columns_are_named() -> None:

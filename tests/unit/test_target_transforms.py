@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import salesforecast as sf
-from salesforecast.errors import InvalidArgumentError
+from salesforecast.errors import DataError, InvalidArgumentError
 
 H = 14
 
@@ -178,16 +178,18 @@ def test_no_smearing_for_a_quantile_loss_nor_direct_differences() -> None:
     assert all(b.smearing is not None for b in _boosters(recursive))
 
 
-def test_a_missing_last_target_does_not_blank_a_differenced_forecast() -> None:
+def test_a_missing_period_before_the_end_does_not_blank_a_differenced_forecast() -> None:
+    # A null target is refused (naming its series and row); the row dropped instead is a
+    # missing period, which the differences read as missing.
     panel = trending_panel(n_series=3, periods=120)
-    last = panel["date"].max()
-    gap = panel.with_columns(
-        pl.when((pl.col("series_id") == "s00") & (pl.col("date") == last))
-        .then(None)
-        .otherwise(pl.col("sales"))
-        .alias("sales")
+    before_last = panel["date"].unique().sort()[-2]
+    at_gap = (pl.col("series_id") == "s00") & (pl.col("date") == before_last)
+    nulled = panel.with_columns(
+        pl.when(at_gap).then(None).otherwise(pl.col("sales")).alias("sales")
     )
-    pred = forecaster(["diff"]).fit(gap).predict()
+    with pytest.raises(DataError, match=r"null value\(s\) in `sales`.*series_id=s00"):
+        forecaster(["diff"]).fit(nulled)
+    pred = forecaster(["diff"]).fit(panel.filter(~at_gap)).predict()
     assert pred["lightgbm"].is_finite().all()
 
 

@@ -229,7 +229,7 @@ pub fn interval_scales(
         ));
     }
     let panel = Panel::build(df, roles)?;
-    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
     let grids = series_on_grid(&panel, &target, freq);
     let (mut scales, mut levels, mut floors) = (Vec::with_capacity(grids.len()), vec![], vec![]);
     for g in &grids {

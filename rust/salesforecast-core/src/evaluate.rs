@@ -45,11 +45,11 @@ fn histories(
         Some(f) => f,
         None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
     };
-    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
     let prices = match df.column("price") {
         Ok(c) if c.dtype().is_primitive_numeric() => Some(series_on_grid(
             &panel,
-            &panel.gather_f64(numeric_values(c)?),
+            &panel.gather(numeric_values(c)?),
             freq,
         )),
         _ => None,
@@ -109,7 +109,7 @@ pub fn evaluate(
     }
     let roles = &opts.roles;
     let panel = Panel::build(forecasts, roles)?;
-    let target = panel.gather_f64(numeric_values(column(forecasts, &roles.target_col)?)?);
+    let target = panel.gather(numeric_values(column(forecasts, &roles.target_col)?)?);
     let mut models = opts.models.clone();
     let hist = history
         .map(|h| histories(h, roles, opts.freq))
@@ -125,7 +125,7 @@ pub fn evaluate(
     let model_values: Vec<Option<Vec<f64>>> = models
         .iter()
         .map(|m| match forecasts.column(m) {
-            Ok(c) => numeric_values(c).map(|v| Some(panel.gather_f64(v))),
+            Ok(c) => numeric_values(c).map(|v| Some(panel.gather(v))),
             Err(_) if BASELINES.contains(&m.as_str()) && hist.is_some() => Ok(None),
             Err(_) => column(forecasts, m).map(|_| None),
         })
@@ -141,8 +141,8 @@ pub fn evaluate(
                         forecasts.column(&format!("{m}-hi-{l}")),
                     ) {
                         (Ok(lo), Ok(hi)) => Ok(Some((
-                            panel.gather_f64(numeric_values(lo)?),
-                            panel.gather_f64(numeric_values(hi)?),
+                            panel.gather(numeric_values(lo)?),
+                            panel.gather(numeric_values(hi)?),
                         ))),
                         _ => Ok(None),
                     }
@@ -153,7 +153,7 @@ pub fn evaluate(
     let cutoffs = opts
         .cutoff_col
         .as_ref()
-        .map(|c| crate::panel::time_values(column(forecasts, c)?).map(|v| panel.gather_i64(v)))
+        .map(|c| crate::panel::time_values(column(forecasts, c)?).map(|v| panel.gather(v)))
         .transpose()?;
     let segments: Option<Vec<String>> = opts
         .segment_col

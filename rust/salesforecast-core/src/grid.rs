@@ -117,12 +117,8 @@ pub fn future_periods(
 /// Refuses a declared frequency that is not the data's own step: the most common number of
 /// `freq` steps between a series' consecutive periods must be one (weekly rows read with `"1d"`
 /// would forecast daily dates). Missing periods and a few irregular gaps are the validator's
-/// business, not a reason to refuse.
-pub fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {
-    check_panel_frequency(&Panel::build(df, roles)?, &roles.time_col, freq)
-}
-
-/// [`check_frequency`] on a panel already built (the forecasts that read it check it too).
+/// business, not a reason to refuse. The data contract ([`crate::validate::check_frame`]) and
+/// the forecasts that read a panel check it.
 pub(crate) fn check_panel_frequency(panel: &Panel, time_col: &str, freq: Frequency) -> Result<()> {
     freq.check_axis(panel.axis)?;
     let mut counts: HashMap<Option<i64>, usize> = HashMap::new();
@@ -263,6 +259,10 @@ mod tests {
             .cast(&DataType::Date)
             .unwrap();
         assert!(shift_times(&dates, Frequency::parse("15min").unwrap(), 1).is_err());
+    }
+
+    fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {
+        check_panel_frequency(&Panel::build(df, roles)?, &roles.time_col, freq)
     }
 
     #[test]

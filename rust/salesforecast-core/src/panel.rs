@@ -101,7 +101,7 @@ pub fn numeric_values(col: &Column) -> Result<Vec<f64>> {
     Ok(cast.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-fn check_key_dtype(col: &Column) -> Result<()> {
+pub(crate) fn check_key_dtype(col: &Column) -> Result<()> {
     let dt = col.dtype();
     if dt.is_string() || dt.is_categorical() || dt.is_integer() || dt.is_enum() {
         Ok(())
@@ -283,15 +283,7 @@ impl Panel {
     }
 
     /// A column's values in panel order (no copy when the frame was already in order).
-    pub fn gather_f64(&self, values: Vec<f64>) -> Vec<f64> {
-        if self.identity {
-            return values;
-        }
-        self.order.iter().map(|&i| values[i as usize]).collect()
-    }
-
-    /// Time-like values in panel order.
-    pub fn gather_i64(&self, values: Vec<i64>) -> Vec<i64> {
+    pub fn gather<T: Copy>(&self, values: Vec<T>) -> Vec<T> {
         if self.identity {
             return values;
         }

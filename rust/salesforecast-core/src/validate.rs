@@ -2,8 +2,9 @@
 
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
+use crate::grid::check_panel_frequency;
 use crate::metrics::median;
-use crate::panel::{column, numeric_values, time_axis, ColumnRoles, Panel};
+use crate::panel::{check_key_dtype, column, numeric_values, time_axis, ColumnRoles, Panel};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -139,6 +140,34 @@ fn check_options(opts: &ValidationOptions) -> Result<()> {
     Ok(())
 }
 
+/// What a call needs of the target column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetRule {
+    /// Numeric and finite in every row: what fitting, backtests and forecasts from a history
+    /// read.
+    Finite,
+    /// Numeric; a missing value (null or NaN) is allowed, an infinity is not: features of
+    /// rows whose target is not known yet.
+    Optional,
+    /// Not read (the forecast periods of `future`, a time split).
+    Unread,
+}
+
+impl TargetRule {
+    /// `finite`, `optional` or `unread`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "finite" => Ok(Self::Finite),
+            "optional" => Ok(Self::Optional),
+            "unread" => Ok(Self::Unread),
+            other => Err(CoreError::invalid_argument(
+                "target",
+                format!("expected finite, optional or unread, got {other:?}"),
+            )),
+        }
+    }
+}
+
 /// Runs every check. Returns `Err` only for bad options; data problems become issues.
 pub fn validate(
     df: &DataFrame,
@@ -157,32 +186,25 @@ pub fn validate(
         freq: None,
         issues: Vec::new(),
     };
-
-    let contract_ok = check_contract(df, roles, &mut out);
-    check_nulls(df, roles, &mut out)?;
-    let keys_have_nulls = out.issues.iter().any(|i| {
-        i.check == "nulls"
-            && i.severity == Severity::Error
-            && i.column.as_deref() != Some(roles.target_col.as_str())
-    });
-    if contract_ok && !keys_have_nulls {
-        let panel = Panel::build(df, roles)?;
+    if let Some(checked) = check_data(df, roles, opts.freq, TargetRule::Finite, &mut out)? {
+        let panel = &checked.panel;
         report.n_series = panel.n_series();
         if let (Some(first), Some(last)) = (panel.times.iter().min(), panel.times.iter().max()) {
             report.start = Some(panel.axis.format(*first));
             report.end = Some(panel.axis.format(*last));
         }
-        let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
-        check_duplicates(&panel, roles, &mut out);
-        check_target_values(&panel, &target, roles, &mut out);
-        if let Some(freq) = check_periods(&panel, roles, opts.freq, &mut out)? {
-            report.freq = Some(freq.to_string());
-        }
-        check_lengths(&panel, roles, opts.min_length, &mut out);
-        check_outliers(&panel, &target, roles, opts.outlier_threshold, &mut out);
-        check_constant(&panel, &target, roles, &mut out);
+        report.freq = checked.freq.map(|f| f.to_string());
+        check_lengths(panel, roles, opts.min_length, &mut out);
+        check_outliers(
+            panel,
+            &checked.target,
+            roles,
+            opts.outlier_threshold,
+            &mut out,
+        );
+        check_constant(panel, &checked.target, roles, &mut out);
         if let Some(as_of) = opts.as_of {
-            check_future(&panel, roles, panel.axis.from_naive(as_of), &mut out);
+            check_future(panel, roles, panel.axis.from_naive(as_of), &mut out);
         }
     }
     if let Some(reference) = reference {
@@ -194,66 +216,179 @@ pub fn validate(
     Ok(report)
 }
 
-/// Required columns and their dtypes. Returns whether panel checks can run.
-fn check_contract(df: &DataFrame, roles: &ColumnRoles, out: &mut Collector) -> bool {
-    let mut ok = true;
-    let required = roles
+/// Checks a frame against the data contract before any work is done on it: the checks of
+/// [`validate`] whose findings are errors (columns and dtypes, an empty frame, null keys,
+/// times or targets, repeated keys, target values `target` forbids, times off the `freq` grid
+/// or a `freq` the data does not step by). The first breach is the error; it names the column
+/// and, for a value, the series, time and row of the frame as the caller passed it (`frame`
+/// is the argument's name).
+pub fn check_frame(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Option<Frequency>,
+    target: TargetRule,
+    frame: &str,
+) -> Result<()> {
+    if let Some((_, _, error)) = column_errors(df, roles, target).into_iter().next() {
+        return Err(error);
+    }
+    let mut out = Collector { issues: Vec::new() };
+    check_data(df, roles, freq, target, &mut out)?;
+    match out
+        .issues
+        .into_iter()
+        .find(|i| i.severity == Severity::Error)
+    {
+        None => Ok(()),
+        Some(issue) if issue.check == EMPTY_FRAME => {
+            Err(CoreError::invalid_argument(frame, "the frame has no rows"))
+        }
+        Some(issue) => Err(CoreError::InvalidData {
+            column: issue.column.clone().unwrap_or_default(),
+            reason: match issue.examples.first() {
+                Some(first) => format!("{}; the first: {}", issue.message, first.describe(frame)),
+                None => issue.message,
+            },
+        }),
+    }
+}
+
+const EMPTY_FRAME: &str = "empty_frame";
+
+/// A panel that passed the contract's column checks, with its target in panel order (NaN where
+/// missing or not read) and the frequency its periods were checked at.
+struct Checked {
+    panel: Panel,
+    target: Vec<f64>,
+    freq: Option<Frequency>,
+}
+
+/// The data contract's checks, as issues. Returns the panel when the checks that need it
+/// could run (the columns are usable and no key or time is null).
+fn check_data(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    freq: Option<Frequency>,
+    target: TargetRule,
+    out: &mut Collector,
+) -> Result<Option<Checked>> {
+    let columns_ok = check_contract(df, roles, target, out);
+    if df.height() == 0 {
+        out.push(
+            Severity::Error,
+            EMPTY_FRAME,
+            None,
+            0,
+            "the frame has no rows".into(),
+            vec![],
+        );
+        return Ok(None);
+    }
+    check_nulls(df, roles, target, out)?;
+    let keys_have_nulls = out.issues.iter().any(|i| {
+        i.check == "nulls"
+            && i.severity == Severity::Error
+            && i.column.as_deref() != Some(roles.target_col.as_str())
+    });
+    if !columns_ok || keys_have_nulls {
+        return Ok(None);
+    }
+    let panel = Panel::build(df, roles)?;
+    check_duplicates(&panel, roles, out);
+    let values = if target == TargetRule::Unread {
+        vec![f64::NAN; df.height()]
+    } else {
+        let col = column(df, &roles.target_col)?;
+        let values = panel.gather(numeric_values(col)?);
+        let null = panel.gather(col.is_null().iter().map(|v| v == Some(true)).collect());
+        check_target_values(&panel, &values, &null, roles, target, out);
+        values
+    };
+    let freq = check_periods(&panel, roles, freq, out)?;
+    Ok(Some(Checked {
+        panel,
+        target: values,
+        freq,
+    }))
+}
+
+/// The columns a call needs that are missing (check `missing_column`) or have a dtype it
+/// cannot use (`dtype`), with the column's name.
+fn column_errors(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    target: TargetRule,
+) -> Vec<(&'static str, String, CoreError)> {
+    let dtype_of = |name: &str, col: &Column| -> Result<()> {
+        if name == roles.time_col {
+            time_axis(col).map(|_| ())
+        } else if name == roles.target_col {
+            if col.dtype().is_primitive_numeric() {
+                Ok(())
+            } else {
+                Err(CoreError::ColumnType {
+                    column: name.to_owned(),
+                    expected: "a numeric type".into(),
+                    found: col.dtype().to_string(),
+                })
+            }
+        } else {
+            check_key_dtype(col)
+        }
+    };
+    let target_col = (target != TargetRule::Unread).then_some(&roles.target_col);
+    roles
         .id_cols
         .iter()
-        .chain([&roles.time_col, &roles.target_col]);
-    for name in required {
-        let col = match column(df, name) {
-            Ok(c) => c,
-            Err(e) => {
-                out.push(
-                    Severity::Error,
-                    "missing_column",
-                    Some(name),
-                    1,
-                    e.to_string(),
-                    vec![],
-                );
-                ok = false;
-                continue;
-            }
-        };
-        let dtype = col.dtype();
-        let expected = if *name == roles.time_col {
-            time_axis(col).is_err().then_some("Date or Datetime")
-        } else if *name == roles.target_col {
-            (!dtype.is_primitive_numeric()).then_some("a numeric type")
-        } else {
-            (!(dtype.is_string()
-                || dtype.is_categorical()
-                || dtype.is_integer()
-                || dtype.is_enum()))
-            .then_some("String, Categorical or an integer type")
-        };
-        if let Some(expected) = expected {
-            out.push(
-                Severity::Error,
-                "dtype",
-                Some(name),
-                1,
-                format!("column `{name}` has dtype {dtype}; expected {expected}"),
-                vec![],
-            );
-            ok = false;
-        }
+        .chain([&roles.time_col])
+        .chain(target_col)
+        .filter_map(|name| match column(df, name) {
+            Ok(col) => dtype_of(name, col)
+                .err()
+                .map(|e| ("dtype", name.clone(), e)),
+            Err(e) => Some(("missing_column", name.clone(), e)),
+        })
+        .collect()
+}
+
+/// Required columns and their dtypes, as issues. Returns whether panel checks can run.
+fn check_contract(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    target: TargetRule,
+    out: &mut Collector,
+) -> bool {
+    let errors = column_errors(df, roles, target);
+    let ok = errors.is_empty();
+    for (check, name, error) in errors {
+        out.push(
+            Severity::Error,
+            check,
+            Some(&name),
+            1,
+            error.to_string(),
+            vec![],
+        );
     }
     ok
 }
 
-fn check_nulls(df: &DataFrame, roles: &ColumnRoles, out: &mut Collector) -> Result<()> {
+fn check_nulls(
+    df: &DataFrame,
+    roles: &ColumnRoles,
+    target: TargetRule,
+    out: &mut Collector,
+) -> Result<()> {
     for col in df.columns() {
         let nulls = col.null_count();
         if nulls == 0 {
             continue;
         }
         let name = col.name().as_str();
-        let required = roles.id_cols.iter().any(|c| c == name)
-            || name == roles.time_col
-            || name == roles.target_col;
+        if name == roles.target_col && target != TargetRule::Unread {
+            continue; // with the series and time of each, in `check_target_values`
+        }
+        let required = roles.id_cols.iter().any(|c| c == name) || name == roles.time_col;
         let mask = col.is_null();
         let examples = mask
             .iter()
@@ -279,6 +414,18 @@ fn check_nulls(df: &DataFrame, roles: &ColumnRoles, out: &mut Collector) -> Resu
         );
     }
     Ok(())
+}
+
+impl Example {
+    /// `series store=A, 2023-01-05, row 7 of `df`, value inf`, for error messages.
+    fn describe(&self, frame: &str) -> String {
+        let mut parts = Vec::new();
+        parts.extend(self.series.as_ref().map(|s| format!("series {s}")));
+        parts.extend(self.time.clone());
+        parts.extend(self.row.map(|row| format!("row {row} of `{frame}`")));
+        parts.extend(self.value.as_ref().map(|v| format!("value {v}")));
+        parts.join(", ")
+    }
 }
 
 fn example(panel: &Panel, series: usize, pos: usize, value: Option<String>) -> Example {
@@ -320,14 +467,21 @@ fn check_duplicates(panel: &Panel, roles: &ColumnRoles, out: &mut Collector) {
     }
 }
 
-fn check_target_values(panel: &Panel, target: &[f64], roles: &ColumnRoles, out: &mut Collector) {
+fn check_target_values(
+    panel: &Panel,
+    target: &[f64],
+    null: &[bool],
+    roles: &ColumnRoles,
+    rule: TargetRule,
+    out: &mut Collector,
+) {
     let name = roles.target_col.as_str();
-    let scan = |pred: &dyn Fn(f64) -> bool| {
+    let scan = |pred: &dyn Fn(usize) -> bool| {
         let mut count = 0;
         let mut examples = Vec::new();
         for s in 0..panel.n_series() {
             for pos in panel.range(s) {
-                if pred(target[pos]) {
+                if pred(pos) {
                     count += 1;
                     if examples.len() < MAX_EXAMPLES {
                         examples.push(example(panel, s, pos, Some(target[pos].to_string())));
@@ -337,19 +491,46 @@ fn check_target_values(panel: &Panel, target: &[f64], roles: &ColumnRoles, out: 
         }
         (count, examples)
     };
-    // Nulls became NaN and were already reported by the null check.
-    let (count, examples) = scan(&|v: f64| v.is_infinite());
+    let (count, mut examples) = scan(&|pos| null[pos]);
     if count > 0 {
+        examples.iter_mut().for_each(|e| e.value = None);
+        let (severity, hint) = match rule {
+            TargetRule::Finite => (
+                Severity::Error,
+                " (drop those rows: a missing period is allowed)",
+            ),
+            _ => (Severity::Warning, ""),
+        };
+        out.push(
+            severity,
+            "nulls",
+            Some(name),
+            count,
+            format!("{count} null value(s) in `{name}`{hint}"),
+            examples,
+        );
+    }
+    // A NaN is a missing value only where the rule allows one.
+    let (count, examples) = scan(&|pos| {
+        let v = target[pos];
+        v.is_infinite() || (rule == TargetRule::Finite && v.is_nan() && !null[pos])
+    });
+    if count > 0 {
+        let what = if rule == TargetRule::Finite {
+            "NaN or infinite"
+        } else {
+            "infinite"
+        };
         out.push(
             Severity::Error,
             "non_finite_target",
             Some(name),
             count,
-            format!("{count} infinite value(s) in `{name}`"),
+            format!("{count} {what} value(s) in `{name}` (drop those rows: a missing period is allowed)"),
             examples,
         );
     }
-    let (count, examples) = scan(&|v: f64| v < 0.0);
+    let (count, examples) = scan(&|pos| target[pos] < 0.0);
     if count > 0 {
         out.push(Severity::Warning, "negative_target", Some(name), count, format!("{count} negative value(s) in `{name}` (returns?); Poisson and Tweedie objectives cannot fit them"), examples);
     }
@@ -361,9 +542,27 @@ fn check_periods(
     freq: Option<Frequency>,
     out: &mut Collector,
 ) -> Result<Option<Frequency>> {
+    let mut other_step = false;
     let freq = match freq {
         Some(f) => {
             f.check_axis(panel.axis)?;
+            // Data that steps by another frequency shows as periods missing: that is the error
+            // then, not the missing periods.
+            if let Err(error) = check_panel_frequency(panel, &roles.time_col, f) {
+                let reason = match error {
+                    CoreError::InvalidData { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                out.push(
+                    Severity::Error,
+                    "frequency",
+                    Some(&roles.time_col),
+                    1,
+                    reason,
+                    vec![],
+                );
+                other_step = true;
+            }
             f
         }
         None => match Frequency::infer(&panel.times, &panel.offsets, panel.axis) {
@@ -387,12 +586,15 @@ fn check_periods(
     for s in 0..panel.n_series() {
         let r = panel.range(s);
         let (mut series_off, mut series_missing) = (false, false);
+        // Periods count from the series' first, as its grid does (`grid::series_on_grid`): a
+        // row off that grid is one the forecaster cannot place.
+        let start = panel.times[r.start];
+        let mut previous = 0;
         for pos in r.start + 1..r.end {
-            let (a, b) = (panel.times[pos - 1], panel.times[pos]);
-            if a == b {
+            if panel.times[pos] == panel.times[pos - 1] {
                 continue;
             }
-            match freq.steps_between(a, b, panel.axis) {
+            match freq.steps_between(start, panel.times[pos], panel.axis) {
                 None => {
                     off_grid += 1;
                     series_off = true;
@@ -400,19 +602,24 @@ fn check_periods(
                         off_examples.push(example(panel, s, pos, None));
                     }
                 }
-                Some(k) if k > 1 => {
-                    missing += k - 1;
-                    series_missing = true;
-                    if gap_examples.len() < MAX_EXAMPLES {
-                        gap_examples.push(example(
-                            panel,
-                            s,
-                            pos,
-                            Some(format!("{} period(s) missing before this row", k - 1)),
-                        ));
+                Some(k) => {
+                    if k > previous + 1 {
+                        missing += k - previous - 1;
+                        series_missing = true;
+                        if gap_examples.len() < MAX_EXAMPLES {
+                            gap_examples.push(example(
+                                panel,
+                                s,
+                                pos,
+                                Some(format!(
+                                    "{} period(s) missing before this row",
+                                    k - previous - 1
+                                )),
+                            ));
+                        }
                     }
+                    previous = k;
                 }
-                Some(_) => {}
             }
         }
         off_grid_series += usize::from(series_off);
@@ -420,9 +627,9 @@ fn check_periods(
     }
     let time = roles.time_col.as_str();
     if off_grid > 0 {
-        out.push(Severity::Error, "irregular_periods", Some(time), off_grid, format!("{off_grid} time step(s) in {off_grid_series} series are not whole multiples of {freq}"), off_examples);
+        out.push(Severity::Error, "irregular_periods", Some(time), off_grid, format!("{off_grid} row(s) in {off_grid_series} series are off their series' {freq} grid (not a whole number of periods after the series' first)"), off_examples);
     }
-    if missing > 0 {
+    if missing > 0 && !other_step {
         out.push(
             Severity::Warning,
             "missing_periods",
@@ -681,7 +888,7 @@ fn check_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{epoch, frame};
+    use crate::test_support::{dated_frame, epoch, frame};
     use chrono::NaiveDate;
 
     /// Epoch day of 2023-01-02 plus `offset` days.
@@ -721,6 +928,90 @@ mod tests {
             &[0, 1, 2, 3, 0, 1, 2, 3],
             &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5.0, 6.0].map(Some),
         )
+    }
+
+    fn breach(df: &DataFrame, target: TargetRule) -> CoreError {
+        check_frame(df, &options().roles, options().freq, target, "df").unwrap_err()
+    }
+
+    fn reason(error: CoreError) -> (String, String) {
+        match error {
+            CoreError::InvalidData { column, reason } => (column, reason),
+            other => panic!("expected invalid data, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_frame_names_the_first_breach_in_the_callers_rows() {
+        // B's rows first: the NaN is row 1 of the frame as passed, B's second day.
+        let nan = frame(
+            &["B", "B", "A", "A"],
+            &[0, 1, 0, 1],
+            &[Some(1.0), Some(f64::NAN), Some(2.0), Some(3.0)],
+        );
+        let (column, text) = reason(breach(&nan, TargetRule::Finite));
+        assert_eq!(column, "y");
+        assert!(
+            text.starts_with("1 NaN or infinite value(s) in `y` (drop those rows")
+                && text
+                    .ends_with("; the first: series store=B, 2023-01-03, row 1 of `df`, value NaN"),
+            "{text}"
+        );
+        // A missing value where the target may be missing; an infinity never.
+        assert!(check_frame(&nan, &options().roles, None, TargetRule::Optional, "df").is_ok());
+        let inf = frame(&["A", "A"], &[0, 1], &[Some(1.0), Some(f64::INFINITY)]);
+        let (_, text) = reason(breach(&inf, TargetRule::Optional));
+        assert!(text.contains("1 infinite value(s)"), "{text}");
+        let null = frame(&["A", "A"], &[0, 1], &[Some(1.0), None]);
+        let (_, text) = reason(breach(&null, TargetRule::Finite));
+        assert!(text.starts_with("1 null value(s) in `y`"), "{text}");
+        assert!(
+            text.ends_with("; the first: series store=A, 2023-01-03, row 1 of `df`"),
+            "{text}"
+        );
+        assert!(check_frame(&null, &options().roles, None, TargetRule::Optional, "df").is_ok());
+
+        // A repeated key, at the row that repeats it.
+        let repeated = frame(&["A", "A", "A"], &[0, 1, 1], &[Some(1.0); 3]);
+        let (column, text) = reason(breach(&repeated, TargetRule::Finite));
+        assert_eq!(column, "date");
+        assert!(text.contains("row 2 of `df`"), "{text}");
+        // Weekly rows read at a daily frequency.
+        let weekly = frame(&["A", "A", "A"], &[0, 7, 14], &[Some(1.0); 3]);
+        let (column, text) = reason(breach(&weekly, TargetRule::Finite));
+        assert_eq!(column, "date");
+        assert!(text.contains("freq is 1d; pass freq=\"1w\""), "{text}");
+        assert!(check_frame(&weekly, &options().roles, None, TargetRule::Finite, "df").is_ok());
+    }
+
+    #[test]
+    fn check_frame_refuses_missing_columns_wrong_dtypes_and_no_rows() {
+        let roles = options().roles;
+        let unread = clean().drop("y").unwrap();
+        assert!(matches!(
+            breach(&unread, TargetRule::Finite),
+            CoreError::MissingColumn { column, .. } if column == "y"
+        ));
+        assert!(check_frame(&unread, &roles, None, TargetRule::Unread, "future").is_ok());
+        let mut flags = clean();
+        flags
+            .with_column(Series::new("y".into(), [true; 8]).into_column())
+            .unwrap();
+        assert!(matches!(
+            breach(&flags, TargetRule::Finite),
+            CoreError::ColumnType { column, .. } if column == "y"
+        ));
+        assert!(matches!(
+            check_frame(&clean().head(Some(0)), &roles, None, TargetRule::Finite, "new_df"),
+            Err(CoreError::InvalidArgument { name, .. }) if name == "new_df"
+        ));
+        // `validate` reports the same breaches as issues.
+        let report = validate(&clean().head(Some(0)), None, &options()).unwrap();
+        assert_eq!(checks(&report), [EMPTY_FRAME]);
+        let weekly = frame(&["A", "A", "A"], &[0, 7, 14], &[1.0, 2.0, 3.0].map(Some));
+        let report = validate(&weekly, None, &options()).unwrap();
+        assert!(!report.ok);
+        assert_eq!(checks(&report), ["frequency"]);
     }
 
     #[test]
@@ -885,14 +1176,30 @@ mod tests {
         assert!(!report.ok);
         let off = find(&report, "irregular_periods").expect("off-grid steps reported");
         assert_eq!(off.severity, Severity::Error);
-        // A: 0->1 is off grid (4 - 1 = 3 too); B: all four daily steps are.
-        assert_eq!(off.count, 6);
-        assert!(off.message.starts_with("6 time step(s) in 2 series"));
+        // Every other day from each series' first: A's day 1 is off that grid, B's 1 and 3.
+        assert_eq!(off.count, 3);
+        assert!(off.message.starts_with("3 row(s) in 2 series"));
         assert_eq!(off.examples[0].row, Some(1));
+        let step = find(&report, "frequency").expect("the data's own step named");
+        assert!(step.message.contains("steps by 1d"), "{}", step.message);
     }
 
     #[test]
-    fn weekly_frequency_flags_a_mid_week_date_and_a_skipped_week() {
+    fn a_monthly_series_on_the_28th_is_on_its_grid() {
+        let days = [(2023, 1, 28), (2023, 2, 28), (2023, 3, 28), (2023, 4, 28)]
+            .map(|(y, m, d)| epoch(y, m, d));
+        let df = dated_frame(&["A"; 4], &days, &[1.0, 2.0, 3.0, 4.0].map(Some));
+        let opts = ValidationOptions {
+            freq: Some(Frequency::Months(1)),
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        assert!(report.ok, "{:?}", report.issues);
+        assert!(find(&report, "irregular_periods").is_none());
+    }
+
+    #[test]
+    fn weekly_frequency_flags_rows_off_the_grid_and_a_skipped_week() {
         let df = frame(
             &["A", "A", "A", "A"],
             &[0, 7, 17, 24],
@@ -904,8 +1211,9 @@ mod tests {
         };
         let report = validate(&df, None, &opts).unwrap();
         let off = find(&report, "irregular_periods").expect("10-day step is off the weekly grid");
-        // 7 -> 17 is not a whole number of weeks; 17 -> 24 is one week again.
-        assert_eq!(off.count, 1);
+        // Days 17 and 24 are not a whole number of weeks after day 0: the grid cannot place
+        // them, although 17 -> 24 is one week.
+        assert_eq!(off.count, 2);
         assert_eq!(off.examples[0].row, Some(2));
         assert!(find(&report, "missing_periods").is_none());
 
@@ -1007,7 +1315,7 @@ mod tests {
                     .any(|l| l.starts_with("- duplicate_keys [date]: 1 row(s) repeat")));
                 assert!(lines
                     .iter()
-                    .any(|l| l.starts_with("- non_finite_target [y]: 1 infinite")));
+                    .any(|l| l.starts_with("- non_finite_target [y]: 1 NaN or infinite")));
                 assert!(!summary.contains("negative"));
             }
             other => panic!("expected a validation error, got {other:?}"),

@@ -26,12 +26,13 @@ use salesforecast_core::features::{
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
 use salesforecast_core::grid::{
-    check_frequency as core_check_frequency, future_periods as core_future_periods,
-    shift_times as core_shift_times,
+    future_periods as core_future_periods, shift_times as core_shift_times,
 };
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::stats::{stat_forecasts as core_stat_forecasts, StatModel};
-use salesforecast_core::validate::{validate as core_validate, ValidationOptions};
+use salesforecast_core::validate::{
+    check_frame as core_check_frame, validate as core_validate, TargetRule, ValidationOptions,
+};
 use salesforecast_core::{with_threads, ColumnRoles, CoreError, Frequency};
 use salesforecast_plots::{render_json, Canvas, Format};
 
@@ -209,6 +210,18 @@ fn feature_lookback(py: Python<'_>, spec_json: &str, within: Option<usize>) -> P
     })
 }
 
+/// Checks a spec's JSON form (errors name the field, `rolling[1].window`).
+#[pyfunction]
+fn check_features(py: Python<'_>, spec_json: &str) -> PyResult<()> {
+    run(py, || FeatureSpec::from_json(spec_json).map(|_| ()))
+}
+
+/// Checks one entry of a spec's `part` under the `name` the caller wrote it as.
+#[pyfunction]
+fn check_feature_part(py: Python<'_>, part: &str, entry_json: &str, name: &str) -> PyResult<()> {
+    run(py, || FeatureSpec::check_part(part, entry_json, name))
+}
+
 /// Refuses a spec that cannot drive a forecast of `horizon` periods (see the core's
 /// `FeatureSpec::check_forecastable`).
 #[pyfunction]
@@ -271,10 +284,25 @@ fn periods_per_year_of(py: Python<'_>, freq: &str) -> PyResult<Option<usize>> {
     })
 }
 
+/// `df` checked against the data contract; `target` is what the call needs of the target
+/// column (`finite`, `optional` or `unread`), `frame` the argument's name for messages.
 #[pyfunction]
-fn check_frequency(py: Python<'_>, df: PyDataFrame, roles: Roles, freq: &str) -> PyResult<()> {
+fn check_frame(
+    py: Python<'_>,
+    df: PyDataFrame,
+    roles: Roles,
+    freq: Option<&str>,
+    target: &str,
+    frame: &str,
+) -> PyResult<()> {
     run(py, || {
-        core_check_frequency(&df.0, &roles.columns()?, Frequency::parse(freq)?)
+        core_check_frame(
+            &df.0,
+            &roles.columns()?,
+            parse_freq(freq)?,
+            TargetRule::parse(target)?,
+            frame,
+        )
     })
 }
 
@@ -654,7 +682,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(log1p_smearing_factors, m)?)?;
     m.add_function(wrap_pyfunction!(log1p_smeared, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frequency, m)?)?;
-    m.add_function(wrap_pyfunction!(check_frequency, m)?)?;
+    m.add_function(wrap_pyfunction!(check_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(check_features, m)?)?;
+    m.add_function(wrap_pyfunction!(check_feature_part, m)?)?;
     m.add_function(wrap_pyfunction!(season_length_of, m)?)?;
     m.add_function(wrap_pyfunction!(periods_per_year_of, m)?)?;
     m.add_function(wrap_pyfunction!(shift_times, m)?)?;

@@ -355,7 +355,7 @@ pub fn build_features(
     let grid = Grid::build(df, roles, options.freq)?;
     let panel = &grid.panel;
     let n_rows = panel.times.len();
-    let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let raw_target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
 
     let target_names = target_feature_names(spec);
     let past_lags = spec.past_lags();
@@ -363,7 +363,7 @@ pub fn build_features(
         .exogenous
         .past_only
         .iter()
-        .map(|c| Ok((c.clone(), panel.gather_f64(exogenous_values(df, c)?))))
+        .map(|c| Ok((c.clone(), panel.gather(exogenous_values(df, c)?))))
         .collect::<Result<_>>()?;
     let past_names = spec.past_feature_names(past_values.iter().map(|(c, _)| c.as_str()));
 
@@ -463,7 +463,7 @@ pub fn build_features(
     // Static and known-future covariates at their own row.
     let mut exo_columns: Vec<(String, Vec<f64>)> = Vec::new();
     for name in &options.exogenous.static_features {
-        let values = panel.gather_f64(exogenous_values(df, name)?);
+        let values = panel.gather(exogenous_values(df, name)?);
         for s in 0..panel.n_series() {
             let r = panel.range(s);
             let first = values[r.start];
@@ -484,7 +484,7 @@ pub fn build_features(
         exo_columns.push((name.clone(), values));
     }
     for name in &options.exogenous.known_future {
-        exo_columns.push((name.clone(), panel.gather_f64(exogenous_values(df, name)?)));
+        exo_columns.push((name.clone(), panel.gather(exogenous_values(df, name)?)));
     }
     // A relative column replaces its raw values: the level of a price says which product it
     // is (the lags know that), its ratio to the usual price says what a change does.
@@ -627,7 +627,7 @@ fn group_features(
     let panel = &grid.panel;
     let mut out = Vec::new();
     for g in &spec.group_rolling {
-        let group_values = panel.gather_f64(exogenous_values(df, &g.group_col)?);
+        let group_values = panel.gather(exogenous_values(df, &g.group_col)?);
         // Group code of each series (must be constant within the series).
         let mut series_group = Vec::with_capacity(panel.n_series());
         for s in 0..panel.n_series() {
@@ -800,13 +800,13 @@ pub fn build_last_features(
     let grid = Grid::build(df, roles, options.freq)?;
     let panel = &grid.panel;
     let n_series = panel.n_series();
-    let raw_target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let raw_target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
     let past_lags = spec.past_lags();
     let past_values: Vec<(String, Vec<f64>)> = options
         .exogenous
         .past_only
         .iter()
-        .map(|c| Ok((c.clone(), panel.gather_f64(exogenous_values(df, c)?))))
+        .map(|c| Ok((c.clone(), panel.gather(exogenous_values(df, c)?))))
         .collect::<Result<_>>()?;
     let last: Vec<usize> = (0..n_series).map(|s| panel.offsets[s + 1] - 1).collect();
 
@@ -861,7 +861,7 @@ pub fn build_last_features(
         .iter()
         .chain(&options.exogenous.known_future)
     {
-        let values = panel.gather_f64(exogenous_values(df, name)?);
+        let values = panel.gather(exogenous_values(df, name)?);
         let (name, values) = if spec.relative.contains(name) {
             let ratios = relative_values(&values, &raw_target, &panel.offsets);
             (relative_name(name), ratios)
@@ -943,7 +943,7 @@ impl StepState {
         let grid = Grid::build(df, roles, options.freq)?;
         let panel = &grid.panel;
         let n = panel.n_series();
-        let raw = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+        let raw = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
         let target = TargetInverter::on_grid(&grid, &raw, spec, &roles.target_col)?;
         let running = (0..n)
             .map(|s| {
@@ -958,7 +958,7 @@ impl StepState {
             .past_only
             .iter()
             .map(|c| {
-                let values = panel.gather_f64(exogenous_values(df, c)?);
+                let values = panel.gather(exogenous_values(df, c)?);
                 Ok((
                     c.clone(),
                     (0..n)
@@ -973,7 +973,7 @@ impl StepState {
             .static_features
             .iter()
             .map(|c| {
-                let values = panel.gather_f64(exogenous_values(df, c)?);
+                let values = panel.gather(exogenous_values(df, c)?);
                 Ok((c.clone(), last.iter().map(|&p| values[p]).collect()))
             })
             .collect::<Result<_>>()?;
@@ -984,7 +984,7 @@ impl StepState {
             .iter()
             .map(|c| {
                 let at = known_future.iter().position(|k| k == c).unwrap_or_default();
-                let values = panel.gather_f64(exogenous_values(df, c)?);
+                let values = panel.gather(exogenous_values(df, c)?);
                 Ok((at, series_medians(&values, &raw, &panel.offsets)))
             })
             .collect::<Result<_>>()?;
@@ -1130,6 +1130,47 @@ mod tests {
     use crate::test_support::{dated_frame, epoch, frame};
 
     const NAN: f64 = f64::NAN;
+
+    #[test]
+    fn a_part_is_checked_alone_under_its_own_name() {
+        let rolling = r#"{"window": 3, "stats": ["mean"], "lag": 1}"#;
+        assert!(FeatureSpec::check_part("rolling", rolling, "Rolling").is_ok());
+        for (part, entry, field) in [
+            (
+                "rolling",
+                r#"{"window": 0, "stats": ["mean"], "lag": 1}"#,
+                "Rolling.window",
+            ),
+            (
+                "rolling",
+                r#"{"window": 3, "stats": ["avg"], "lag": 1}"#,
+                "Rolling.stats[0]",
+            ),
+            ("ewm", r#"{"alpha": 2.0, "lag": 1}"#, "EWM.alpha"),
+            (
+                "seasonal_rolling",
+                r#"{"season_length": 0, "window": 2, "stats": ["mean"], "lag": 1}"#,
+                "SeasonalRolling.season_length",
+            ),
+            (
+                "expanding",
+                r#"{"stats": ["median"], "lag": 1}"#,
+                "Expanding.stats",
+            ),
+            (
+                "rolling",
+                r#"{"window": "3", "stats": ["mean"], "lag": 1}"#,
+                "Rolling",
+            ),
+        ] {
+            let class = field.split('.').next().unwrap();
+            match FeatureSpec::check_part(part, entry, class) {
+                Err(CoreError::InvalidArgument { name, .. }) => assert_eq!(name, field, "{entry}"),
+                other => panic!("{entry}: expected an invalid argument, got {other:?}"),
+            }
+        }
+        assert!(FeatureSpec::check_part("lags", "1", "Lag").is_err());
+    }
 
     fn with(mut df: DataFrame, column: Series) -> DataFrame {
         df.with_column(column.into_column()).unwrap();

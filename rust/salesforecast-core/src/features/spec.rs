@@ -366,6 +366,40 @@ impl FeatureSpec {
             .collect()
     }
 
+    /// Checks one entry of a spec's `part` (`rolling`, `seasonal_rolling`, `expanding`, `ewm`
+    /// or `group_rolling`) given as JSON, as [`Self::from_json`] would; errors name the field
+    /// under `name`, the entry as the caller wrote it (`Rolling.window`).
+    pub fn check_part(part: &str, entry: &str, name: &str) -> Result<()> {
+        const PARTS: [&str; 5] = [
+            "rolling",
+            "seasonal_rolling",
+            "expanding",
+            "ewm",
+            "group_rolling",
+        ];
+        if !PARTS.contains(&part) {
+            return Err(CoreError::invalid_argument(
+                "part",
+                format!("{part:?} is not one of {PARTS:?}"),
+            ));
+        }
+        let entry_field = format!("{part}[0]");
+        match Self::from_json(&format!("{{\"{part}\": [{entry}]}}")) {
+            Ok(_) => Ok(()),
+            Err(CoreError::InvalidArgument {
+                name: field,
+                reason,
+            }) => Err(CoreError::InvalidArgument {
+                name: match field.strip_prefix(&entry_field) {
+                    Some(rest) => format!("{name}{rest}"),
+                    None => name.to_owned(),
+                },
+                reason,
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Parses and checks the JSON form; errors name the offending field (`rolling[1].window`).
     pub fn from_json(text: &str) -> Result<Self> {
         let raw: RawSpec = serde_json::from_str(text)

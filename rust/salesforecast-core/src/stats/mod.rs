@@ -96,7 +96,7 @@ pub fn stat_forecasts(
     check_panel_frequency(&panel, &roles.time_col, freq)?;
     // First: it refuses a forecast too large to hold before anything is fitted.
     let mut out = future_periods(df, roles, freq, h)?;
-    let target = panel.gather_f64(numeric_values(column(df, &roles.target_col)?)?);
+    let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
     let fits: Vec<Fit> = series_on_grid(&panel, &target, freq)
         .par_iter()
         .map(|g| {

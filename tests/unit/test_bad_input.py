@@ -1,0 +1,826 @@
+"""Malformed input across the public API, the pipeline's task functions and the app's upload:
+each raises a typed salesforecast error (bad input also a ``ValueError``) whose message names
+the column, series, row or argument in the user's own words, before any work is done. A few
+inputs that look malformed but are not (unsorted rows, a missing period, negative sales) are
+accepted and give what the clean input gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+import salesforecast as sf
+from salesforecast import errors, tasks
+from salesforecast.app import uploads
+
+START = dt.date(2023, 1, 1)
+DAYS = 120
+
+
+def daily(series: tuple[str, ...] = ("a", "b"), days: int = DAYS) -> pl.DataFrame:
+    rng = np.random.default_rng(0)
+    return pl.DataFrame(
+        {
+            "series_id": [s for s in series for _ in range(days)],
+            "date": [START + dt.timedelta(days=k) for _ in series for k in range(days)],
+            "sales": 10 + rng.normal(0, 1, len(series) * days),
+        }
+    )
+
+
+CLEAN = daily()
+FIFTH = pl.int_range(pl.len()) == 5  # row 5: series a, 2023-01-06
+
+
+def at_row_5(column: str, value: Any) -> pl.DataFrame:
+    return CLEAN.with_columns(
+        pl.when(FIFTH).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+    )
+
+
+def forecaster(**settings: Any) -> sf.Forecaster:
+    base: dict[str, Any] = {
+        "models": [sf.Naive(), sf.SeasonalNaive()],
+        "features": sf.FeatureSpec(lags=[1, 7]),
+        "freq": "1d",
+        "horizon": 7,
+        "cv_windows": 2,
+        "verbose": False,
+    }
+    return sf.Forecaster(**{**base, **settings})
+
+
+@cache
+def fitted() -> sf.Forecaster:
+    return forecaster().fit(CLEAN)
+
+
+def with_price(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(1.0).alias("price"))
+
+
+@cache
+def fitted_with_price() -> sf.Forecaster:
+    return forecaster(known_future=["price"]).fit(with_price(CLEAN))
+
+
+def future(series: str = "ab", days: int = 7, **overrides: Any) -> pl.DataFrame:
+    first = START + dt.timedelta(days=DAYS)
+    frame = pl.DataFrame(
+        {
+            "series_id": [s for s in series for _ in range(days)],
+            "date": [first + dt.timedelta(days=k) for _ in series for k in range(days)],
+            "price": 1.0,
+        }
+    )
+    return frame.with_columns(**overrides) if overrides else frame
+
+
+def weekly() -> pl.DataFrame:
+    return CLEAN.filter(pl.col("date").dt.weekday() == 1)
+
+
+ROW_5 = r"series series_id=a, 2023-01-06, row 5 of `df`"
+
+# (name, call, exception class, pattern the message must contain)
+CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    # -- the training frame: columns and dtypes
+    (
+        "no target column",
+        lambda: forecaster().fit(CLEAN.drop("sales")),
+        errors.MissingColumnError,
+        r"\['sales'\] not found",
+    ),
+    (
+        "misnamed time column",
+        lambda: forecaster().fit(CLEAN.rename({"date": "ds"})),
+        errors.MissingColumnError,
+        r"\['date'\] not found",
+    ),
+    (
+        "no key column",
+        lambda: forecaster().fit(CLEAN.drop("series_id")),
+        errors.MissingColumnError,
+        r"`series_id` not found",
+    ),
+    (
+        "misnamed key column",
+        lambda: forecaster(id_col="sku").fit(CLEAN),
+        errors.MissingColumnError,
+        r"\['sku'\] not found",
+    ),
+    (
+        "target as text",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("sales").cast(pl.String))),
+        errors.ColumnTypeError,
+        r"`sales` has dtype str",
+    ),
+    (
+        "target as booleans",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("sales") > 10)),
+        errors.ColumnTypeError,
+        r"`sales` has dtype bool",
+    ),
+    (
+        "dates as text",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("date").cast(pl.String))),
+        errors.ColumnTypeError,
+        r"`date` has dtype str; expected Date or Datetime",
+    ),
+    (
+        "float keys",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("sales").alias("series_id"))),
+        errors.ColumnTypeError,
+        r"`series_id` has dtype f64",
+    ),
+    (
+        "not a frame",
+        lambda: forecaster().fit([1, 2, 3]),
+        errors.InvalidArgumentError,
+        r"`df`: expected a polars or pandas DataFrame, got list",
+    ),
+    (
+        "a dict",
+        lambda: forecaster().fit({"sales": [1.0]}),
+        errors.InvalidArgumentError,
+        r"got dict",
+    ),
+    (
+        "pandas with text target",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("sales").cast(pl.String)).to_pandas()),
+        errors.ColumnTypeError,
+        r"`sales`",
+    ),
+    # -- the training frame: values
+    (
+        "null key",
+        lambda: forecaster().fit(at_row_5("series_id", None)),
+        errors.DataError,
+        r"null value\(s\) in `series_id`; the first: row 5 of `df`",
+    ),
+    (
+        "null date",
+        lambda: forecaster().fit(at_row_5("date", None)),
+        errors.DataError,
+        r"null value\(s\) in `date`; the first: row 5 of `df`",
+    ),
+    (
+        "null target",
+        lambda: forecaster().fit(at_row_5("sales", None)),
+        errors.DataError,
+        r"null value\(s\) in `sales` \(drop those rows.*" + ROW_5,
+    ),
+    (
+        "NaN target",
+        lambda: forecaster().fit(at_row_5("sales", float("nan"))),
+        errors.DataError,
+        r"NaN or infinite.*" + ROW_5 + ", value NaN",
+    ),
+    (
+        "infinite target",
+        lambda: forecaster().fit(at_row_5("sales", float("inf"))),
+        errors.DataError,
+        ROW_5 + ", value inf",
+    ),
+    (
+        "minus infinite target",
+        lambda: forecaster().fit(at_row_5("sales", float("-inf"))),
+        errors.DataError,
+        ROW_5 + ", value -inf",
+    ),
+    (
+        "target overflowing to inf",
+        lambda: forecaster().fit(CLEAN.with_columns(pl.col("sales") * 1e308)),
+        errors.DataError,
+        r"240 NaN or infinite value\(s\) in `sales`",
+    ),
+    (
+        "NaN target with a booster",
+        lambda: forecaster(models=[sf.LightGBM(n_estimators=5)]).fit(
+            at_row_5("sales", float("nan"))
+        ),
+        errors.DataError,
+        ROW_5,
+    ),
+    (
+        "repeated (series, date)",
+        lambda: forecaster().fit(pl.concat([CLEAN, CLEAN.head(1)])),
+        errors.DataError,
+        r"repeat a \(series_id, date\) key.*series series_id=a, 2023-01-01, row 240 of `df`",
+    ),
+    (
+        "weekly data read daily",
+        lambda: forecaster().fit(weekly()),
+        errors.DataError,
+        r'steps by 1w .* but freq is 1d; pass freq="1w"',
+    ),
+    (
+        "a row off the weekly grid",
+        lambda: forecaster(freq="1w", horizon=2).fit(
+            weekly().with_columns(
+                pl.when(pl.int_range(pl.len()) == 3)
+                .then(pl.col("date") + dt.timedelta(days=2))
+                .otherwise(pl.col("date"))
+                .alias("date")
+            )
+        ),
+        errors.DataError,
+        r"off their series' 1w grid.*row 3 of `df`",
+    ),
+    (
+        "no rows",
+        lambda: forecaster().fit(CLEAN.head(0)),
+        errors.InvalidArgumentError,
+        r"`df`: the frame has no rows",
+    ),
+    (
+        "one row",
+        lambda: forecaster().fit(CLEAN.head(1)),
+        errors.SeriesTooShortError,
+        r"series series_id=a has 1 periods.*at least 15 are needed",
+    ),
+    (
+        "five days for four weeks of windows",
+        lambda: forecaster(cv_windows=4).fit(daily(days=5)),
+        errors.SeriesTooShortError,
+        r"has 5 periods, the most of any series; at least 29",
+    ),
+    (
+        "a backtest reaching before the data",
+        lambda: fitted().backtest(CLEAN, n_windows=20),
+        errors.SeriesTooShortError,
+        r"20 windows of 7 periods",
+    ),
+    # -- Forecaster settings
+    (
+        "horizon zero",
+        lambda: forecaster(horizon=0),
+        errors.InvalidArgumentError,
+        r"`horizon`: must be an int of at least 1, got 0",
+    ),
+    ("negative horizon", lambda: forecaster(horizon=-3), errors.InvalidArgumentError, r"`horizon`"),
+    (
+        "horizon as text",
+        lambda: forecaster(horizon="7"),
+        errors.InvalidArgumentError,
+        r"`horizon`.*'7'",
+    ),
+    (
+        "fractional horizon",
+        lambda: forecaster(horizon=2.5),
+        errors.InvalidArgumentError,
+        r"`horizon`",
+    ),
+    (
+        "unknown frequency unit",
+        lambda: forecaster(freq="1x"),
+        errors.InvalidArgumentError,
+        r'`freq`: unknown unit "x"',
+    ),
+    (
+        "frequency as a word",
+        lambda: forecaster(freq="daily"),
+        errors.InvalidArgumentError,
+        r"`freq`",
+    ),
+    (
+        "frequency as a number",
+        lambda: forecaster(freq=7),
+        errors.InvalidArgumentError,
+        r"`freq`: expected a string",
+    ),
+    (
+        "no calibration windows",
+        lambda: forecaster(cv_windows=0),
+        errors.InvalidArgumentError,
+        r"`cv_windows`",
+    ),
+    ("level 0", lambda: forecaster(levels=(0,)), errors.InvalidArgumentError, r"`levels`"),
+    ("level 100", lambda: forecaster(levels=(100,)), errors.InvalidArgumentError, r"`levels`"),
+    ("level as text", lambda: forecaster(levels=("80",)), errors.InvalidArgumentError, r"`levels`"),
+    (
+        "unknown strategy",
+        lambda: forecaster(strategy="sideways"),
+        errors.InvalidArgumentError,
+        r"`strategy`: 'sideways'",
+    ),
+    (
+        "unknown ensemble",
+        lambda: forecaster(ensemble="median"),
+        errors.InvalidArgumentError,
+        r"`ensemble`: 'median'",
+    ),
+    (
+        "no models",
+        lambda: forecaster(models=[]),
+        errors.InvalidArgumentError,
+        r"`models`: give a non-empty list",
+    ),
+    (
+        "a model by name",
+        lambda: forecaster(models=["lightgbm"]),
+        errors.InvalidArgumentError,
+        r"`models\[0\]`: str is not a model",
+    ),
+    (
+        "season length 0",
+        lambda: forecaster(season_length=0),
+        errors.InvalidArgumentError,
+        r"`season_length`",
+    ),
+    (
+        "features as a dict",
+        lambda: forecaster(features={"lags": [1]}),
+        errors.InvalidArgumentError,
+        r"`features`: expected a FeatureSpec",
+    ),
+    (
+        "negative threads",
+        lambda: forecaster(n_threads=-1),
+        errors.InvalidArgumentError,
+        r"`n_threads`",
+    ),
+    (
+        "seasonal naive of season 0",
+        lambda: sf.SeasonalNaive(season_length=0),
+        errors.InvalidArgumentError,
+        r"`season_length`",
+    ),
+    # -- feature specs, refused where they are written
+    (
+        "rolling window 0",
+        lambda: sf.Rolling(window=0),
+        errors.InvalidArgumentError,
+        r"`Rolling\.window`: must be at least 1",
+    ),
+    (
+        "rolling window as text",
+        lambda: sf.Rolling(window="3"),
+        errors.InvalidArgumentError,
+        r"`Rolling\.window`: expected an int",
+    ),
+    (
+        "unknown statistic",
+        lambda: sf.Rolling(window=3, stats=("avg",)),
+        errors.InvalidArgumentError,
+        r"`Rolling\.stats\[0\]`: unknown statistic \"avg\"",
+    ),
+    (
+        "min_samples over the window",
+        lambda: sf.Rolling(window=3, min_samples=5),
+        errors.InvalidArgumentError,
+        r"`Rolling\.min_samples`",
+    ),
+    (
+        "rolling lag 0",
+        lambda: sf.Rolling(window=3, lag=0),
+        errors.InvalidArgumentError,
+        r"`Rolling\.lag`.*would read the target",
+    ),
+    (
+        "seasonal rolling of season 0",
+        lambda: sf.SeasonalRolling(season_length=0, window=2),
+        errors.InvalidArgumentError,
+        r"`SeasonalRolling\.season_length`",
+    ),
+    (
+        "EWM alpha 0",
+        lambda: sf.EWM(alpha=0.0),
+        errors.InvalidArgumentError,
+        r"`EWM\.alpha`: must be in \(0, 1\]",
+    ),
+    (
+        "EWM alpha as text",
+        lambda: sf.EWM(alpha="x"),
+        errors.InvalidArgumentError,
+        r"`EWM\.alpha`: expected a number",
+    ),
+    (
+        "expanding median",
+        lambda: sf.Expanding(stats=("median",)),
+        errors.InvalidArgumentError,
+        r"`Expanding\.stats`",
+    ),
+    (
+        "group column as a number",
+        lambda: sf.GroupRolling(group_col=3, window=2),
+        errors.InvalidArgumentError,
+        r"`GroupRolling\.group_col`",
+    ),
+    (
+        "lag 0",
+        lambda: sf.FeatureSpec(lags=[0]),
+        errors.InvalidArgumentError,
+        r"`lags\[0\]`: must be at least 1",
+    ),
+    (
+        "negative lag",
+        lambda: sf.FeatureSpec(lags=[7, -2]),
+        errors.InvalidArgumentError,
+        r"`lags\[1\]`",
+    ),
+    (
+        "lags as text",
+        lambda: sf.FeatureSpec(lags="1,2"),
+        errors.InvalidArgumentError,
+        r"`lags`: expected a list of ints",
+    ),
+    (
+        "a lag beyond 64 bits",
+        lambda: sf.FeatureSpec(lags=[2**70]),
+        errors.InvalidArgumentError,
+        r"`lags\[0\]`: expected an int",
+    ),
+    (
+        "unknown calendar feature",
+        lambda: sf.FeatureSpec(calendar=["moon"]),
+        errors.InvalidArgumentError,
+        r"`calendar\[0\]`: unknown calendar feature \"moon\"",
+    ),
+    (
+        "unknown transform",
+        lambda: sf.FeatureSpec(target_transforms=["boxcox"]),
+        errors.InvalidArgumentError,
+        r"`target_transforms\[0\]`",
+    ),
+    (
+        "a dict for a rolling entry",
+        lambda: sf.FeatureSpec(rolling=[{"window": 3}]),
+        errors.InvalidArgumentError,
+        r"`rolling`: expected Rolling entries",
+    ),
+    # -- predict
+    (
+        "predict before fit",
+        lambda: forecaster().predict(),
+        errors.NotFittedError,
+        r"not fitted; call fit first",
+    ),
+    (
+        "h zero",
+        lambda: fitted().predict(h=0),
+        errors.InvalidArgumentError,
+        r"`h`: need 1 <= h <= the horizon 7",
+    ),
+    (
+        "h beyond the horizon",
+        lambda: fitted().predict(h=30),
+        errors.InvalidArgumentError,
+        r"got 30 \(refit with a longer horizon",
+    ),
+    (
+        "level 120 at predict",
+        lambda: fitted().predict(levels=(120,)),
+        errors.InvalidArgumentError,
+        r"`levels`",
+    ),
+    (
+        "future without the covariate",
+        lambda: fitted_with_price().predict(future=future().drop("price")),
+        errors.MissingColumnError,
+        r"`future` lacks columns \['price'\]",
+    ),
+    (
+        "future missing rows",
+        lambda: fitted_with_price().predict(future=future(days=3)),
+        errors.DataError,
+        r"no known-future values for 8 forecast rows",
+    ),
+    (
+        "future repeating a row",
+        lambda: fitted_with_price().predict(future=pl.concat([future(), future().head(1)])),
+        errors.DataError,
+        r"row 14 of `future`",
+    ),
+    (
+        "future dates as text",
+        lambda: fitted_with_price().predict(future=future(date=pl.col("date").cast(pl.String))),
+        errors.ColumnTypeError,
+        r"`date` has dtype str",
+    ),
+    (
+        "future of an unknown series",
+        lambda: fitted_with_price().predict(future=future("abz")),
+        errors.DataError,
+        r"1 series without history: series_id=z",
+    ),
+    (
+        "future in another time zone",
+        lambda: (
+            forecaster(known_future=["price"])
+            .fit(with_price(CLEAN).with_columns(pl.col("date").cast(pl.Datetime("us", "UTC"))))
+            .predict(future=future(date=pl.col("date").cast(pl.Datetime("us"))))
+        ),
+        errors.ColumnTypeError,
+        r"`date` of `future` has dtype .*time_zone=None\); the training data's .*'UTC'",
+    ),
+    (
+        "new_df with a NaN target",
+        lambda: fitted().predict(new_df=at_row_5("sales", float("nan"))),
+        errors.DataError,
+        r"row 5 of `new_df`",
+    ),
+    (
+        "new_df without rows",
+        lambda: fitted().predict(new_df=CLEAN.head(0)),
+        errors.InvalidArgumentError,
+        r"`new_df`: the frame has no rows",
+    ),
+    # -- backtests and evaluation
+    (
+        "backtest of zero windows",
+        lambda: fitted().backtest(CLEAN, n_windows=0),
+        errors.InvalidArgumentError,
+        r"`n_windows`",
+    ),
+    (
+        "h plus gap beyond the horizon",
+        lambda: fitted().cross_validation(CLEAN, n_windows=1, h=7, gap=3),
+        errors.InvalidArgumentError,
+        r"h \+ gap <= the horizon 7",
+    ),
+    (
+        "backtest of a NaN target",
+        lambda: fitted().backtest(at_row_5("sales", float("nan"))),
+        errors.DataError,
+        ROW_5,
+    ),
+    (
+        "evaluate a missing model",
+        lambda: sf.evaluate(CLEAN, CLEAN, models=["nope"]),
+        errors.MissingColumnError,
+        r"`nope` not found",
+    ),
+    # -- data functions
+    (
+        "validate raising on a NaN target",
+        lambda: sf.validate(at_row_5("sales", float("nan")), raise_on_error=True),
+        errors.ValidationError,
+        r"non_finite_target \[sales\]",
+    ),
+    (
+        "time split at the wrong frequency",
+        lambda: sf.time_split(weekly(), test_periods=2, freq="1d"),
+        errors.DataError,
+        r'pass freq="1w"',
+    ),
+    (
+        "time split of a negative size",
+        lambda: sf.time_split(CLEAN, test_periods=-1),
+        errors.InvalidArgumentError,
+        r"`test_periods`",
+    ),
+    (
+        "time split longer than the data",
+        lambda: sf.time_split(CLEAN, test_periods=10_000),
+        errors.SeriesTooShortError,
+        r"series series_id=a has 120 periods",
+    ),
+    (
+        "features of a text target",
+        lambda: sf.build_features(
+            CLEAN.with_columns(pl.col("sales").cast(pl.String)), sf.FeatureSpec(lags=[1])
+        ),
+        errors.ColumnTypeError,
+        r"`sales`",
+    ),
+    (
+        "features of an infinite target",
+        lambda: sf.build_features(at_row_5("sales", float("inf")), sf.FeatureSpec(lags=[1])),
+        errors.DataError,
+        ROW_5,
+    ),
+    (
+        "generator sizes of tens of GB",
+        lambda: sf.generate_sales(n_stores=100_000, n_products=100_000),
+        errors.InvalidArgumentError,
+        r"more than 2e9 rows",
+    ),
+    (
+        "negative store count",
+        lambda: sf.generate_sales(n_stores=-1),
+        errors.InvalidArgumentError,
+        r"`n_stores`",
+    ),
+    (
+        "store count as text",
+        lambda: sf.generate_sales(n_stores="3"),
+        errors.InvalidArgumentError,
+        r"`n_stores`.*'3'",
+    ),
+    (
+        "fractional store count",
+        lambda: sf.generate_sales(n_stores=2.5),
+        errors.InvalidArgumentError,
+        r"`n_stores`",
+    ),
+    (
+        "generator frequency",
+        lambda: sf.generate_sales(n_stores=1, n_products=1, freq="zz"),
+        errors.InvalidArgumentError,
+        r"`freq`",
+    ),
+    (
+        "end before start",
+        lambda: sf.generate_sales(start="2023-01-01", end="2022-01-01"),
+        errors.InvalidArgumentError,
+        r"`end`: 2022-01-01 is before start",
+    ),
+    (
+        "month 13",
+        lambda: sf.generate_sales(start="2023-13-01"),
+        errors.InvalidArgumentError,
+        r"`start`",
+    ),
+    (
+        "negative generator threads",
+        lambda: sf.generate_sales(n_stores=1, n_products=1, n_threads=-1),
+        errors.InvalidArgumentError,
+        r"`n_threads`",
+    ),
+    (
+        "read a missing file",
+        lambda: sf.read_sales("/nonexistent/sales.csv"),
+        errors.StorageNotFoundError,
+        r"/nonexistent/sales.csv",
+    ),
+    (
+        "read a spreadsheet",
+        lambda: sf.read_sales("sales.xlsx"),
+        errors.InvalidArgumentError,
+        r"neither .csv nor .parquet",
+    ),
+    (
+        "load a folder that is no bundle",
+        lambda: sf.Forecaster.load("/tmp"),
+        errors.ModelFileError,
+        r"manifest.json is missing",
+    ),
+    # -- the pipeline's settings (Airflow params, the CLI)
+    ("unknown setting", lambda: tasks.config(n_store=3), errors.InvalidArgumentError, r"n_store"),
+    (
+        "unknown model name",
+        lambda: tasks.config(models=["lightgbm", "prophet"]),
+        errors.InvalidArgumentError,
+        r"prophet",
+    ),
+    (
+        "horizon as a word",
+        lambda: tasks.config(horizon="abc"),
+        errors.InvalidArgumentError,
+        r"`horizon`.*'abc'",
+    ),
+    ("no stores", lambda: tasks.config(n_stores=0), errors.InvalidArgumentError, r"`n_stores`"),
+    ("pipeline frequency", lambda: tasks.config(freq="1x"), errors.InvalidArgumentError, r"`freq`"),
+    (
+        "pipeline windows",
+        lambda: tasks.config(cv_windows=0),
+        errors.InvalidArgumentError,
+        r"`cv_windows`",
+    ),
+    (
+        "gate metric",
+        lambda: tasks.config(metric="accuracy"),
+        errors.InvalidArgumentError,
+        r"`metric`: 'accuracy'",
+    ),
+    (
+        "gate improvement",
+        lambda: tasks.config(min_improvement=1.5),
+        errors.InvalidArgumentError,
+        r"`min_improvement`",
+    ),
+    (
+        "pipeline start date",
+        lambda: tasks.config(start="2023-13-01"),
+        errors.InvalidArgumentError,
+        r"`start`",
+    ),
+    (
+        "pipeline end before start",
+        lambda: tasks.config(start="2023-01-01", end="2022-12-31"),
+        errors.InvalidArgumentError,
+        r"`end`",
+    ),
+    (
+        "models as a number",
+        lambda: tasks.config(models=3),
+        errors.InvalidArgumentError,
+        r"`models`: expected a list of names",
+    ),
+    # -- the app's upload
+    (
+        "an oversized upload",
+        lambda: uploads.read_table(b"x" * (uploads.MAX_MEGABYTES * 1024 * 1024 + 1), "big.csv"),
+        uploads.UploadError,
+        r"big.csv is 50.0 MB; the limit is 50 MB",
+    ),
+    (
+        "an upload that is not parquet",
+        lambda: uploads.read_table(b"not parquet", "a.parquet"),
+        uploads.UploadError,
+        r"a.parquet could not be read",
+    ),
+    (
+        "an upload of another type",
+        lambda: uploads.read_table(b"a,b\n1,2", "a.xlsx"),
+        uploads.UploadError,
+        r"give a .csv or .parquet file",
+    ),
+]
+
+BAD_INPUT = (
+    errors.InvalidArgumentError,
+    errors.MissingColumnError,
+    errors.ColumnTypeError,
+    errors.DataError,
+    errors.ValidationError,
+)
+
+
+def test_the_corpus_is_large() -> None:
+    assert len(CASES) >= 60
+    assert len({name for name, *_ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize(
+    ("call", "expected", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_malformed_input_raises_a_typed_error_naming_it(
+    call: Callable[[], object], expected: type[Exception], pattern: str
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(expected) as raised:
+            call()
+    error = raised.value
+    assert isinstance(error, errors.SalesForecastError)
+    if isinstance(error, BAD_INPUT):
+        assert isinstance(error, ValueError)
+    assert re.search(pattern, str(error)), str(error)
+
+
+def test_an_uploaded_history_with_a_nan_target_lists_the_row_and_forecasts_nothing() -> None:
+    result = uploads.forecast(fitted(), at_row_5("sales", float("nan")), None)
+    assert result.forecast is None
+    assert result.problems is not None
+    problem = result.problems.row(0, named=True)
+    assert (problem["severity"], problem["check"], problem["row"]) == (
+        "error",
+        "non_finite_target",
+        5,
+    )
+    assert problem["series"] == "series_id=a"
+
+
+def test_a_failed_fit_leaves_the_forecaster_as_it_was() -> None:
+    fc = forecaster().fit(CLEAN)
+    before = fc.predict()
+    with pytest.raises(errors.DataError):
+        fc.fit(at_row_5("sales", float("nan")))
+    assert fc.predict().equals(before)
+
+
+def forecasts(frame: pl.DataFrame) -> pl.DataFrame:
+    return forecaster().fit(frame).predict().sort("series_id", "date")
+
+
+def test_unsorted_rows_forecast_as_sorted_ones() -> None:
+    shuffled = CLEAN.sample(fraction=1.0, shuffle=True, seed=1)
+    assert forecasts(shuffled).equals(forecasts(CLEAN))
+
+
+def test_a_missing_period_is_read_as_missing_not_skipped() -> None:
+    missing = dt.date(2023, 4, 29)
+    a = pl.col("series_id") == "a"
+    gap = CLEAN.filter(~(a & (pl.col("date") == missing)))
+    out = forecaster(models=[sf.SeasonalNaive()], guard=False).fit(gap).predict().filter(a)
+    # Seasonal naive repeats the last week day by day: every day but the missing one's weekday
+    # is its value a week before; that one falls back to the last value (the documented rule),
+    # not to a neighbour's value slid into its place.
+    week_before = gap.filter(a).with_columns(pl.col("date") + dt.timedelta(days=7))
+    joined = out.join(week_before, on=["series_id", "date"], how="left")
+    known = joined.filter(pl.col("date") != missing + dt.timedelta(days=7))
+    assert known.height == 6
+    np.testing.assert_array_equal(known["seasonal_naive"].to_numpy(), known["sales"].to_numpy())
+    fallback = joined.filter(pl.col("date") == missing + dt.timedelta(days=7))["seasonal_naive"]
+    assert fallback.to_list() == gap.filter(a)["sales"].tail(1).to_list()
+    assert (
+        fallback[0]
+        != gap.filter(a & (pl.col("date") == missing - dt.timedelta(days=1)))["sales"][0]
+    )
+
+
+def test_negative_sales_are_returns_and_forecast() -> None:
+    returns = CLEAN.with_columns(pl.col("sales") - 15)
+    out = sf.Forecaster(freq="1d", horizon=7, verbose=False, cv_windows=2).fit(returns).predict()
+    assert out["ensemble"].is_finite().all()
+    assert out["ensemble"].mean() < 0  # type: ignore[operator]

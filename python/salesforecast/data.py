@@ -18,6 +18,7 @@ from salesforecast.errors import (
     DataError,
     InvalidArgumentError,
     MissingColumnError,
+    StorageError,
     StorageNotFoundError,
 )
 
@@ -274,8 +275,6 @@ def read_sales(
         raise InvalidArgumentError(
             f"invalid argument `path`: {source!r} is neither .csv nor .parquet"
         )
-    if not os.path.isfile(source):
-        raise StorageNotFoundError(f"{source}: no such file")
     try:
         if suffix in (".parquet", ".pq"):
             frame = pl.read_parquet(source)
@@ -283,7 +282,11 @@ def read_sales(
             frame = pl.read_csv(
                 source, try_parse_dates=time_format is None, infer_schema_length=10_000
             )
+    except FileNotFoundError:
+        raise StorageNotFoundError(f"{source}: no such file") from None
     except pl.exceptions.PolarsError as e:
+        if "://" in source:  # an object store refused or failed
+            raise StorageError(f"{source} could not be read: {e}") from None
         raise DataError(f"{source} could not be read as {suffix[1:]}: {e}") from None
     keys = resolve_id_cols(frame, id_col)
     missing = [c for c in [*keys, time_col, target_col] if c not in frame.columns]

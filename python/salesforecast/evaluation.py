@@ -13,7 +13,7 @@ from salesforecast._frames import IdCol, forecast_columns, to_polars
 from salesforecast.config import ColumnRoles, whole
 from salesforecast.errors import InvalidArgumentError
 
-__all__ = ["METRICS", "check_metric", "evaluate"]
+__all__ = ["METRICS", "check_improvement", "check_metric", "evaluate"]
 
 # The point metrics a model can be judged by (tuning, the registry's gate): lower is better.
 METRICS = ("mase", "rmsse", "wape", "mae", "rmse", "smape", "mape")
@@ -24,6 +24,15 @@ def check_metric(metric: object) -> str:
     if metric not in METRICS:
         raise InvalidArgumentError(f"invalid argument `metric`: {metric!r} is not one of {METRICS}")
     return str(metric)
+
+
+def check_improvement(value: object) -> float:
+    """The registry gate's least relative improvement: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise InvalidArgumentError(
+            f"invalid argument `min_improvement`: must be a number in [0, 1), got {value!r}"
+        )
+    return float(value)
 
 
 def evaluate(

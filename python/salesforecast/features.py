@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
@@ -88,10 +89,12 @@ def _checked_entry(entry: Any, part: str) -> None:
             object.__setattr__(entry, f.name, _integer(f"{name}.{f.name}", value))
         elif f.name == "stats":
             object.__setattr__(entry, f.name, _strings(f"{name}.stats", value))
-        elif f.name == "alpha" and (isinstance(value, bool) or not isinstance(value, Real)):
-            raise InvalidArgumentError(
-                f"invalid argument `{name}.alpha`: expected a number, got {value!r}"
-            )
+        elif f.name == "alpha":
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+                raise InvalidArgumentError(
+                    f"invalid argument `{name}.alpha`: expected a number, got {value!r}"
+                )
+            object.__setattr__(entry, f.name, float(value))
         elif f.name == "group_col" and not isinstance(value, str):
             raise InvalidArgumentError(
                 f"invalid argument `{name}.group_col`: expected a column name, got {value!r}"
@@ -229,7 +232,7 @@ class FeatureSpec:
             object.__setattr__(
                 self,
                 name,
-                [_integer(f"{name}[{i}]", v) for i, v in enumerate(values)],
+                tuple(_integer(f"{name}[{i}]", v) for i, v in enumerate(values)),
             )
         for name in ("calendar", "target_transforms", "relative"):
             object.__setattr__(self, name, _strings(name, getattr(self, name)))

@@ -588,6 +588,9 @@ class Forecaster:
                 UndeclaredColumnsWarning,
                 stacklevel=stacklevel,
             )
+        if frame[roles.target].dtype.is_decimal():
+            # Decimal is a number the core reads as float (a SQL export's money column).
+            frame = frame.with_columns(pl.col(roles.target).cast(pl.Float64))
         _native.check_frame(frame, roles, self.freq, "finite", name)
         selected = (
             frame.select(roles.columns)
@@ -597,14 +600,7 @@ class Forecaster:
         return selected, roles
 
     def _string_columns(self, frame: pl.DataFrame) -> list[str]:
-        return [
-            c
-            for c in self.roles.covariates
-            if c in frame.columns
-            and (
-                frame[c].dtype in (pl.String, pl.Categorical) or isinstance(frame[c].dtype, pl.Enum)
-            )
-        ]
+        return [c for c in self.roles.covariates if c in frame.columns and _is_text(frame[c].dtype)]
 
     def _categories_of(self, frame: pl.DataFrame) -> dict[str, list[str]]:
         """The categories of every string covariate of a training frame."""
@@ -1066,12 +1062,13 @@ class Forecaster:
         h = int(h)
         plan = self._fitted_plan()
         fut = None
-        if future is not None:
+        if future is not None and self.known_future:
+            # Only a forecaster with known-future columns reads `future`.
             fut = to_polars(future, "future")
             _native.check_frame(fut, self.roles, self.freq, "unread", "future")
-            fut = _encode(self._like_training(fut, "future"), self._categories, "future")
+            fut = _encode(self.conformed(fut, "future"), self._categories, "future")
         if new_df is not None:
-            history = self._like_training(self._prepare(new_df, "new_df"), "new_df")
+            history = self.conformed(self._prepare(new_df, "new_df"), "new_df")
             self._warn_if_short(history)
             scales = self._scales(history)
         else:
@@ -1080,7 +1077,12 @@ class Forecaster:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
         if fut is not None:
-            self._check_known_series(fut, history)
+            unknown = self.series_without_history(fut, history)
+            if unknown.height:
+                raise DataError(
+                    f"`future` has rows for {unknown.height} series without history: "
+                    f"{_series_sample(unknown)}; give their history in `new_df` to forecast them"
+                )
         history = self._without_ended(history, fut)
         raw, replaced = self._forecast(plan, self._fitted, history, h, fut, scales)
         if replaced.height:
@@ -1097,52 +1099,55 @@ class Forecaster:
             widths = self.calibration.widths(levels)
         return self._finish(raw, scales, self.calibration, widths, levels, self.keys).drop("_step")
 
-    def _like_training(self, frame: pl.DataFrame, name: str) -> pl.DataFrame:
-        """``frame`` with its keys and time in the training data's dtypes: text keys as text of
-        the same kind, integer keys as the same integers; another kind of key, a time of another
-        type or time zone would match no series and is refused."""
-        assert self._history is not None
+    def conformed(self, frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        """``frame`` (named ``name`` in errors) with its keys and time in the training data's
+        dtypes: text keys of another kind, integers of another width, times of another unit,
+        dates as midnight date-times and back. What would not match the training data (text
+        for integer keys, another time zone, a time of day for dates, a value the training
+        data's type cannot hold) is a typed error."""
+        if self._history is None:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
         for column in [*self.keys, self.time_col]:
-            fitted, got = self._history[column].dtype, frame[column].dtype
-            if got == fitted:
+            if column not in frame.columns or frame[column].dtype == self._history[column].dtype:
                 continue
-            same_kind = (_is_text(got) and _is_text(fitted)) or (
-                got.is_integer() and fitted.is_integer()
-            )
-            if same_kind and column != self.time_col:
+            fitted, got = self._history[column].dtype, frame[column].dtype
+            problem = f"has dtype {got}; the training data's has {fitted}"
+            if _same_kind(got, fitted):
                 try:
-                    frame = frame.with_columns(pl.col(column).cast(fitted))
-                    continue
-                except pl.exceptions.PolarsError:
-                    pass  # an integer out of the training keys' range
-            raise ColumnTypeError(
-                f"column `{column}` of `{name}` has dtype {got}; the training data's has {fitted}"
-            )
+                    converted = frame[column].cast(fitted, strict=True)
+                    if converted.cast(got).equals(frame[column]):
+                        frame = frame.with_columns(converted)
+                        continue
+                    problem += ", which cannot hold all its values"
+                except pl.exceptions.PolarsError as e:
+                    problem += f", which cannot hold all its values ({str(e).splitlines()[0]})"
+            raise ColumnTypeError(f"column `{column}` of `{name}` {problem}")
         return frame
 
-    def _check_known_series(self, future: pl.DataFrame, history: pl.DataFrame) -> None:
-        """Refuses rows of ``future`` for series without history: nothing can forecast them
-        (a new series' first weeks go in ``new_df``)."""
+    def series_without_history(
+        self, frame: pl.DataFrame, history: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """The keys of the series of ``frame`` found neither in the training data nor in
+        ``history``: nothing can forecast them."""
+        if self._history is None:
+            raise NotFittedError("the Forecaster is not fitted; call fit first")
         keys = self.keys
-        unknown = (
-            future.select(keys).unique().join(history.select(keys).unique(), on=keys, how="anti")
+        known = [self._history.select(keys)]
+        if history is not None:
+            known.append(history.select(keys))
+        return (
+            frame.select(keys)
+            .unique()
+            .join(pl.concat(known).unique(), on=keys, how="anti")
+            .sort(keys)
         )
-        if unknown.height:
-            sample = "; ".join(
-                ", ".join(f"{k}={v}" for k, v in row.items())
-                for row in unknown.sort(keys).head(5).iter_rows(named=True)
-            )
-            raise DataError(
-                f"`future` has rows for {unknown.height} series without history: {sample}; give "
-                "their history in `new_df` to forecast them"
-            )
 
     def _without_ended(self, history: pl.DataFrame, future: pl.DataFrame | None) -> pl.DataFrame:
         """``history`` without the series that end before its last period and have no rows in
         ``future`` although known-future columns are declared (discontinued products), with a
         warning naming them. Other series that end early are forecast from their own end."""
         time_col, keys = self.time_col, self.keys
-        if not self.known_future or future is None or any(k not in future.columns for k in keys):
+        if not self.known_future or future is None:
             return history
         ends = history.group_by(keys).agg(pl.col(time_col).max())
         last: Any = ends[time_col].max()
@@ -1750,7 +1755,29 @@ def _decode(frame: pl.DataFrame, categories: dict[str, list[str]]) -> pl.DataFra
 
 
 def _is_text(dtype: pl.DataType) -> bool:
-    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical)
+    return dtype == pl.String or isinstance(dtype, pl.Enum | pl.Categorical)
+
+
+def _same_kind(a: pl.DataType, b: pl.DataType) -> bool:
+    """Whether values of ``a`` can mean the same keys or times as ``b``'s: both text, both
+    integers, or dates and date-times of one time zone (none for dates)."""
+    if _is_text(a) and _is_text(b):
+        return True
+    if a.is_integer() and b.is_integer():
+        return True
+    zones = {
+        dtype.time_zone if isinstance(dtype, pl.Datetime) else None
+        for dtype in (a, b)
+        if isinstance(dtype, pl.Datetime) or dtype == pl.Date
+    }
+    return len(zones) == 1 and all(d == pl.Date or isinstance(d, pl.Datetime) for d in (a, b))
+
+
+def _series_sample(keys: pl.DataFrame) -> str:
+    """Up to five series of ``keys`` as ``store=A, product=B; ...``."""
+    return "; ".join(
+        ", ".join(f"{k}={v}" for k, v in row.items()) for row in keys.head(5).iter_rows(named=True)
+    )
 
 
 def _encode(frame: pl.DataFrame, categories: dict[str, list[str]], name: str) -> pl.DataFrame:

@@ -37,26 +37,27 @@ def forecast_for(
             f"invalid argument `model_input`: key columns {missing} are missing; it has "
             f"{frame.columns}"
         )
-    try:
-        frame = frame.with_columns(pl.col(k).cast(history[k].dtype) for k in keys)
-        if time_col in frame.columns:
+    if frame.schema.get(time_col) == pl.String:
+        # JSON carries times as text: read as the training data's.
+        try:
             frame = frame.with_columns(pl.col(time_col).cast(history[time_col].dtype))
-    except pl.exceptions.PolarsError as e:
-        raise InvalidArgumentError(
-            f"invalid argument `model_input`: keys or `{time_col}` of the wrong type: {e}"
-        ) from e
+        except pl.exceptions.PolarsError as e:
+            raise InvalidArgumentError(
+                f"invalid argument `model_input`: `{time_col}` of the wrong type: {e}"
+            ) from e
+    frame = forecaster.conformed(frame, "model_input")
     if forecaster.known_future and time_col not in frame.columns:
         raise InvalidArgumentError(
             f"invalid argument `model_input`: give `{time_col}` and the known-future columns "
             f"{forecaster.known_future} for every series and forecast period"
         )
-    series = frame.select(keys).unique()
-    unknown = series.join(history.select(keys).unique(), on=keys, how="anti")
+    unknown = forecaster.series_without_history(frame)
     if unknown.height:
         raise InvalidArgumentError(
             f"invalid argument `model_input`: series {unknown.head(5).to_dicts()} were not in "
             "the training data"
         )
+    series = frame.select(keys).unique()
     params = params or {}
     default_h = forecaster.horizon
     if time_col in frame.columns:

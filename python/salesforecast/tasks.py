@@ -30,7 +30,7 @@ from salesforecast.config import whole
 from salesforecast.data import generate_sales, parse_date, read_sales, time_split
 from salesforecast.data import validate as validate_frame
 from salesforecast.errors import InvalidArgumentError, SalesForecastError, ValidationError
-from salesforecast.evaluation import check_metric
+from salesforecast.evaluation import check_improvement, check_metric
 from salesforecast.features import FeatureSpec, Rolling, SeasonalRolling
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
@@ -104,6 +104,8 @@ def config(**overrides: Any) -> Config:
     out = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     # The stack shares tuning studies through its Postgres (docker-compose.override.yml).
     out["optuna_storage"] = out["optuna_storage"] or os.environ.get("OPTUNA_STORAGE")
+    for role in ("static_features", "known_future", "relative"):
+        out[role] = _names(role, out[role])
     if out["source"] == "synthetic":
         for role, columns in SYNTHETIC_ROLES.items():
             out[role] = out[role] or columns
@@ -130,17 +132,20 @@ def config(**overrides: Any) -> Config:
             f"invalid argument `end`: {out['end']} is before start {out['start']}"
         )
     check_metric(out["metric"])
-    improvement = _number(out["min_improvement"])
-    if (
-        isinstance(improvement, bool)
-        or not isinstance(improvement, int | float)
-        or not 0 <= improvement < 1
+    out["min_improvement"] = check_improvement(_number(out["min_improvement"]))
+    for name in (
+        "storage_root",
+        "dag_id",
+        "run_id",
+        "source",
+        "time_col",
+        "target_col",
+        "model_name",
     ):
-        raise InvalidArgumentError(
-            "invalid argument `min_improvement`: must be a number in [0, 1), got "
-            f"{out['min_improvement']!r}"
-        )
-    out["min_improvement"] = float(improvement)
+        if not isinstance(out[name], str) or not out[name]:
+            raise InvalidArgumentError(
+                f"invalid argument `{name}`: expected a non-empty string, got {out[name]!r}"
+            )
     if out["partition_by"] is not None and not isinstance(out["partition_by"], str):
         raise InvalidArgumentError(
             f"invalid argument `partition_by`: expected a column name, got {out['partition_by']!r}"
@@ -160,12 +165,15 @@ _WHOLE_SETTINGS = {
 
 
 def _number(value: Any) -> Any:
-    """A number given as text (Airflow's params, environment variables) as the number."""
+    """A number given as text (Airflow's params, environment variables) as the number, and a
+    whole float (a JSON number) as an int."""
     if isinstance(value, str):
         try:
-            return float(value) if any(c in value for c in ".eE") else int(value)
+            value = float(value) if any(c in value for c in ".eE") else int(value)
         except ValueError:
             return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 

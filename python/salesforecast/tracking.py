@@ -39,11 +39,11 @@ from typing import Any
 
 import polars as pl
 
-from salesforecast import _json, bundle, plots, storage
+from salesforecast import _json, _native, bundle, plots, storage
 from salesforecast._frames import to_polars
 from salesforecast.data import ValidationReport, time_split
 from salesforecast.errors import InvalidArgumentError, MissingColumnError, SalesForecastError
-from salesforecast.evaluation import check_metric
+from salesforecast.evaluation import check_improvement, check_metric
 from salesforecast.forecast import Forecaster
 from salesforecast.models import LightGBM, XGBoost
 
@@ -76,8 +76,6 @@ RUN_KEY = "sf_run_key"
 DIGEST = "bundle_digest"
 PREVIOUS = "previous_champion"
 BACKTEST_ARTIFACT = "backtest.parquet"
-# Metrics the gate compares, all lower-is-better errors (r2 and the signed bias are reported,
-# not gated on).
 
 
 class TrackingError(SalesForecastError):
@@ -709,6 +707,8 @@ def _holdout_scores(
             f"{holdout.columns}"
         )
     holdout = holdout.select(declared)
+    # Checked as the user's frame: its own rows, its last periods too (the forecast's actuals).
+    _native.check_frame(holdout, fc.roles, fc.freq, "finite", "holdout")
     past, recent = time_split(
         holdout, test_periods=h, id_col=keys, time_col=time_col, target_col=target
     )
@@ -767,8 +767,7 @@ def promote(
     none (after the same checks). Either way the compared values and the decision are written
     as tags of the challenger version."""
     check_metric(metric)
-    if not 0 <= min_improvement < 1:
-        raise InvalidArgumentError("invalid argument `min_improvement`: must be in [0, 1)")
+    check_improvement(min_improvement)
     frame = to_polars(holdout, "holdout")
     client = _client(tracking_uri)
     version = str(version)

@@ -824,3 +824,41 @@ def test_negative_sales_are_returns_and_forecast() -> None:
     out = sf.Forecaster(freq="1d", horizon=7, verbose=False, cv_windows=2).fit(returns).predict()
     assert out["ensemble"].is_finite().all()
     assert out["ensemble"].mean() < 0  # type: ignore[operator]
+
+
+def test_frames_that_differ_only_in_storage_are_read_as_the_training_data() -> None:
+    fc = fitted_with_price()
+    expected = fc.predict(new_df=with_price(CLEAN), future=future())
+    # Through pandas, dates come back as millisecond date-times; categorical keys, 32-bit
+    # floats and a Decimal target are the same data too.
+    through_pandas = pl.from_pandas(with_price(CLEAN).to_pandas())
+    assert through_pandas["date"].dtype == pl.Datetime("ms")
+    recast = with_price(CLEAN).with_columns(
+        pl.col("series_id").cast(pl.Categorical), pl.col("sales").cast(pl.Decimal(12, 6))
+    )
+    for history in (through_pandas, recast):
+        out = fc.predict(new_df=history, future=future(date=pl.col("date").cast(pl.Datetime("ms"))))
+        np.testing.assert_allclose(out["ensemble"].to_numpy(), expected["ensemble"].to_numpy())
+    # A time of day is not a date.
+    noon = through_pandas.with_columns(pl.col("date") + dt.timedelta(hours=12))
+    with pytest.raises(errors.ColumnTypeError, match=r"`date` of `new_df`.*cannot hold"):
+        fc.predict(new_df=noon, future=future())
+
+
+def test_future_is_read_only_where_it_is_needed() -> None:
+    # Without known-future columns `future` is not read; with them, rows for trained series
+    # that `new_df` leaves out are not forecast and not an error.
+    plain = fitted().predict()
+    assert fitted().predict(future=pl.DataFrame({"anything": [1]})).equals(plain)
+    fc = fitted_with_price()
+    only_a = with_price(CLEAN).filter(pl.col("series_id") == "a")
+    out = fc.predict(new_df=only_a, future=future("ab"))
+    assert out["series_id"].unique().to_list() == ["a"]
+
+
+def test_pipeline_settings_arrive_as_text_or_json_numbers() -> None:
+    settings = tasks.config(horizon="14", n_stores=3.0, min_improvement="0.05", relative="price")
+    assert (settings["horizon"], settings["n_stores"], settings["min_improvement"]) == (14, 3, 0.05)
+    assert settings["relative"] == ["price"]
+    with pytest.raises(errors.InvalidArgumentError, match=r"`model_name`"):
+        tasks.config(model_name=3)

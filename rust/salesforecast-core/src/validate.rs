@@ -284,13 +284,14 @@ fn check_data(
         );
         return Ok(None);
     }
-    check_nulls(df, roles, target, out)?;
-    let keys_have_nulls = out.issues.iter().any(|i| {
-        i.check == "nulls"
-            && i.severity == Severity::Error
-            && i.column.as_deref() != Some(roles.target_col.as_str())
-    });
-    if !columns_ok || keys_have_nulls {
+    let keys_have_nulls = roles
+        .id_cols
+        .iter()
+        .chain([&roles.time_col])
+        .any(|c| df.column(c).is_ok_and(|c| c.null_count() > 0));
+    let panel_checks = columns_ok && !keys_have_nulls;
+    check_nulls(df, roles, target, panel_checks, out);
+    if !panel_checks {
         return Ok(None);
     }
     let panel = Panel::build(df, roles)?;
@@ -373,22 +374,28 @@ fn check_contract(
     ok
 }
 
+/// Nulls per column, by row; the target's are reported with their series and time by
+/// `check_target_values` when the `panel_checks` run.
 fn check_nulls(
     df: &DataFrame,
     roles: &ColumnRoles,
     target: TargetRule,
+    panel_checks: bool,
     out: &mut Collector,
-) -> Result<()> {
+) {
     for col in df.columns() {
         let nulls = col.null_count();
         if nulls == 0 {
             continue;
         }
         let name = col.name().as_str();
-        if name == roles.target_col && target != TargetRule::Unread {
-            continue; // with the series and time of each, in `check_target_values`
+        let is_target = name == roles.target_col && target != TargetRule::Unread;
+        if is_target && panel_checks {
+            continue;
         }
-        let required = roles.id_cols.iter().any(|c| c == name) || name == roles.time_col;
+        let required = roles.id_cols.iter().any(|c| c == name)
+            || name == roles.time_col
+            || (is_target && target == TargetRule::Finite);
         let mask = col.is_null();
         let examples = mask
             .iter()
@@ -413,7 +420,6 @@ fn check_nulls(
             examples,
         );
     }
-    Ok(())
 }
 
 impl Example {
@@ -1365,6 +1371,19 @@ mod tests {
         assert_eq!(report.issues[0].column.as_deref(), Some("store"));
         assert_eq!(report.issues[0].examples[0].row, Some(1));
         assert_eq!(report.n_series, 0);
+
+        // Without a panel the target's nulls are still reported, by row.
+        let mut df = df;
+        df.with_column(Series::new("y".into(), [None, Some(2.0)]).into_column())
+            .unwrap();
+        let report = validate(&df, None, &options()).unwrap();
+        let target = report
+            .issues
+            .iter()
+            .find(|i| i.column.as_deref() == Some("y"))
+            .expect("the target's null reported");
+        assert_eq!((target.check, target.severity), ("nulls", Severity::Error));
+        assert_eq!(target.examples[0].row, Some(0));
     }
 
     #[test]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,44 @@ def test_loaded_forecaster_predicts_the_same(fitted: sf.Forecaster, tmp_path: Pa
     digest = fitted.save(tmp_path / "b")
     assert sf.Forecaster.load(tmp_path / "b", digest=digest).predict().equals(fitted.predict())
     assert isinstance(pl.read_parquet(model_root(tmp_path / "b") / "history.parquet"), pl.DataFrame)
+
+
+def test_every_file_of_a_bundle_is_checked(fitted: sf.Forecaster, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    fitted.save(source)
+    files = [p.relative_to(source) for p in source.rglob("*") if p.is_file()]
+    kinds = {p.suffix for p in files}
+    assert {".txt", ".parquet", ".json"} <= kinds, kinds  # boosters, history, manifest
+    for name in files:
+        if name.name == "manifest.json":
+            continue
+        copy = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(source, copy)
+        data = bytearray((copy / name).read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit in the middle of the file
+        (copy / name).write_bytes(bytes(data))
+        # Named as the manifest names it, within the version's root.
+        with pytest.raises(ModelFileError, match=rf"checksum mismatch for .*{name.name}"):
+            sf.Forecaster.load(copy)
+
+
+# Names that would run or unpickle what an artifact holds.
+UNSAFE = {"pickle", "cPickle", "dill", "cloudpickle", "joblib", "marshal", "shelve", "eval", "exec"}
+
+
+def test_the_package_never_unpickles_or_evaluates_loaded_data() -> None:
+    # Code only: docstrings and comments may say "no pickle".
+    import io
+    import tokenize
+
+    package = Path(sf.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        found += [
+            f"{path.relative_to(package)}:{tok.start[0]} {tok.string}"
+            for tok in tokens
+            if tok.type == tokenize.NAME and tok.string in UNSAFE
+        ]
+    assert len(list(package.rglob("*.py"))) > 20
+    assert not found, found

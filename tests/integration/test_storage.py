@@ -4,6 +4,11 @@ local disk, through the same code path."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -15,9 +20,10 @@ from salesforecast.errors import (
     InvalidArgumentError,
     ModelFileError,
     StorageAccessError,
+    StorageError,
     StorageNotFoundError,
 )
-from tests.servers import BUCKET, SECRET_KEY, S3Server
+from tests.servers import BUCKET, SECRET_KEY, S3Server, s3_server, wait_for
 
 
 def small_forecaster() -> sf.Forecaster:
@@ -141,6 +147,58 @@ def test_interrupted_save_keeps_the_previous_bundle(
     fc.save(fresh)
     assert sf.Forecaster.load(fresh).predict().equals(pred)
     assert len({n.split("/")[1] for n in storage.list(fresh) if n.startswith("versions/")}) == 1
+
+
+def test_a_server_killed_mid_save_loses_nothing(
+    tmp_path: Path,
+    fitted: tuple[sf.Forecaster, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its own server: this one is killed the moment the second save's first file lands.
+    fc, pred = fitted
+    df = sf.generate_sales(n_stores=3, n_products=4, start="2022-01-01", end="2023-06-30", seed=4)
+    with pytest.warns(sf.errors.UndeclaredColumnsWarning):
+        replacement = small_forecaster().fit(df)
+    with s3_server(tmp_path) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        uri = f"s3://{BUCKET}/models/killed"
+        fc.save(uri)
+        versions = server.root / BUCKET / "models" / "killed" / "versions"
+        saved = set(os.listdir(versions))
+        killed, done = threading.Event(), threading.Event()
+
+        def kill_at_the_next_version() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not done.is_set():
+                if set(os.listdir(versions)) - saved:
+                    server.process.send_signal(signal.SIGSTOP)  # at once, mid-request
+                    server.process.kill()
+                    server.process.wait()
+                    killed.set()
+                    return
+
+        watcher = threading.Thread(target=kill_at_the_next_version)
+        watcher.start()
+        try:
+            with pytest.raises(StorageError) as raised:
+                replacement.save(uri)
+        finally:
+            done.set()
+            watcher.join()
+        assert killed.is_set()
+        assert SECRET_KEY not in str(raised.value)
+        with open(server.log, "ab") as out:
+            restarted = subprocess.Popen(server.process.args, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(server.endpoint, restarted, 30, server.log)
+            # Files of the new version may be there; the manifest still names the old one.
+            assert sf.Forecaster.load(uri).predict().equals(pred)
+            replacement.save(uri)
+            assert sf.Forecaster.load(uri).predict().equals(replacement.predict())
+        finally:
+            restarted.terminate()
+            restarted.wait(10)
 
 
 def test_report_written_to_s3(s3_env: S3Server, fitted: tuple[sf.Forecaster, pl.DataFrame]) -> None:

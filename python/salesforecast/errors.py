@@ -85,7 +85,8 @@ class StorageNotFoundError(StorageError, FileNotFoundError):
 
 
 class StorageAccessError(StorageError, PermissionError):
-    """The store refused the credentials or the operation; the message names the bucket."""
+    """The store refused the credentials or the operation; the message names the bucket, or
+    the local path the file system refused."""
 
 
 class EndedSeriesWarning(UserWarning):

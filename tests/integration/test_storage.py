@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -220,3 +224,67 @@ def test_local_paths_and_file_uris_work_the_same(tmp_path: Path) -> None:
     assert storage.read_bytes(f"file://{tmp_path}/a/b.bin") == b"1"
     with pytest.raises(InvalidArgumentError, match="gs://"):
         storage.read_bytes("gs://bucket/x")
+
+
+# Loads the bundle at argv[1], then saves it back as another user (argv[2]: "nobody") or as
+# itself, and prints the class and message of what the save raised.
+SAVE_BACK = """
+import json, os, sys, warnings
+import salesforecast as sf
+warnings.simplefilter("ignore")
+fc = sf.Forecaster.load(sys.argv[1])
+if sys.argv[2] == "nobody":
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    fc.save(sys.argv[1])
+    print(json.dumps(["saved", ""]))
+except Exception as e:
+    print(json.dumps([type(e).__name__, str(e)]))
+"""
+
+
+def save_back(path: Path, user: str, limit_file_size: bool = False) -> tuple[str, str]:
+    def small_files() -> None:
+        # A write past 16 kB fails (EFBIG) as on a full disk or quota; the signal that would
+        # kill the process is ignored, as a server's is.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+
+    run = subprocess.run(
+        [sys.executable, "-c", SAVE_BACK, str(path), user],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files if limit_file_size else None,
+        check=True,
+    )
+    kind, message = json.loads(run.stdout.strip().splitlines()[-1])
+    return kind, message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops to another user: needs root, as CI runs")
+def test_a_refused_or_full_local_store_keeps_the_previous_bundle(
+    fitted: tuple[sf.Forecaster, pl.DataFrame],
+) -> None:
+    fc, pred = fitted
+    # A folder another user can read but not write (under /tmp: pytest's own is root-only).
+    base = Path(tempfile.mkdtemp(prefix="sf-refused-", dir="/tmp"))
+    try:
+        bundle = base / "bundle"
+        fc.save(bundle)
+        for path in [base, *base.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        kind, message = save_back(bundle, "nobody")
+        assert kind == "StorageAccessError", message
+        assert f"permission denied at `{bundle}/versions/" in message
+        for path in [base, *base.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        kind, message = save_back(bundle, "root", limit_file_size=True)
+        assert kind == "StorageError", message
+        assert f"storage error at `{bundle}/versions/" in message
+        assert "File too large" in message
+        # Neither left a visible half: the bundle is the one saved first.
+        assert sf.Forecaster.load(bundle).predict().equals(pred)
+    finally:
+        shutil.rmtree(base)

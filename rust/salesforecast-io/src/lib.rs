@@ -37,6 +37,10 @@ pub enum IoError {
     )]
     AccessDenied { bucket: String, reason: String },
 
+    /// The local file system refused the operation (permissions, a read-only mount).
+    #[error("permission denied at `{uri}`: {reason}")]
+    LocalAccessDenied { uri: String, reason: String },
+
     /// Any other failure of the store (network, server error, local file system).
     #[error("storage error at `{uri}`: {message}")]
     Store { uri: String, message: String },
@@ -206,6 +210,12 @@ impl Location {
                     reason,
                 }
             }
+            other if matches!(self.backend, Backend::Local(_)) && refused_locally(&other) => {
+                IoError::LocalAccessDenied {
+                    uri: self.uri.clone(),
+                    reason: scrub(other.to_string()),
+                }
+            }
             other => {
                 let text = other.to_string();
                 // A server's reply can echo request details; its error code is what matters.
@@ -220,6 +230,22 @@ impl Location {
             }
         }
     }
+}
+
+/// Whether a local file system error is the system refusing access (permissions, a
+/// read-only mount), as the I/O error somewhere in its chain of sources says.
+fn refused_locally(error: &object_store::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            );
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// `..` and `.` resolved without touching the disk (the path may not exist yet).

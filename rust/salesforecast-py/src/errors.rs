@@ -50,7 +50,9 @@ impl NativeError {
             Self::Io(e) => match e {
                 IoError::InvalidLocation { .. } => "InvalidArgumentError",
                 IoError::NotFound { .. } => "StorageNotFoundError",
-                IoError::AccessDenied { .. } => "StorageAccessError",
+                IoError::AccessDenied { .. } | IoError::LocalAccessDenied { .. } => {
+                    "StorageAccessError"
+                }
                 IoError::Store { .. } => "StorageError",
             },
             Self::Panic(_) => "InternalError",

@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def chromium(window: str = "1400,2400") -> Iterator[Page]:
     """A fresh headless Chromium with an empty profile, and its one tab."""
+    with chromium_tabs(1, window) as (page,):
+        yield page
+
+
+@contextmanager
+def chromium_tabs(count: int, window: str = "1400,2400") -> Iterator[list[Page]]:
+    """A fresh headless Chromium with an empty profile and ``count`` tabs (one session each
+    on a Streamlit server)."""
     binary = shutil.which("chromium")
     if binary is None:
         raise RuntimeError("chromium is not installed; `make test` installs Debian's chromium")
-    with tempfile.TemporaryDirectory(prefix="sf-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="sf-chromium-") as profile, ExitStack() as sockets:
         process = subprocess.Popen(
             [binary, *FLAGS, f"--window-size={window}", f"--user-data-dir={profile}",
              "--remote-debugging-port=0", "about:blank"],
@@ -94,13 +102,21 @@ def chromium(window: str = "1400,2400") -> Iterator[Page]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("chromium did not open its DevTools port")
                 time.sleep(0.2)
-            port = active.read_text().split()[0]
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-                (tab,) = [t for t in json.loads(r.read()) if t["type"] == "page"]
-            with connect(tab["webSocketDebuggerUrl"], max_size=None) as socket:
-                page = Page(socket)
+            devtools = f"http://127.0.0.1:{active.read_text().split()[0]}"
+            with urllib.request.urlopen(f"{devtools}/json/list", timeout=10) as r:
+                tabs = [t for t in json.loads(r.read()) if t["type"] == "page"]
+            for _ in range(count - len(tabs)):
+                opened = urllib.request.Request(f"{devtools}/json/new?about:blank", method="PUT")
+                with urllib.request.urlopen(opened, timeout=10) as r:
+                    tabs.append(json.loads(r.read()))
+            pages = []
+            for tab in tabs:
+                page = Page(
+                    sockets.enter_context(connect(tab["webSocketDebuggerUrl"], max_size=None))
+                )
                 page.call("Page.enable")
-                yield page
+                pages.append(page)
+            yield pages
         finally:
             _stop(process)
 

@@ -93,12 +93,14 @@ def _redact(text: str) -> str:
 
 
 def quiet_mlflow() -> None:
-    """For services (a DAG task, the app) rather than notebooks: no artifact progress bars, and
-    MLflow's messages through logging instead of its own stderr handler (a task's stderr is
-    logged at error level by Airflow). Call before MLflow is imported; the user's settings
-    win."""
+    """For services (a DAG task, the app) rather than notebooks: no artifact progress bars, no
+    run URLs printed (with the tracking URI's credentials), and MLflow's messages through
+    logging instead of its own stderr handler (a task's stderr is logged at error level by
+    Airflow). Call before MLflow is imported; the user's settings win."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    # MLflow prints each run's URL to stdout, the tracking URI's credentials included.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def tracking_server() -> str:

@@ -15,7 +15,15 @@ import mlflow
 import pytest
 
 from salesforecast import storage
-from tests.servers import BUCKET, MlflowServer, S3Server, mlflow_server, venv_env
+from tests.servers import (
+    BUCKET,
+    SECRET_KEY,
+    MlflowServer,
+    S3Server,
+    free_port,
+    mlflow_server,
+    venv_env,
+)
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 ROOT = f"s3://{BUCKET}/pipeline"
@@ -29,6 +37,15 @@ SMALL = {
     "n_trials": 2,
     "storage_root": ROOT,
 }
+# A token in the tracking URI's user info, as a server behind basic auth would take it (this one
+# ignores it): like the S3 secret, it must reach no log, param, tag, artifact or output.
+URI_TOKEN = "sf-FAKE-uri-token-5d3a91"
+# What every `airflow dags test` printed: its own log and its tasks'.
+PRINTED: list[str] = []
+
+
+def with_token(uri: str) -> str:
+    return uri.replace("http://", f"http://sf-user:{URI_TOKEN}@", 1)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +66,7 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "MLFLOW_TRACKING_URI": server.uri,
+        "MLFLOW_TRACKING_URI": with_token(server.uri),
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     }
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -65,6 +82,7 @@ def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any], day: str) ->
         capture_output=True,
         text=True,
     )
+    PRINTED.append(done.stdout + done.stderr)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done.stdout + done.stderr
 
@@ -182,3 +200,47 @@ def test_partitioned_run(airflow_env: dict[str, str], s3_client_env: mlflow.Mlfl
     forecast = storage.read_frame(summary["forecast"])
     assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
     assert forecast.height == 6 * 14 * len(served)
+
+
+def test_no_secret_reaches_a_log_param_tag_artifact_or_output(
+    airflow_env: dict[str, str],
+    s3_client_env: mlflow.MlflowClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the runs above (training, rejected challenger, inference, partitioned): the S3
+    secret the workers hold and the token in their tracking URI are nowhere."""
+    client = s3_client_env
+    # `airflow dags test` runs the tasks in its own process and prints their logs.
+    assert any("ingested" in printed for printed in PRINTED), "run after the DAG tests"
+    texts = list(PRINTED)
+    logs = Path(airflow_env["AIRFLOW_HOME"]) / "logs"
+    texts += [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
+    blobs = [storage.read_bytes(f"{ROOT}/{name}") for name in storage.list(ROOT)]
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs
+    for run in runs:
+        texts += [json.dumps(run.data.params), json.dumps(run.data.tags)]
+        folder = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, dst_path=str(tmp_path / run.info.run_id)
+        )
+        blobs += [p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()]
+    for model in client.search_registered_models():
+        for version in client.search_model_versions(f"name = '{model.name}'"):
+            texts.append(json.dumps(dict(version.tags)))
+    # An error with the tracking server down names the server, not the token.
+    from salesforecast import tracking
+
+    closed = with_token(f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(tracking.TrackingError) as raised:
+        tracking.champion("sales_forecast", tracking_uri=closed)
+    texts += [str(raised.value), caplog.text]
+    assert "127.0.0.1" in str(raised.value)
+    for secret in (SECRET_KEY, URI_TOKEN):
+        assert not [t[max(0, t.find(secret) - 400) :][:600] for t in texts if secret in t]
+        assert not [
+            b[max(0, b.find(secret.encode()) - 400) :][:600] for b in blobs if secret.encode() in b
+        ]
+    assert len(blobs) > 20

@@ -119,15 +119,21 @@ def under_load(
     return load
 
 
-def rest_bodies(future_uri: str) -> list[bytes]:
-    """One request per series: its known-future rows, dates as text (JSON has no dates)."""
+def rest_bodies(data_uri: str, known_future: list[str]) -> list[bytes]:
+    """One request per series: the known-future values of the 28 days after the registered
+    model's history (the partition's last 28 days, which the pipeline holds out), dates as text
+    (JSON has no dates)."""
     import polars as pl
 
     from salesforecast import storage
 
-    future = storage.read_frame(future_uri).with_columns(pl.col("date").cast(pl.String))
+    data = storage.read_frame(data_uri)
+    last = data["date"].max()
+    recent = data.filter(pl.col("date") > pl.lit(last) - pl.duration(days=28)).select(
+        "store_id", "product_id", pl.col("date").cast(pl.String), *known_future
+    )
     bodies = []
-    for _, rows in sorted(future.group_by(["store_id", "product_id"]), key=lambda g: str(g[0])):
+    for _, rows in sorted(recent.group_by(["store_id", "product_id"]), key=lambda g: str(g[0])):
         split = json.loads(rows.to_pandas().to_json(orient="split", index=False))
         bodies.append(json.dumps({"dataframe_split": split}).encode())
     return bodies
@@ -166,12 +172,13 @@ def serve_rest(model_uri: str, env: dict[str, str], bodies: list[bytes], seconds
 
         # A warm-up request: the first loads the bundle from S3.
         started = time.perf_counter()
-        urllib.request.urlopen(
-            urllib.request.Request(
-                url, data=bodies[0], headers={"Content-Type": "application/json"}
-            ),
-            timeout=300,
-        ).read()
+        warm = urllib.request.Request(
+            url, data=bodies[0], headers={"Content-Type": "application/json"}
+        )
+        try:
+            urllib.request.urlopen(warm, timeout=300).read()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"the first request failed: {e.read().decode()[-1500:]}") from e
         print(f"REST cold first request: {time.perf_counter() - started:.2f} s", flush=True)
         load = under_load(clients, seconds, server.pid, client)
         load.report("REST /invocations", seconds, clients)
@@ -219,28 +226,30 @@ def main() -> None:
     clients = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     from salesforecast import tasks
 
-    with (
-        tempfile.TemporaryDirectory(prefix="sf-serving-") as tmp,
-        s3_server(Path(tmp) / "s3") as s3,
-        mlflow_server(Path(tmp) / "mlflow", s3) as tracking_server,
-    ):
-        os.environ.update(s3.env())
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_server.uri
-        cfg = tasks.config(storage_root=f"s3://{BUCKET}/serving", dag_id="serving", run_id="load")
-        started = time.perf_counter()
-        (part,) = tasks.ingest(cfg)["partitions"]
-        trained = tasks.train(cfg, tasks.validate(cfg, part))
-        evaluated = tasks.evaluate_partition(cfg, trained)
-        promoted = tasks.promote(cfg, tasks.register(cfg, evaluated))
-        assert promoted["decision"]["promoted"], promoted["decision"]
-        print(f"trained, registered and promoted in {time.perf_counter() - started:.0f} s "
-              f"(version {promoted['version']})", flush=True)  # fmt: skip
-        env = {**venv_env(), **s3.env(), "MLFLOW_TRACKING_URI": tracking_server.uri}
-        serve_rest(
-            "models:/sales_forecast@champion", env, rest_bodies(part["future"]), seconds,
-            clients, Path(tmp) / "serve.log",
-        )  # fmt: skip
-        serve_app(trained["bundle"], trained["backtest"], seconds, clients, Path(tmp) / "ui.log")
+    with tempfile.TemporaryDirectory(prefix="sf-serving-") as name:
+        tmp = Path(name)
+        for folder in ("s3", "mlflow"):
+            (tmp / folder).mkdir()
+        with s3_server(tmp / "s3") as s3, mlflow_server(tmp / "mlflow", s3) as tracking_server:
+            os.environ.update(s3.env())
+            os.environ["MLFLOW_TRACKING_URI"] = tracking_server.uri
+            cfg = tasks.config(
+                storage_root=f"s3://{BUCKET}/serving", dag_id="serving", run_id="load"
+            )
+            started = time.perf_counter()
+            (part,) = tasks.ingest(cfg)["partitions"]
+            trained = tasks.train(cfg, tasks.validate(cfg, part))
+            evaluated = tasks.evaluate_partition(cfg, trained)
+            promoted = tasks.promote(cfg, tasks.register(cfg, evaluated))
+            assert promoted["decision"]["promoted"], promoted["decision"]
+            print(f"trained, registered and promoted in {time.perf_counter() - started:.0f} s "
+                  f"(version {promoted['version']})", flush=True)  # fmt: skip
+            env = {**venv_env(), **s3.env(), "MLFLOW_TRACKING_URI": tracking_server.uri}
+            bodies = rest_bodies(part["data"], cfg["known_future"])
+            serve_rest(
+                "models:/sales_forecast@champion", env, bodies, seconds, clients, tmp / "serve.log"
+            )
+            serve_app(trained["bundle"], trained["backtest"], seconds, clients, tmp / "ui.log")
 
 
 if __name__ == "__main__":

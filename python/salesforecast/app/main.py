@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Whole before any session draws a chart: plotly takes pandas from sys.modules, where another
+# session's import may be half done (8 sessions opening at once on a fresh server failed with
+# "partially initialized module 'pandas' has no attribute 'Series'").
+import pandas  # noqa: F401
 import streamlit as st
 
 from salesforecast import tracking

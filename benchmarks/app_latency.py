@@ -24,18 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import app_server, chromium
+from tests.browser import CLICK_INTERVALS_OF, LEGEND, app_server, chromium
 
 ROUNDS = 20
-CLICK = """
-(() => {
-  const labels = [...document.querySelectorAll('[data-testid="stRadio"] label')];
-  const target = labels.find(l => l.innerText.trim() === %r);
-  target.click();
-  return true;
-})()
-"""
-LEGEND = "[...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)"
 
 
 def main() -> None:
@@ -61,7 +52,7 @@ def main() -> None:
                 target = models[i % len(models)]
                 expression = f"{LEGEND}.includes('{target} 80% interval')"
                 start = time.perf_counter()
-                page.evaluate(CLICK % target)
+                page.evaluate(CLICK_INTERVALS_OF % target)
                 page.wait_until(expression, 30, poll=0.005)
                 clicks.append(time.perf_counter() - start)
                 page.wait_until("document.body.innerText.includes('Download CSV')", 30, 0.005)

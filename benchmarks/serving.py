@@ -24,10 +24,10 @@ Run: make build test-servers && .venv/bin/python benchmarks/serving.py [seconds]
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,18 +42,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import app_server, chromium_tabs
-from tests.servers import BUCKET, free_port, mlflow_server, s3_server, venv_env, wait_for
+from tests.browser import CLICK_INTERVALS_OF, LEGEND, app_server, chromium_tabs
+from tests.servers import BUCKET, mlflow_server, models_serve, s3_server, venv_env
 
 MODELS = ["lightgbm", "xgboost", "seasonal_naive", "ensemble"]
-CLICK = """
-(() => {
-  const labels = [...document.querySelectorAll('[data-testid="stRadio"] label')];
-  labels.find(l => l.innerText.trim() === %r).click();
-  return true;
-})()
-"""
-LEGEND = "[...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)"
 
 
 @dataclass
@@ -141,14 +133,7 @@ def rest_bodies(data_uri: str, known_future: list[str]) -> list[bytes]:
 
 def serve_rest(model_uri: str, env: dict[str, str], bodies: list[bytes], seconds: float,
                clients: int, log: Path) -> None:  # fmt: skip
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
-               model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/ping", server, 180, log)
-        url = f"http://127.0.0.1:{port}/invocations"
+    with models_serve(model_uri, env, log) as url:
 
         def client(index: int, deadline: float, load: Load) -> None:
             k = index
@@ -170,7 +155,6 @@ def serve_rest(model_uri: str, env: dict[str, str], bodies: list[bytes], seconds
                 except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
                     load.record(None, f"{type(e).__name__}: {e}")
 
-        # A warm-up request: the first loads the bundle from S3.
         started = time.perf_counter()
         warm = urllib.request.Request(
             url, data=bodies[0], headers={"Content-Type": "application/json"}
@@ -179,22 +163,24 @@ def serve_rest(model_uri: str, env: dict[str, str], bodies: list[bytes], seconds
             urllib.request.urlopen(warm, timeout=300).read()
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"the first request failed: {e.read().decode()[-1500:]}") from e
-        print(f"REST cold first request: {time.perf_counter() - started:.2f} s", flush=True)
+        print(f"REST first request: {time.perf_counter() - started:.2f} s", flush=True)
+        server = next(p for p in psutil.process_iter(["cmdline"]) if served_on(p, url))
         load = under_load(clients, seconds, server.pid, client)
         load.report("REST /invocations", seconds, clients)
-    finally:
-        server.terminate()
-        server.wait(30)
+
+
+def served_on(process: psutil.Process, url: str) -> bool:
+    """Whether ``process`` is the server started for ``url`` (its port after ``-p`` or
+    ``--port``)."""
+    port = url.split(":")[2].split("/")[0]
+    args = process.info["cmdline"] or []
+    return any(a in ("-p", "--port") and b == port for a, b in itertools.pairwise(args))
 
 
 def serve_app(bundle: str, backtest: str, seconds: float, clients: int, log: Path) -> None:
     env = {**os.environ, "SALESFORECAST_BACKTEST": backtest}
     with app_server(env, log, model=bundle) as url, chromium_tabs(clients) as pages:
-        server = next(
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if url.rsplit(":", 1)[1] in " ".join(p.info["cmdline"] or [])
-        )
+        server = next(p for p in psutil.process_iter(["cmdline"]) if served_on(p, url))
         for page in pages:
             page.call("Page.navigate", url=url)
         started = time.perf_counter()
@@ -204,16 +190,19 @@ def serve_app(bundle: str, backtest: str, seconds: float, clients: int, log: Pat
 
         def client(index: int, deadline: float, load: Load) -> None:
             page = pages[index]
-            k = index
+            k, shown_now = index, "ensemble"  # the page opens on the ensemble's intervals
             while time.monotonic() < deadline:
                 k += 1
                 target = MODELS[k % len(MODELS)]
+                if target == shown_now:  # no rerun: not a round
+                    continue
                 shown = f"{LEGEND}.includes('{target} 80% interval')"
                 begun = time.perf_counter()
                 try:
-                    page.evaluate(CLICK % target)
+                    page.evaluate(CLICK_INTERVALS_OF % target)
                     page.wait_until(shown, 60, poll=0.01)
                     load.record(time.perf_counter() - begun)
+                    shown_now = target
                 except (AssertionError, RuntimeError, TimeoutError) as e:
                     load.record(None, f"{type(e).__name__}: {str(e)[:200]}")
 

@@ -22,7 +22,21 @@ from websockets.sync.client import ClientConnection, connect
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    # Tabs behind the first (one session each in the load benchmark) run at full speed.
+    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]  # fmt: skip
+
+# The forecast page's "Intervals of" choice: clicks the option named %r.
+CLICK_INTERVALS_OF = """
+(() => {
+  const labels = [...document.querySelectorAll('[data-testid="stRadio"] label')];
+  labels.find(l => l.innerText.trim() === %r).click();
+  return true;
+})()
+"""
+# The chart's legend entries.
+LEGEND = "[...document.querySelectorAll('.js-plotly-plot .legendtext')].map(t => t.textContent)"
 
 
 class Page:

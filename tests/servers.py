@@ -194,6 +194,23 @@ def mlflow_server(
         server.stop()
 
 
+@contextmanager
+def models_serve(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    """``mlflow models serve`` of ``model_uri`` (the local environment, its default workers) on
+    a free loopback port; yields the invocations URL."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
+               model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping", process, 180, log)
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 @dataclass
 class PostgresServer:
     host: str

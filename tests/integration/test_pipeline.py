@@ -5,6 +5,7 @@ own dag.test() runner, SQLite metadata) against the MLflow server and the s3s-fs
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -93,6 +94,8 @@ def s3_client_env(
 ) -> mlflow.MlflowClient:
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
+    # MLflow writes the URI to the environment too: set through monkeypatch, it is undone.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     mlflow.set_tracking_uri(server.uri)
     return mlflow.MlflowClient()
 
@@ -217,7 +220,11 @@ def test_no_secret_reaches_a_log_param_tag_artifact_or_output(
     texts = list(PRINTED)
     logs = Path(airflow_env["AIRFLOW_HOME"]) / "logs"
     texts += [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
-    blobs = [storage.read_bytes(f"{ROOT}/{name}") for name in storage.list(ROOT)]
+    # Everything in the bucket: the pipeline's outputs and MLflow's artifacts, logged models
+    # (the pyfunc model, its bundle) included.
+    bucket = f"s3://{BUCKET}"
+    blobs = [storage.read_bytes(f"{bucket}/{name}") for name in storage.list(bucket)]
+    assert any(name.startswith("pipeline/") for name in storage.list(bucket))
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs
     for run in runs:
@@ -226,6 +233,9 @@ def test_no_secret_reaches_a_log_param_tag_artifact_or_output(
             run_id=run.info.run_id, dst_path=str(tmp_path / run.info.run_id)
         )
         blobs += [p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()]
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    for logged in client.search_logged_models(experiment_ids=experiments):
+        texts += [json.dumps(logged.params), json.dumps(logged.tags)]
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name = '{model.name}'"):
             texts.append(json.dumps(dict(version.tags)))
@@ -234,8 +244,13 @@ def test_no_secret_reaches_a_log_param_tag_artifact_or_output(
 
     closed = with_token(f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    with pytest.raises(tracking.TrackingError) as raised:
-        tracking.champion("sales_forecast", tracking_uri=closed)
+    # MLflow keeps the URI it is given (in a global and the environment): put both back after.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI", ""))
+    try:
+        with pytest.raises(tracking.TrackingError) as raised:
+            tracking.champion("sales_forecast", tracking_uri=closed)
+    finally:
+        mlflow.set_tracking_uri(None)
     texts += [str(raised.value), caplog.text]
     assert "127.0.0.1" in str(raised.value)
     for secret in (SECRET_KEY, URI_TOKEN):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -24,10 +22,9 @@ from tests.servers import (
     SECRET_KEY,
     MlflowServer,
     S3Server,
-    free_port,
     mlflow_server,
+    models_serve,
     venv_env,
-    wait_for,
 )
 
 NAME = "sales_forecast"
@@ -233,16 +230,7 @@ def test_pyfunc_served_over_rest(
     )
     frame = request.select(*KEYS, "date", "price", "promo", "discount", "is_closed")
     local = pl.from_pandas(model.predict(frame.to_pandas(), params={"levels": [50, 90]}))
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        serving = subprocess.Popen(
-            [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
-             logged.model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=venv_env(),
-        )  # fmt: skip
-    try:
-        wait_for(f"http://127.0.0.1:{port}/ping", serving, 120, log)
+    with models_serve(logged.model_uri, venv_env(), tmp_path / "serve.log") as url:
         body = {
             "dataframe_split": json.loads(
                 frame.with_columns(pl.col("date").cast(pl.String))
@@ -252,14 +240,10 @@ def test_pyfunc_served_over_rest(
             "params": {"levels": [50, 90]},
         }
         call = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(call, timeout=60) as answer:
             rows = json.loads(answer.read())["predictions"]
-    finally:
-        serving.terminate()
-        serving.wait(15)
     remote = pl.DataFrame(rows)
     assert remote.height == frame.height
     assert {"ensemble", "ensemble-lo-90", "lightgbm-hi-50"} <= set(remote.columns)

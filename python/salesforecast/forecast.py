@@ -1077,7 +1077,8 @@ class Forecaster:
                 self._scale_table = self._scales(history)
             scales = self._scale_table
         if fut is not None:
-            unknown = self.series_without_history(fut, history)
+            # The training history is searched anyway: `new_df` is the only other one.
+            unknown = self.series_without_history(fut, history if new_df is not None else None)
             if unknown.height:
                 raise DataError(
                     f"`future` has rows for {unknown.height} series without history: "

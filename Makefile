@@ -43,7 +43,7 @@ S3S_FS := $(TOOLS)/bin/s3s-fs
 export SALESFORECAST_S3S_FS := $(S3S_FS)
 WHEEL_DIR := $(CARGO_TARGET_DIR)/wheels
 
-.PHONY: test demo ui build deps bench-venv lint rust-test py-test system-deps test-servers
+.PHONY: test demo ui build deps bench-venv lint rust-test py-test system-deps test-servers fuzz
 
 system-deps: $(STAMP)/system-deps
 $(STAMP)/system-deps:
@@ -82,6 +82,9 @@ build: deps
 lint: build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
+	cargo clippy --manifest-path fuzz/Cargo.toml --target-dir $(CARGO_TARGET_DIR)/fuzz-lint \
+	  --all-targets -- -D warnings
 	ruff check python tests benchmarks dags
 	ruff format --check python tests benchmarks dags
 	mypy
@@ -103,10 +106,33 @@ $(S3S_FS):
 	CARGO_TARGET_DIR=$(TOOLS)/build cargo install --locked --quiet s3s-fs@0.14.1 --features binary --root $(TOOLS)
 	rm -rf $(TOOLS)/build
 
+# The fuzz targets (fuzz/: the feature builder, the data contract, the bundle manifest reader)
+# under libFuzzer with AddressSanitizer, FUZZ_SECONDS each (`make fuzz FUZZ_SECONDS=600` for the
+# long runs in benchmarks/RESULTS.md). The machine's one toolchain is stable: RUSTC_BOOTSTRAP
+# lets it take the sanitizer flags cargo fuzz passes.
+CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
+FUZZ_TARGETS := manifest validate features
+FUZZ_SECONDS ?= 20
+FUZZ_ENV := env -u SALESFORECAST_TEST_LIBPYTHON RUSTC_BOOTSTRAP=1
+$(CARGO_FUZZ):
+	CARGO_TARGET_DIR=$(TOOLS)/build cargo install --locked --quiet cargo-fuzz@0.13.2 --root $(TOOLS)
+	rm -rf $(TOOLS)/build
+fuzz: $(CARGO_FUZZ)
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$target; \
+	  seeds=$$([ -d fuzz/seeds/$$target ] && echo fuzz/seeds/$$target || true); \
+	  echo "== fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_ENV) $(CARGO_FUZZ) fuzz run --fuzz-dir fuzz --target-dir $(CARGO_TARGET_DIR)/fuzz \
+	    $$target fuzz/corpus/$$target $$seeds -- -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -print_final_stats=1 > fuzz/$$target.log 2>&1 || \
+	    { tail -60 fuzz/$$target.log; exit 1; }; \
+	  grep -E "^(Done|stat::number_of_executed_units)" fuzz/$$target.log | head -1; \
+	done
+
 py-test: build test-servers
 	SALESFORECAST_WHEEL_DIR=$(WHEEL_DIR) python -m pytest -q tests
 
-test: build lint rust-test py-test
+test: build lint rust-test fuzz py-test
 
 # The real training DAG once, through Airflow's own runner, on embedded defaults: SQLite for
 # Airflow and MLflow and a local folder as the object store, all under .local/.

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from salesforecast import _json, storage
+from salesforecast import _json, _native, storage
 from salesforecast._calibration import INTERVAL_UNITS, SERIES_SCALE
 from salesforecast._native import __version__ as _version_module
 from salesforecast.errors import (
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 # Format 3 measures interval widths in the unit the manifest's `interval_unit` names; readers
 # of format 2 would apply them in the series' scale, so they refuse it.
 FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)
 MANIFEST = "manifest.json"
 VERSIONS = "versions"
 KEY_ENV = "SALESFORECAST_BUNDLE_KEY"
@@ -271,10 +270,10 @@ def _read_once(base: str, digest: str | None) -> Bundle:
             f"{base}: the bundle's digest {actual} is not the expected {digest}; the bundle was "
             "altered or replaced"
         )
-    try:
-        manifest = json.loads(raw, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
-        raise ModelFileError(f"{base}/{MANIFEST} is not valid JSON: {e}") from e
+    # The core checks the container (strict JSON, the format, the root and every file entry):
+    # the files read below are the ones it checked.
+    format_version, root, expected = _native.bundle_check_manifest(raw, base)
+    manifest = json.loads(raw)
     check_manifest(manifest, base)
     key = os.environ.get(KEY_ENV)
     if key:
@@ -288,18 +287,17 @@ def _read_once(base: str, digest: str | None) -> Bundle:
                 f"{base}: the manifest's signature does not match {KEY_ENV}; the bundle was "
                 "altered or signed with another key"
             )
-    root = storage.join(base, manifest["root"]) if manifest.get("root") else base
-    expected: dict[str, str] = manifest["files"]
-    present = {n for n in storage.list(root) if n != MANIFEST}
-    if manifest["format_version"] == 1:
+    listed = {name for name, _ in expected}
+    present = {n for n in storage.list(storage.join(base, root) if root else base) if n != MANIFEST}
+    if format_version == 1:
         present = {n for n in present if not n.startswith(f"{VERSIONS}/")}
-    if missing := sorted(set(expected) - present):
+    if missing := sorted(listed - present):
         raise ModelFileError(f"{base}: files listed in the manifest are missing: {missing}")
-    if extra := sorted(present - set(expected)):
+    if extra := sorted(present - listed):
         raise ModelFileError(f"{base}: files not in the manifest: {extra}")
     files = {}
-    prefix = f"{manifest['root']}/" if manifest.get("root") else ""
-    for name, checksum in expected.items():
+    prefix = f"{root}/" if root else ""
+    for name, checksum in expected:
         try:
             # Relative to the bundle itself: no link on the way to the file is followed.
             data = storage.read_within(base, prefix + name)
@@ -311,14 +309,6 @@ def _read_once(base: str, digest: str | None) -> Bundle:
     return Bundle(uri=base, manifest=manifest, files=files, digest=actual)
 
 
-def _refuse_constant(name: str) -> Any:
-    """JSON's non-standard NaN and Infinity have no place in a manifest (and a signed one
-    would not notice a null turned into them)."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# The container's own keys; the forecaster's come from `Manifest`.
-_CONTAINER: dict[str, tuple[type, ...]] = {"format_version": (int,), "files": (dict,)}
 _SETTINGS: dict[str, tuple[type, ...]] = {
     "freq": (str,),
     "horizon": (int,),
@@ -357,27 +347,11 @@ def _check_keys(
             )
 
 
-def check_manifest(manifest: Any, base: str) -> None:
-    """Raises :class:`ModelFileError` unless ``manifest`` has the bundle schema: every key of
-    the right type, every file entry a relative path inside the bundle with a SHA-256."""
-    if not isinstance(manifest, dict):
-        raise ModelFileError(f"{base}: the manifest is not a JSON object")
-    if manifest.get("format_version") not in READABLE_FORMATS:
-        raise ModelFileError(
-            f"{base}: bundle format {manifest.get('format_version')!r} is not one this version "
-            f"reads ({', '.join(map(str, READABLE_FORMATS))})"
-        )
-    _check_keys(manifest, _CONTAINER, None, "", base)
+def check_manifest(manifest: dict[str, Any], base: str) -> None:
+    """Raises :class:`ModelFileError` unless ``manifest``, whose container the core checked
+    (``bundle_check_manifest``), describes a forecaster: every key of the right type."""
     _check_keys(manifest, *_MANIFEST_SCHEMA, "", base)
     _check_keys(manifest["settings"], _SETTINGS, None, "settings.", base)
-    entries = dict(manifest["files"])
-    root = manifest.get("root")
-    if manifest["format_version"] == 1 and "root" in manifest:
-        raise ModelFileError(f"{base}: a format-1 manifest has no `root`")
-    if manifest["format_version"] >= 2:
-        if not isinstance(root, str) or not root.startswith(f"{VERSIONS}/"):
-            raise ModelFileError(f"{base}: manifest `root` must name a {VERSIONS}/ prefix")
-        entries[root] = "0" * 64
     if manifest["format_version"] >= 3 and "interval_unit" not in manifest:
         raise ModelFileError(f"{base}: manifest lacks `interval_unit` (format 3 names it)")
     unit = manifest.get("interval_unit", SERIES_SCALE)
@@ -386,26 +360,10 @@ def check_manifest(manifest: Any, base: str) -> None:
             f"{base}: interval widths in an unknown unit {unit!r} "
             f"(this version knows {', '.join(INTERVAL_UNITS)})"
         )
-    for name, checksum in entries.items():
-        if not isinstance(name, str):
-            raise ModelFileError(f"{base}: manifest entry {name!r} is not a path")
-        try:
-            storage.check_relative(name)
-        except InvalidArgumentError as e:
-            raise ModelFileError(f"{base}: manifest entry refused: {e}") from None
-        if not isinstance(checksum, str) or not _SHA256.match(checksum):
-            raise ModelFileError(f"{base}: manifest checksum of {name!r} is not a SHA-256")
     for i, model in enumerate(manifest["models"]):
         if not isinstance(model, dict):
             raise ModelFileError(f"{base}: manifest models[{i}] is not an object")
         _check_keys(model, *_MODEL_SCHEMA, f"models[{i}].", base)
-        paths = model.get("files", [])
-        if not isinstance(paths, list) or any(
-            not isinstance(p, str) or p not in manifest["files"] for p in paths
-        ):
-            raise ModelFileError(
-                f"{base}: manifest models[{i}].files must name files listed in `files`"
-            )
     beaten = manifest.get("ensemble_beaten")
     if beaten is not None and (
         len(beaten) != 2

@@ -58,6 +58,10 @@ def evaluate(
     seasonal-naive and moving-average (one season) baselines are evaluated alongside. Frames
     from ``cross_validation`` are evaluated per ``cutoff``.
 
+    A row where a model has no forecast (null or NaN: a baseline that cannot forecast a short
+    series) is left out of that model's metrics; ``n`` counts the rows each metric scored, so a
+    model with no forecast at all shows ``n`` 0 and NaN metrics.
+
     ``season_length`` (the seasonal-naive scale and baseline) defaults to the frequency's when
     ``freq`` is given (7 daily, 52 weekly, 12 monthly), else 7.
 

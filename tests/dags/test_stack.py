@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -56,9 +57,9 @@ def test_services_are_portable_and_healthy() -> None:
 def test_ports_buckets_and_urls_agree() -> None:
     env = env_example()
     services = compose()["services"]
-    assert "5000:5000" in services["mlflow"]["ports"]
+    assert "127.0.0.1:5000:5000" in services["mlflow"]["ports"]
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    assert "9000:9000" in services["minio"]["ports"]
+    assert "127.0.0.1:9000:9000" in services["minio"]["ports"]
     assert env["AWS_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     bucket = env["SALESFORECAST_BUCKET"]
     assert env["SALESFORECAST_STORAGE_ROOT"].startswith(f"s3://{bucket}/")
@@ -78,6 +79,49 @@ def test_ports_buckets_and_urls_agree() -> None:
     text = (ROOT / "airflow_settings.yaml").read_text()
     assert "password" not in text.lower()
     assert env["AWS_SECRET_ACCESS_KEY"] not in text
+
+
+CREDENTIALS = re.compile(r"USER|PASSWORD|SECRET|ACCESS_KEY")
+
+
+def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
+    env = env_example()
+    text = (ROOT / "docker-compose.override.yml").read_text()
+    # No `${VAR:-default}` or `${VAR-default}` anywhere: a missing .env fails loudly instead of
+    # starting the stack with a password the whole internet knows.
+    assert not re.search(r"\$\{\w+:?[-=?+]", text)
+    secrets = {v for k, v in env.items() if CREDENTIALS.search(k) and "change-me" in v}
+    assert len(secrets) >= 2, env
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        path = ROOT / name
+        if name == ".env.example" or not path.is_file() or path.suffix in {".parquet", ".png"}:
+            continue
+        content = path.read_text(errors="replace")
+        assert not any(secret in content for secret in secrets), name
+    for service, spec in compose()["services"].items():
+        for key, value in (spec.get("environment") or {}).items():
+            if CREDENTIALS.search(key):
+                assert re.fullmatch(r"\$\{\w+\}", str(value)), (service, key)
+        # Published on the machine itself only.
+        for port in spec.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (service, port)
+    # .env never reaches git or an image.
+    assert "/.env" in (ROOT / ".gitignore").read_text().split()
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
+    readme = (ROOT / "README.md").read_text()
+    assert "**Change the credentials.**" in readme
+    assert "cp .env.example .env" in readme
+    # The bucket is made private at every start, and nothing opens it again.
+    script = (ROOT / "astro/minio/create-bucket.sh").read_text()
+    commands = [line.split() for line in script.splitlines() if line.startswith("mc ")]
+    assert ["mc", "anonymous", "set", "none", '"local/$SALESFORECAST_BUCKET"'] in commands
+    assert [c for c in commands if c[1] in {"anonymous", "policy"}] == [
+        ["mc", "anonymous", "set", "none", '"local/$SALESFORECAST_BUCKET"']
+    ]
+    assert compose()["services"]["minio-bucket"]["environment"]["SALESFORECAST_BUCKET"]
 
 
 def test_images_and_pins_agree_with_the_build() -> None:
@@ -124,7 +168,7 @@ def test_the_app_service_runs_the_apps_command() -> None:
     # `salesforecast ui`, which tests/app/test_browser.py serves and opens in Chromium.
     assert command[:2] == ["salesforecast", "ui"]
     port = command[command.index("--port") + 1]
-    assert f"{port}:{port}" in app["ports"]
+    assert f"127.0.0.1:{port}:{port}" in app["ports"]
     assert f"EXPOSE {port}" in image
     assert f"127.0.0.1:{port}/_stcore/health" in " ".join(app["healthcheck"]["test"])
     assert command[command.index("--host") + 1] == "0.0.0.0"

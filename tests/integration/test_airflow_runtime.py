@@ -21,9 +21,10 @@ from typing import Any
 
 import mlflow
 import optuna
+import polars as pl
 import pytest
 
-from salesforecast import storage
+from salesforecast import bundle, storage
 from tests.integration.test_pipeline import SMALL
 from tests.servers import (
     BUCKET,
@@ -132,6 +133,8 @@ def airflow(
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "SALESFORECAST_STORAGE_ROOT": ROOT,
         "MLFLOW_TRACKING_URI": registry.uri,
+        # A stopped server fails the task within seconds; Airflow's retry is the retry.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
         "OPTUNA_STORAGE": postgres.url("optuna"),
     }
     airflow_bin = str(Path(sys.executable).with_name("airflow"))
@@ -267,3 +270,127 @@ def test_training_dag_on_the_real_runtime(
     assert {f"store_id-{s}" for s in forecast["store_id"].unique()} == served
     assert forecast.height == CONF["n_products"] * CONF["horizon"] * len(served)  # type: ignore[operator]
     assert forecast["ensemble"].is_finite().all()
+
+
+# One unpartitioned forecaster, untuned: the faults below hit its train and register tasks.
+FAULTS_CONF = {**SMALL, "n_trials": 0, "storage_root": f"s3://{BUCKET}/runtime-faults"}
+FAULTS_KEY = "{dag}/{run}/all"
+
+
+def _instance(airflow: Airflow, run_id: str, task_id: str) -> dict[str, Any] | None:
+    instances = airflow.call(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200"
+    )["task_instances"]
+    return next((t for t in instances if t["task_id"] == task_id), None)
+
+
+def _wait_for_task(
+    airflow: Airflow, run_id: str, task_id: str, states: set[str], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        instance = _instance(airflow, run_id, task_id)
+        if instance and instance["state"] in states and instance["pid"]:
+            return instance
+        if instance and instance["state"] in states - {"running"}:
+            return instance
+        time.sleep(0.2)
+    raise AssertionError(f"{task_id} not {states} within {timeout} s\n{airflow.log_tails()}")
+
+
+def _trigger(airflow: Airflow, conf: dict[str, Any]) -> str:
+    body = {"logical_date": None, "conf": conf}
+    return str(airflow.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)["dag_run_id"])
+
+
+def _tries(airflow: Airflow, run_id: str, task_id: str) -> int:
+    instance = _instance(airflow, run_id, task_id)
+    assert instance is not None, task_id
+    return int(instance["try_number"])
+
+
+def _outputs(run_id: str) -> tuple[pl.DataFrame, dict[str, bytes]]:
+    """The run's forecast (without the version that made it) and its trained booster files."""
+    base = f"{FAULTS_CONF['storage_root']}/runs/{DAG_ID}/{run_id}"
+    forecast = storage.read_frame(f"{base}/forecast.parquet").drop("model_version")
+    files = bundle.read(f"{base}/models/all").files
+    return forecast, {name: data for name, data in files.items() if name.endswith(".txt")}
+
+
+def _runs_with_key(client: mlflow.MlflowClient, key: str) -> list[Any]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, filter_string=f"tags.sf_run_key = '{key}'")
+
+
+def test_killed_training_stopped_registry_and_a_whole_rerun(
+    airflow: Airflow, registry: MlflowServer, s3_env: S3Server
+) -> None:
+    """SIGKILL of the training task mid-fit and the MLflow server stopped while the register
+    task logs: each task fails, its Airflow retry succeeds, and the run trains the same models
+    as an undisturbed run. Clearing the whole run then reruns every task without a second MLflow
+    run or model version, and with the same outputs."""
+    _wait_for_dag(airflow, 120)
+    airflow.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    mlflow.set_tracking_uri(registry.uri)
+    client = mlflow.MlflowClient()
+    disturbed = _trigger(airflow, FAULTS_CONF)
+    key = FAULTS_KEY.format(dag=DAG_ID, run=disturbed)
+
+    train = _wait_for_task(airflow, disturbed, "train", {"running"}, 600)
+    assert train["state"] == "running", train
+    os.kill(train["pid"], signal.SIGKILL)
+    _wait_for_task(airflow, disturbed, "train", {"up_for_retry", "failed"}, 120)
+
+    register = _wait_for_task(airflow, disturbed, "register", {"running"}, 900)
+    assert register["state"] == "running", register
+    # Stopped once the task has opened its MLflow run, before it registers the model.
+    deadline = time.monotonic() + 120
+    while not _runs_with_key(client, key):
+        assert time.monotonic() < deadline, airflow.log_tails()
+        time.sleep(0.2)
+    registry.stop()
+    try:
+        _wait_for_task(airflow, disturbed, "register", {"up_for_retry", "failed"}, 300)
+    finally:
+        registry.start()
+    assert _wait_for_run(airflow, disturbed, 900) == "success", airflow.log_tails()
+
+    assert _tries(airflow, disturbed, "train") == _tries(airflow, disturbed, "register") == 2
+    (first_try,) = [
+        p for p in airflow.logs.rglob("attempt=1.log")
+        if "task_id=register" in str(p) and disturbed in str(p)
+    ]  # fmt: skip
+    failure = first_try.read_text()
+    assert "TrackingError" in failure, failure[-3000:]
+    assert f"MLflow at {registry.uri}" in failure, failure[-3000:]
+    assert len(_runs_with_key(client, key)) == 1
+    keyed = f"name = 'sales_forecast' and tags.sf_run_key = '{key}'"
+    assert [v.version for v in client.search_model_versions(keyed)] == ["1"]
+
+    # An undisturbed run of the same settings trains the same boosters and forecasts the same.
+    calm = _trigger(airflow, FAULTS_CONF)
+    assert _wait_for_run(airflow, calm, 900) == "success", airflow.log_tails()
+    forecast, boosters = _outputs(disturbed)
+    calm_forecast, calm_boosters = _outputs(calm)
+    assert boosters
+    assert boosters == calm_boosters
+    assert forecast.equals(calm_forecast)
+
+    # The whole disturbed run again, every task cleared: the same run and version, same outputs.
+    airflow.call(
+        "POST",
+        f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+        {"dag_run_id": disturbed, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
+    )
+    deadline = time.monotonic() + 60
+    while airflow.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{disturbed}")["state"] == "success":
+        assert time.monotonic() < deadline, "clearing did not restart the run"
+        time.sleep(0.5)
+    assert _wait_for_run(airflow, disturbed, 900) == "success", airflow.log_tails()
+    assert _tries(airflow, disturbed, "train") == 3
+    assert len(_runs_with_key(client, key)) == 1
+    all_versions = client.search_model_versions("name = 'sales_forecast'")
+    assert sorted(v.version for v in all_versions) == ["1", "2"]
+    again, again_boosters = _outputs(disturbed)
+    assert again_boosters == boosters
+    assert again.equals(forecast)

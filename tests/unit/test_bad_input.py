@@ -862,3 +862,19 @@ def test_pipeline_settings_arrive_as_text_or_json_numbers() -> None:
     assert settings["relative"] == ["price"]
     with pytest.raises(errors.InvalidArgumentError, match=r"`model_name`"):
         tasks.config(model_name=3)
+
+
+def test_missing_forecasts_are_left_out_of_the_metrics_and_counted() -> None:
+    day = [dt.date(2023, 1, d) for d in range(1, 5)]
+    frame = pl.DataFrame(
+        {"series_id": ["a"] * 4, "date": day, "sales": [1.0, 2.0, 3.0, 4.0],
+         "model": [1.0, float("nan"), 5.0, None], "none": [None, None, None, None]},
+        schema_overrides={"none": pl.Float64},
+    )  # fmt: skip
+    scores = sf.evaluate(frame, id_col="series_id", models=["model", "none"])
+    overall = {r["model"]: r for r in scores.filter(scope="overall").iter_rows(named=True)}
+    # Rows 1 and 3 are scored: errors 0 and 2.
+    assert overall["model"]["n"] == 2
+    assert overall["model"]["mae"] == pytest.approx(1.0)
+    assert overall["none"]["n"] == 0
+    assert np.isnan(overall["none"]["mae"])

@@ -19,6 +19,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use thiserror::Error;
 
+pub mod manifest;
+
 /// Everything that can go wrong reaching storage.
 #[derive(Debug, Error)]
 pub enum IoError {
@@ -40,6 +42,11 @@ pub enum IoError {
     /// The local file system refused the operation (permissions, a read-only mount).
     #[error("permission denied at `{uri}`: {reason}")]
     LocalAccessDenied { uri: String, reason: String },
+
+    /// A bundle's manifest that is not JSON or whose file entries break the container's rules
+    /// (see [`manifest::check_manifest`]).
+    #[error("{base}: {reason}")]
+    Manifest { base: String, reason: String },
 
     /// Any other failure of the store (network, server error, local file system).
     #[error("storage error at `{uri}`: {message}")]

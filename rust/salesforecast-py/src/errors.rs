@@ -53,6 +53,7 @@ impl NativeError {
                 IoError::AccessDenied { .. } | IoError::LocalAccessDenied { .. } => {
                     "StorageAccessError"
                 }
+                IoError::Manifest { .. } => "ModelFileError",
                 IoError::Store { .. } => "StorageError",
             },
             Self::Panic(_) => "InternalError",

@@ -35,6 +35,16 @@ fn storage_check_relative(py: Python<'_>, relative: &str) -> PyResult<()> {
     run(py, || io::check_relative(relative).map(|_| ()))
 }
 
+/// A checked manifest's `(format_version, root, [(file, sha256)])`.
+type Container = (u64, Option<String>, Vec<(String, String)>);
+
+/// A bundle manifest's container, checked.
+#[pyfunction]
+fn bundle_check_manifest(py: Python<'_>, raw: Vec<u8>, base: &str) -> PyResult<Container> {
+    let container = run(py, || io::manifest::check_manifest(&raw, base))?;
+    Ok((container.format_version, container.root, container.files))
+}
+
 /// Whether an object exists at `uri`.
 #[pyfunction]
 fn storage_exists(py: Python<'_>, uri: &str) -> PyResult<bool> {
@@ -64,6 +74,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(storage_get, m)?)?;
     m.add_function(wrap_pyfunction!(storage_get_within, m)?)?;
     m.add_function(wrap_pyfunction!(storage_check_relative, m)?)?;
+    m.add_function(wrap_pyfunction!(bundle_check_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(storage_exists, m)?)?;
     m.add_function(wrap_pyfunction!(storage_list, m)?)?;
     m.add_function(wrap_pyfunction!(storage_delete, m)?)?;

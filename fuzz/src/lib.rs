@@ -48,8 +48,9 @@ pub enum Value {
 pub struct Row {
     /// One of a few series, or a null key.
     pub series: Option<u8>,
-    /// Periods after the base date (a step of `step_days`), or a null time.
-    pub step: Option<i16>,
+    /// Periods after the base date (a step of `step_days`), or a null time. Spans stay within
+    /// 180 years, so a grid fits in memory at any frequency the targets declare.
+    pub step: Option<i8>,
     /// Hours into the day, for datetime times (0 on the grid).
     pub hour: u8,
     pub value: Value,

@@ -27,7 +27,8 @@ def compose() -> dict:  # type: ignore[type-arg]
 
 
 def test_every_compose_variable_is_in_env_example() -> None:
-    used = set(re.findall(r"\$\{(\w+)\}", (ROOT / "docker-compose.override.yml").read_text()))
+    text = (ROOT / "docker-compose.override.yml").read_text()
+    used = set(re.findall(r"\$\{(\w+)(?::\?[^}]*)?\}", text))
     assert used <= set(env_example()), used - set(env_example())
 
 
@@ -45,7 +46,7 @@ def test_services_are_portable_and_healthy() -> None:
     mlflow = services["mlflow"]
     assert "mlflow:5000" in mlflow["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"]
     optuna = services["scheduler"]["environment"]["OPTUNA_STORAGE"]
-    assert "${MLFLOW_DB_USER}:${MLFLOW_DB_PASSWORD}@mlflow-db" in optuna
+    assert re.search(r"\$\{MLFLOW_DB_USER[^}]*\}:\$\{MLFLOW_DB_PASSWORD[^}]*\}@mlflow-db", optuna)
     assert mlflow["depends_on"]["mlflow-db"]["condition"] == "service_healthy"
     assert mlflow["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
     # Airflow's containers get the same variables the tests give the package.
@@ -87,9 +88,11 @@ CREDENTIALS = re.compile(r"USER|PASSWORD|SECRET|ACCESS_KEY")
 def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
     env = env_example()
     text = (ROOT / "docker-compose.override.yml").read_text()
-    # No `${VAR:-default}` or `${VAR-default}` anywhere: a missing .env fails loudly instead of
-    # starting the stack with a password the whole internet knows.
-    assert not re.search(r"\$\{\w+:?[-=?+]", text)
+    # No `${VAR:-default}` anywhere, and every credential required (`:?`): a missing .env stops
+    # the stack instead of starting it with an empty or well-known password.
+    assert not re.search(r"\$\{\w+:?[-=+]", text)
+    for name, required in re.findall(r"\$\{(\w+)(:\?)?", text):
+        assert required or not CREDENTIALS.search(name), name
     secrets = {v for k, v in env.items() if CREDENTIALS.search(k) and "change-me" in v}
     assert len(secrets) >= 2, env
     tracked = subprocess.run(
@@ -104,11 +107,12 @@ def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
     for service, spec in compose()["services"].items():
         for key, value in (spec.get("environment") or {}).items():
             if CREDENTIALS.search(key):
-                assert re.fullmatch(r"\$\{\w+\}", str(value)), (service, key)
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", str(value)), (service, key)
         # Published on the machine itself only.
         for port in spec.get("ports", []):
             assert port.startswith("127.0.0.1:"), (service, port)
     # .env never reaches git or an image.
+    assert ".env" not in tracked
     assert "/.env" in (ROOT / ".gitignore").read_text().split()
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
     readme = (ROOT / "README.md").read_text()

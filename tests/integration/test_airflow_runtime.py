@@ -24,7 +24,7 @@ import optuna
 import polars as pl
 import pytest
 
-from salesforecast import bundle, storage
+from salesforecast import bundle, storage, tasks
 from tests.integration.test_pipeline import SMALL
 from tests.servers import (
     BUCKET,
@@ -298,6 +298,23 @@ def _wait_for_task(
     raise AssertionError(f"{task_id} not {states} within {timeout} s\n{airflow.log_tails()}")
 
 
+def _task_log(airflow: Airflow, run_id: str, task_id: str, attempt: int) -> Path:
+    return (
+        airflow.logs / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+        / "map_index=0" / f"attempt={attempt}.log"
+    )  # fmt: skip
+
+
+def _wait_for_log(
+    airflow: Airflow, run_id: str, task_id: str, attempt: int, text: str, timeout: float
+) -> None:
+    log = _task_log(airflow, run_id, task_id, attempt)
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and text in log.read_text(errors="replace")):
+        assert time.monotonic() < deadline, f"{text!r} not in {log}\n{airflow.log_tails()}"
+        time.sleep(0.1)
+
+
 def _trigger(airflow: Airflow, conf: dict[str, Any]) -> str:
     body = {"logical_date": None, "conf": conf}
     return str(airflow.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)["dag_run_id"])
@@ -311,7 +328,7 @@ def _tries(airflow: Airflow, run_id: str, task_id: str) -> int:
 
 def _outputs(run_id: str) -> tuple[pl.DataFrame, dict[str, bytes]]:
     """The run's forecast (without the version that made it) and its trained booster files."""
-    base = f"{FAULTS_CONF['storage_root']}/runs/{DAG_ID}/{run_id}"
+    base = tasks.run_root(tasks.config(dag_id=DAG_ID, run_id=run_id, **FAULTS_CONF))
     forecast = storage.read_frame(f"{base}/forecast.parquet").drop("model_version")
     files = bundle.read(f"{base}/models/all").files
     return forecast, {name: data for name, data in files.items() if name.endswith(".txt")}
@@ -338,6 +355,8 @@ def test_killed_training_stopped_registry_and_a_whole_rerun(
 
     train = _wait_for_task(airflow, disturbed, "train", {"running"}, 600)
     assert train["state"] == "running", train
+    # Mid-fit: once the first backtest window's booster is fitted.
+    _wait_for_log(airflow, disturbed, "train", 1, "fitted LightGBM", 300)
     os.kill(train["pid"], signal.SIGKILL)
     _wait_for_task(airflow, disturbed, "train", {"up_for_retry", "failed"}, 120)
 
@@ -348,7 +367,9 @@ def test_killed_training_stopped_registry_and_a_whole_rerun(
     while not _runs_with_key(client, key):
         assert time.monotonic() < deadline, airflow.log_tails()
         time.sleep(0.2)
-    registry.stop()
+    # Killed, as a crash would: requests in flight are cut, not finished.
+    os.killpg(registry.process.pid, signal.SIGKILL)
+    registry.process.wait(30)
     try:
         _wait_for_task(airflow, disturbed, "register", {"up_for_retry", "failed"}, 300)
     finally:
@@ -356,11 +377,7 @@ def test_killed_training_stopped_registry_and_a_whole_rerun(
     assert _wait_for_run(airflow, disturbed, 900) == "success", airflow.log_tails()
 
     assert _tries(airflow, disturbed, "train") == _tries(airflow, disturbed, "register") == 2
-    (first_try,) = [
-        p for p in airflow.logs.rglob("attempt=1.log")
-        if "task_id=register" in str(p) and disturbed in str(p)
-    ]  # fmt: skip
-    failure = first_try.read_text()
+    failure = _task_log(airflow, disturbed, "register", 1).read_text()
     assert "TrackingError" in failure, failure[-3000:]
     assert f"MLflow at {registry.uri}" in failure, failure[-3000:]
     assert len(_runs_with_key(client, key)) == 1

@@ -68,6 +68,20 @@ pub fn series_keys(df: &DataFrame, panel: &Panel, repeat: usize) -> Result<DataF
         .take(&IdxCa::from_vec("rows".into(), rows))?)
 }
 
+/// A series with missing periods whose grid (first to last time) is longer than this is refused
+/// before its gaps are filled in memory: two rows a century apart at an hourly step are a wrong
+/// time column or `freq`, not a series.
+pub const MAX_SERIES_PERIODS: usize = 10_000_000;
+
+/// What is wrong with a series whose grid exceeds [`MAX_SERIES_PERIODS`].
+pub fn span_message(series: &str, periods: usize, freq: Frequency, from: &str, to: &str) -> String {
+    format!(
+        "series {series} spans {periods} periods of {freq} from {from} to {to}, with periods \
+         missing; a series may span at most {MAX_SERIES_PERIODS}: check the time column and \
+         `freq`"
+    )
+}
+
 /// A forecast frame of more rows than this is refused before anything is allocated.
 pub const MAX_FORECAST_ROWS: usize = 100_000_000;
 

@@ -2,7 +2,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
-use crate::grid::check_panel_frequency;
+use crate::grid::{check_panel_frequency, span_message, MAX_SERIES_PERIODS};
 use crate::metrics::median;
 use crate::panel::{check_key_dtype, column, numeric_values, time_axis, ColumnRoles, Panel};
 use polars::prelude::*;
@@ -589,6 +589,7 @@ fn check_periods(
     };
     let (mut off_grid, mut off_grid_series, mut off_examples) = (0, 0, Vec::new());
     let (mut missing, mut gap_series, mut gap_examples) = (0i64, 0, Vec::new());
+    let (mut span_series, mut span_first) = (0, None);
     for s in 0..panel.n_series() {
         let r = panel.range(s);
         let (mut series_off, mut series_missing) = (false, false);
@@ -630,6 +631,38 @@ fn check_periods(
         }
         off_grid_series += usize::from(series_off);
         gap_series += usize::from(series_missing);
+        let periods = usize::try_from(previous)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        if series_missing && periods > MAX_SERIES_PERIODS {
+            span_series += 1;
+            if span_first.is_none() {
+                let last = panel.times[r.end - 1];
+                let message = span_message(
+                    &panel.label(s),
+                    periods,
+                    freq,
+                    &panel.axis.format(start),
+                    &panel.axis.format(last),
+                );
+                span_first = Some((message, example(panel, s, r.end - 1, None)));
+            }
+        }
+    }
+    if let Some((message, first)) = span_first {
+        let message = match span_series {
+            1 => message,
+            n => format!("{n} series span too many periods; the first: {message}"),
+        };
+        let time = Some(roles.time_col.as_str());
+        out.push(
+            Severity::Error,
+            "series_span",
+            time,
+            span_series,
+            message,
+            vec![first],
+        );
     }
     let time = roles.time_col.as_str();
     if off_grid > 0 {
@@ -1188,6 +1221,47 @@ mod tests {
         assert_eq!(off.examples[0].row, Some(1));
         let step = find(&report, "frequency").expect("the data's own step named");
         assert!(step.message.contains("steps by 1d"), "{}", step.message);
+    }
+
+    #[test]
+    fn a_series_spanning_too_many_periods_is_refused_before_its_grid_is_filled() {
+        let base = epoch(2023, 1, 2);
+        let days = [base, base + 1, base + 11_000_000];
+        let df = dated_frame(&["A"; 3], &days, &[1.0, 2.0, 3.0].map(Some));
+        let opts = ValidationOptions {
+            freq: Some(Frequency::Days(1)),
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        let span = find(&report, "series_span").expect("the span is reported");
+        assert_eq!(span.severity, Severity::Error);
+        assert!(
+            span.message.contains("spans 11000001 periods"),
+            "{}",
+            span.message
+        );
+        assert_eq!(span.examples[0].row, Some(2));
+        let roles = options().roles;
+        let refused = check_frame(&df, &roles, None, TargetRule::Finite, "df").unwrap_err();
+        assert!(
+            refused.to_string().contains("spans 11000001 periods"),
+            "{refused}"
+        );
+        let features = crate::features::build_features(
+            &df,
+            &crate::features::spec::FeatureSpec::from_json(r#"{"lags": [1]}"#).unwrap(),
+            &crate::features::FeatureOptions {
+                roles,
+                exogenous: Default::default(),
+                freq: None,
+                holidays: None,
+                float32: false,
+            },
+        );
+        assert!(features
+            .unwrap_err()
+            .to_string()
+            .contains("at most 10000000"));
     }
 
     #[test]

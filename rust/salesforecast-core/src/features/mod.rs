@@ -10,6 +10,7 @@ mod target;
 use crate::calendar::HolidayCalendar;
 use crate::error::{CoreError, Result};
 use crate::freq::{Frequency, TimeAxis};
+use crate::grid::{span_message, MAX_SERIES_PERIODS};
 use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use chrono::{Datelike, Timelike};
 use polars::prelude::*;
@@ -127,7 +128,21 @@ impl Grid {
                 previous = Some(step);
                 positions[pos] = step;
             }
-            lengths.push(positions[r.end - 1] as usize + 1);
+            let length = positions[r.end - 1] as usize + 1;
+            if length > MAX_SERIES_PERIODS {
+                let axis = panel.axis;
+                return Err(CoreError::invalid_data(
+                    &roles.time_col,
+                    span_message(
+                        &panel.label(s),
+                        length,
+                        freq,
+                        &axis.format(first),
+                        &axis.format(panel.times[r.end - 1]),
+                    ),
+                ));
+            }
+            lengths.push(length);
         }
         Ok(Self {
             panel,

@@ -26,10 +26,69 @@ def compose() -> dict:  # type: ignore[type-arg]
     return yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
 
 
-def test_every_compose_variable_is_in_env_example() -> None:
+ASTRO_SERVICES = {"scheduler", "dag-processor", "api-server", "triggerer"}
+
+
+def shell_variables(text: str) -> set[str]:
+    return set(re.findall(r"\$\$?\{?([A-Z_][A-Z0-9_]*)", text))
+
+
+def test_the_stack_reads_every_setting_from_env_only() -> None:
+    """The Astro CLI interpolates `${...}` in the override from the shell, not from .env: the
+    stack's settings reach each container through `env_file: .env` (Astro's own for Airflow)."""
     text = (ROOT / "docker-compose.override.yml").read_text()
-    used = set(re.findall(r"\$\{(\w+)(?::\?[^}]*)?\}", text))
+    assert "${" not in text
+    services = compose()["services"]
+    assert not ASTRO_SERVICES & set(services), "Airflow's environment is Astro's env_file"
+    for name, service in services.items():
+        assert service["env_file"] == ".env", name
+    used = (
+        shell_variables(text)
+        | shell_variables((ROOT / "astro/mlflow/Dockerfile").read_text())
+        | shell_variables((ROOT / "astro/minio/create-bucket.sh").read_text())
+    )
     assert used <= set(env_example()), used - set(env_example())
+    # What the package reads in Airflow's containers and the app.
+    assert {
+        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_URI",
+        "SALESFORECAST_STORAGE_ROOT", "OPTUNA_STORAGE", "SALESFORECAST_MODEL",
+    } <= set(env_example())  # fmt: skip
+
+
+def test_the_containers_commands_compose_their_urls_from_env(tmp_path: Path) -> None:
+    """The Postgres and MLflow commands, run by `sh` with .env.example as their environment and
+    stand-ins for the programs they start: the values they pass are .env's."""
+    env = env_example()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in ("docker-entrypoint.sh", "mlflow"):
+        stub = bin_dir / program
+        # Prints the Postgres settings it was given, then its arguments one per line.
+        stub.write_text('#!/bin/sh\nenv | grep ^POSTGRES_ | sort\nprintf "%s\\n" "$@"\n')
+        stub.chmod(0o755)
+    run_env = {**env, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    services = compose()["services"]
+
+    def run(argv: list[str]) -> list[str]:
+        done = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=True)
+        return done.stdout.splitlines()
+
+    # Compose turns `$$` into `$` before the container's shell reads it.
+    postgres = run([part.replace("$$", "$") for part in services["mlflow-db"]["entrypoint"]])
+    assert postgres == [
+        f"POSTGRES_DB={env['MLFLOW_DB_NAME']}",
+        f"POSTGRES_PASSWORD={env['MLFLOW_DB_PASSWORD']}",
+        f"POSTGRES_USER={env['MLFLOW_DB_USER']}",
+        "postgres",
+    ]
+    image = (ROOT / "astro/mlflow/Dockerfile").read_text()
+    mlflow = run(json.loads(re.search(r"^CMD (\[.*\])$", image, re.M).group(1)))  # type: ignore[union-attr]
+    store = mlflow[mlflow.index("--backend-store-uri") + 1]
+    user, password, name = env["MLFLOW_DB_USER"], env["MLFLOW_DB_PASSWORD"], env["MLFLOW_DB_NAME"]
+    assert store == f"postgresql+psycopg2://{user}:{password}@mlflow-db:5432/{name}"
+    assert env["OPTUNA_STORAGE"] == f"postgresql+psycopg2://{user}:{password}@mlflow-db:5432/optuna"
+    artifacts = mlflow[mlflow.index("--artifacts-destination") + 1]
+    assert artifacts == f"s3://{env['SALESFORECAST_BUCKET']}/mlflow"
 
 
 def test_services_are_portable_and_healthy() -> None:
@@ -45,14 +104,8 @@ def test_services_are_portable_and_healthy() -> None:
             assert source.startswith("./") or source in compose()["volumes"], (name, volume)
     mlflow = services["mlflow"]
     assert "mlflow:5000" in mlflow["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"]
-    optuna = services["scheduler"]["environment"]["OPTUNA_STORAGE"]
-    assert re.search(r"\$\{MLFLOW_DB_USER[^}]*\}:\$\{MLFLOW_DB_PASSWORD[^}]*\}@mlflow-db", optuna)
     assert mlflow["depends_on"]["mlflow-db"]["condition"] == "service_healthy"
     assert mlflow["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
-    # Airflow's containers get the same variables the tests give the package.
-    for airflow in ("scheduler", "dag-processor", "api-server", "triggerer"):
-        env = services[airflow]["environment"]
-        assert {"AWS_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "SALESFORECAST_STORAGE_ROOT"} <= set(env)
 
 
 def test_ports_buckets_and_urls_agree() -> None:
@@ -88,11 +141,8 @@ CREDENTIALS = re.compile(r"USER|PASSWORD|SECRET|ACCESS_KEY")
 def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
     env = env_example()
     text = (ROOT / "docker-compose.override.yml").read_text()
-    # No `${VAR:-default}` anywhere, and every credential required (`:?`): a missing .env stops
-    # the stack instead of starting it with an empty or well-known password.
-    assert not re.search(r"\$\{\w+:?[-=+]", text)
-    for name, required in re.findall(r"\$\{(\w+)(:\?)?", text):
-        assert required or not CREDENTIALS.search(name), name
+    # Credentials are nowhere but in .env (test_the_stack_reads_every_setting_from_env_only).
+    assert "${" not in text
     secrets = {v for k, v in env.items() if CREDENTIALS.search(k) and "change-me" in v}
     assert len(secrets) >= 2, env
     tracked = subprocess.run(
@@ -105,9 +155,7 @@ def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
         content = path.read_text(errors="replace")
         assert not any(secret in content for secret in secrets), name
     for service, spec in compose()["services"].items():
-        for key, value in (spec.get("environment") or {}).items():
-            if CREDENTIALS.search(key):
-                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", str(value)), (service, key)
+        assert not any(CREDENTIALS.search(key) for key in spec.get("environment", {})), service
         # Published on the machine itself only.
         for port in spec.get("ports", []):
             assert port.startswith("127.0.0.1:"), (service, port)
@@ -125,7 +173,7 @@ def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
     assert [c for c in commands if c[1] in {"anonymous", "policy"}] == [
         ["mc", "anonymous", "set", "none", '"local/$SALESFORECAST_BUCKET"']
     ]
-    assert compose()["services"]["minio-bucket"]["environment"]["SALESFORECAST_BUCKET"]
+    assert "SALESFORECAST_BUCKET" in env
 
 
 def test_images_and_pins_agree_with_the_build() -> None:
@@ -179,7 +227,5 @@ def test_the_app_service_runs_the_apps_command() -> None:
     assert app["depends_on"]["mlflow"]["condition"] == "service_healthy"
     env = env_example()
     assert env["SALESFORECAST_MODEL"] == "models:/sales_forecast@champion"
-    assert {"MLFLOW_TRACKING_URI", "SALESFORECAST_MODEL", "AWS_ENDPOINT_URL"} <= set(
-        app["environment"]
-    )
+    assert app["env_file"] == ".env"
     assert "USER app" in image

@@ -357,7 +357,10 @@ def test_killed_training_stopped_registry_and_a_whole_rerun(
     assert train["state"] == "running", train
     # Mid-fit: once the first backtest window's booster is fitted.
     _wait_for_log(airflow, disturbed, "train", 1, "fitted LightGBM", 300)
-    os.kill(train["pid"], signal.SIGKILL)
+    try:
+        os.kill(train["pid"], signal.SIGKILL)
+    except ProcessLookupError:
+        pytest.fail("the train task finished its backtest before it could be killed")
     _wait_for_task(airflow, disturbed, "train", {"up_for_retry", "failed"}, 120)
 
     register = _wait_for_task(airflow, disturbed, "register", {"running"}, 900)

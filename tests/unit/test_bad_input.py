@@ -878,3 +878,18 @@ def test_missing_forecasts_are_left_out_of_the_metrics_and_counted() -> None:
     assert overall["model"]["mae"] == pytest.approx(1.0)
     assert overall["none"]["n"] == 0
     assert np.isnan(overall["none"]["mae"])
+
+
+def test_a_series_spanning_too_many_periods_is_refused_before_its_grid_is_allocated() -> None:
+    # A stray epoch-zero time in a 2024 series at one second: 1.7 billion periods.
+    times = [dt.datetime(1970, 1, 1), dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 0, 0, 1)]
+    stray = pl.DataFrame({"series_id": ["a"] * 3, "date": times, "sales": [1.0, 2.0, 3.0]})
+    roles = sf.ColumnRoles(id="series_id")
+    span = r"series series_id=a spans \d+ periods of 1s from 1970-01-01"
+    with pytest.raises(errors.DataError, match=span):
+        sf.Naive().forecast(stray, roles, freq="1s", h=1)
+    history = stray.with_columns(model=pl.col("sales"))
+    with pytest.raises(errors.DataError, match=span):
+        sf.evaluate(history, history.drop("model"), id_col="series_id", models=["model"], freq="1s")
+    report = sf.validate(stray, id_col="series_id", freq="1s")
+    assert [issue.check for issue in report.errors] == ["series_span"]

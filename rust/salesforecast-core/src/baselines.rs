@@ -156,7 +156,7 @@ pub fn baseline_forecasts(
     // First: it refuses a forecast too large to hold before anything is fitted.
     let mut out = future_periods(df, roles, freq, h)?;
     let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
-    let forecasts: Vec<f64> = series_on_grid(&panel, &target, freq)
+    let forecasts: Vec<f64> = series_on_grid(&panel, &target, freq, &roles.time_col)?
         .iter()
         .flat_map(|g| baseline.forecast_path(&g.values, h))
         .collect();

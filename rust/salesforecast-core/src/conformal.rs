@@ -230,7 +230,7 @@ pub fn interval_scales(
     }
     let panel = Panel::build(df, roles)?;
     let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
-    let grids = series_on_grid(&panel, &target, freq);
+    let grids = series_on_grid(&panel, &target, freq, &roles.time_col)?;
     let (mut scales, mut levels, mut floors) = (Vec::with_capacity(grids.len()), vec![], vec![]);
     for g in &grids {
         let observed: Vec<f64> = g.values.iter().copied().filter(|v| v.is_finite()).collect();

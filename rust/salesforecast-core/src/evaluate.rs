@@ -51,11 +51,12 @@ fn histories(
             &panel,
             &panel.gather(numeric_values(c)?),
             freq,
-        )),
+            &roles.time_col,
+        )?),
         _ => None,
     };
     let mut prices = prices.map(Vec::into_iter);
-    let out = series_on_grid(&panel, &target, freq)
+    let out = series_on_grid(&panel, &target, freq, &roles.time_col)?
         .into_iter()
         .zip(&panel.keys)
         .map(|(grid, key)| {

@@ -14,25 +14,54 @@ pub struct GridSeries {
     pub values: Vec<f64>,
 }
 
-/// Every series of `panel` on its grid; `values` are in panel order.
-pub fn series_on_grid(panel: &Panel, values: &[f64], freq: Frequency) -> Vec<GridSeries> {
+/// Every series of `panel` on its grid; `values` are in panel order. Rows off the grid are left
+/// out; a series with gaps that would span more than [`MAX_SERIES_PERIODS`] is refused (an
+/// error naming `time_col`) before its grid is allocated.
+pub fn series_on_grid(
+    panel: &Panel,
+    values: &[f64],
+    freq: Frequency,
+    time_col: &str,
+) -> Result<Vec<GridSeries>> {
     (0..panel.n_series())
         .map(|s| {
             let r = panel.range(s);
             let start = panel.times[r.start];
-            let len = freq
-                .steps_between(start, panel.times[r.end - 1], panel.axis)
-                .map_or(0, |k| k as usize + 1);
+            let steps: Vec<Option<usize>> = r
+                .clone()
+                .map(|pos| {
+                    freq.steps_between(start, panel.times[pos], panel.axis)
+                        .and_then(|k| usize::try_from(k).ok())
+                })
+                .collect();
+            let len = steps
+                .iter()
+                .flatten()
+                .max()
+                .map_or(0, |k| k.saturating_add(1));
+            if len > MAX_SERIES_PERIODS && len > r.len() {
+                let axis = panel.axis;
+                return Err(CoreError::invalid_data(
+                    time_col,
+                    span_message(
+                        &panel.label(s),
+                        len,
+                        freq,
+                        &axis.format(start),
+                        &axis.format(panel.times[r.end - 1]),
+                    ),
+                ));
+            }
             let mut grid = vec![f64::NAN; len];
-            for pos in r {
-                if let Some(k) = freq.steps_between(start, panel.times[pos], panel.axis) {
-                    grid[k as usize] = values[pos];
+            for (pos, step) in r.zip(steps) {
+                if let Some(k) = step {
+                    grid[k] = values[pos];
                 }
             }
-            GridSeries {
+            Ok(GridSeries {
                 start,
                 values: grid,
-            }
+            })
         })
         .collect()
 }
@@ -207,7 +236,7 @@ mod tests {
     fn grid_leaves_missing_periods_as_nan() {
         let df = frame(&["a", "a", "a"], &[0, 1, 3], &[1.0, 2.0, 4.0]);
         let panel = Panel::build(&df, &roles()).unwrap();
-        let grid = series_on_grid(&panel, &[1.0, 2.0, 4.0], Frequency::Days(1));
+        let grid = series_on_grid(&panel, &[1.0, 2.0, 4.0], Frequency::Days(1), "date").unwrap();
         assert_eq!(grid[0].values.len(), 4);
         assert!(grid[0].values[2].is_nan());
         assert_eq!(grid[0].values[3], 4.0);

@@ -685,6 +685,19 @@ fn group_features(
                 .freq
                 .steps_between(first, points[points.len() - 1].0, panel.axis)
                 .map_or(points.len(), |k| k as usize + 1);
+            if len > MAX_SERIES_PERIODS && len > points.len() {
+                let axis = panel.axis;
+                return Err(CoreError::invalid_data(
+                    &g.group_col,
+                    span_message(
+                        &format!("group {}={}", g.group_col, f64::from_bits(code)),
+                        len,
+                        grid.freq,
+                        &axis.format(first),
+                        &axis.format(points[points.len() - 1].0),
+                    ),
+                ));
+            }
             let mut dense = vec![f64::NAN; len];
             let mut pos_of = Vec::with_capacity(points.len());
             for &(t, v) in &points {

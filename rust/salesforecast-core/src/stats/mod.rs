@@ -97,7 +97,7 @@ pub fn stat_forecasts(
     // First: it refuses a forecast too large to hold before anything is fitted.
     let mut out = future_periods(df, roles, freq, h)?;
     let target = panel.gather(numeric_values(column(df, &roles.target_col)?)?);
-    let fits: Vec<Fit> = series_on_grid(&panel, &target, freq)
+    let fits: Vec<Fit> = series_on_grid(&panel, &target, freq, &roles.time_col)?
         .par_iter()
         .map(|g| {
             let y = filled(&g.values);

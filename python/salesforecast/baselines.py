@@ -49,15 +49,15 @@ class LocalModel:
         """Forecasts for the ``h`` periods after each series of ``history``: keys, time and
         ``forecast``. ``season_length`` is the season of a model that leaves its own out (a
         forecaster passes its own; default: the frequency's). ``history`` must keep the data
-        contract (the entry check of every call); the core refuses a forecast of more than 100
-        million rows."""
+        contract (the entry check of every call; a missing target reads as a missing period);
+        the core refuses a forecast of more than 100 million rows."""
         h = whole("h", h)
         if season_length is not None:
             whole("season_length", season_length)
         if n_threads is not None:
             whole("n_threads", n_threads)
         roles = roles.resolve(history)
-        _native.check_frame(history, roles, freq, "finite", "history")
+        _native.check_frame(history, roles, freq, "optional", "history")
         season = season_length or _native.season_length_of(freq)
         out = self._native_forecast(history, roles, freq, h, season, n_threads)
         return out.select([*roles.keys, roles.time, "forecast"]).with_columns(

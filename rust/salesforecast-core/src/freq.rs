@@ -88,6 +88,9 @@ pub enum Frequency {
     Months(i64),
 }
 
+/// The longest step `parse` takes, in days (a century).
+const MAX_STEP_DAYS: i64 = 36_600;
+
 impl Frequency {
     /// Parses `"<n><unit>"` with unit `s`, `m`/`min`, `h`, `d`, `w`, `mo`, `q`, `y` (n defaults
     /// to 1), and the pandas aliases `S`, `T`, `H`, `D`, `W` (`W-SUN`, ...), `M`/`ME`/`MS`,
@@ -131,18 +134,29 @@ impl Frequency {
         if !anchor.is_empty() && !anchors.contains(&anchor) {
             return Err(bad(&format!("unknown anchor {anchor:?}")));
         }
-        let freq = match unit {
-            "s" | "S" => Self::Seconds(n),
-            "m" | "min" | "T" => Self::Seconds(n * 60),
-            "h" | "H" => Self::Seconds(n * 3600),
-            "d" | "D" => Self::Days(n),
-            "w" | "W" => Self::Days(n * 7),
-            "mo" | "M" | "ME" | "MS" => Self::Months(n),
-            "q" | "Q" | "QE" | "QS" => Self::Months(n * 3),
-            "y" | "Y" | "YE" | "YS" | "A" | "AS" => Self::Months(n * 12),
+        let (make, per_unit): (fn(i64) -> Self, i64) = match unit {
+            "s" | "S" => (Self::Seconds, 1),
+            "m" | "min" | "T" => (Self::Seconds, 60),
+            "h" | "H" => (Self::Seconds, 3600),
+            "d" | "D" => (Self::Days, 1),
+            "w" | "W" => (Self::Days, 7),
+            "mo" | "M" | "ME" | "MS" => (Self::Months, 1),
+            "q" | "Q" | "QE" | "QS" => (Self::Months, 3),
+            "y" | "Y" | "YE" | "YS" | "A" | "AS" => (Self::Months, 12),
             "B" | "C" => return Err(bad("business-day steps are not supported")),
             _ => return Err(bad(&format!("unknown unit {unit:?}"))),
         };
+        // A step longer than a century is a typo, and times stepped by it would leave the
+        // range a nanosecond time column holds.
+        let freq = n
+            .checked_mul(per_unit)
+            .map(make)
+            .filter(|f| match *f {
+                Self::Seconds(s) => s <= MAX_STEP_DAYS * 86_400,
+                Self::Days(d) => d <= MAX_STEP_DAYS,
+                Self::Months(m) => m <= 1_200,
+            })
+            .ok_or_else(|| bad("a step longer than a century"))?;
         if let Self::Seconds(s) = freq {
             if s % 86_400 == 0 {
                 return Ok(Self::Days(s / 86_400));
@@ -334,6 +348,17 @@ mod tests {
         assert!(Frequency::parse("W-FOO").is_err());
         assert!(Frequency::parse("D-MON").is_err());
         assert_eq!(Frequency::parse("15T").unwrap().to_string(), "15min");
+        // Found by the `validate` fuzz target: the count times the unit overflowed.
+        for huge in [
+            "1111111111111111111A",
+            "9223372036854775807W",
+            "36601d",
+            "101y",
+        ] {
+            let error = Frequency::parse(huge).unwrap_err().to_string();
+            assert!(error.contains("longer than a century"), "{huge}: {error}");
+        }
+        assert_eq!(Frequency::parse("100y").unwrap(), Frequency::Months(1_200));
     }
 
     #[test]

@@ -33,11 +33,18 @@ def shell_variables(text: str) -> set[str]:
     return set(re.findall(r"\$\$?\{?([A-Z_][A-Z0-9_]*)", text))
 
 
+def compose_to_shell(command: list[str]) -> list[str]:
+    """A list-form command as the container runs it: compose turns `$$` into `$`."""
+    return [part.replace("$$", "$") for part in command]
+
+
 def test_the_stack_reads_every_setting_from_env_only() -> None:
     """The Astro CLI interpolates `${...}` in the override from the shell, not from .env: the
     stack's settings reach each container through `env_file: .env` (Astro's own for Airflow)."""
     text = (ROOT / "docker-compose.override.yml").read_text()
-    assert "${" not in text
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    # Only `$$`, which compose hands to the container's shell as `$`.
+    assert not re.search(r"(?<!\$)\$(?!\$)", body.replace("$$", "")), "interpolated by the host"
     services = compose()["services"]
     assert not ASTRO_SERVICES & set(services), "Airflow's environment is Astro's env_file"
     for name, service in services.items():
@@ -73,8 +80,8 @@ def test_the_containers_commands_compose_their_urls_from_env(tmp_path: Path) -> 
         done = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=True)
         return done.stdout.splitlines()
 
-    # Compose turns `$$` into `$` before the container's shell reads it.
-    postgres = run([part.replace("$$", "$") for part in services["mlflow-db"]["entrypoint"]])
+    postgres_command = compose_to_shell(services["mlflow-db"]["entrypoint"])
+    postgres = run(postgres_command)
     assert postgres == [
         f"POSTGRES_DB={env['MLFLOW_DB_NAME']}",
         f"POSTGRES_PASSWORD={env['MLFLOW_DB_PASSWORD']}",
@@ -82,13 +89,30 @@ def test_the_containers_commands_compose_their_urls_from_env(tmp_path: Path) -> 
         "postgres",
     ]
     image = (ROOT / "astro/mlflow/Dockerfile").read_text()
-    mlflow = run(json.loads(re.search(r"^CMD (\[.*\])$", image, re.M).group(1)))  # type: ignore[union-attr]
+    mlflow_command = json.loads(re.search(r"^CMD (\[.*\])$", image, re.M).group(1))  # type: ignore[union-attr]
+    mlflow = run(mlflow_command)
     store = mlflow[mlflow.index("--backend-store-uri") + 1]
     user, password, name = env["MLFLOW_DB_USER"], env["MLFLOW_DB_PASSWORD"], env["MLFLOW_DB_NAME"]
     assert store == f"postgresql+psycopg2://{user}:{password}@mlflow-db:5432/{name}"
     assert env["OPTUNA_STORAGE"] == f"postgresql+psycopg2://{user}:{password}@mlflow-db:5432/optuna"
     artifacts = mlflow[mlflow.index("--artifacts-destination") + 1]
     assert artifacts == f"s3://{env['SALESFORECAST_BUCKET']}/mlflow"
+    (bin_dir / "pg_isready").write_text((bin_dir / "mlflow").read_text())
+    (bin_dir / "pg_isready").chmod(0o755)
+    check = services["mlflow-db"]["healthcheck"]["test"]
+    assert check[0] == "CMD-SHELL"
+    assert run(["sh", "-c", *compose_to_shell(check[1:])]) == ["-U", user, "-d", name]
+    # A credential missing from .env stops each program before it starts.
+    minio = compose_to_shell(services["minio"]["entrypoint"])
+    for command, credential in (
+        (minio, "MINIO_ROOT_PASSWORD"),
+        (postgres_command, "MLFLOW_DB_PASSWORD"),
+        (mlflow_command, "MLFLOW_DB_PASSWORD"),
+    ):
+        missing = {k: v for k, v in run_env.items() if k != credential}
+        done = subprocess.run(command, env=missing, capture_output=True, text=True)
+        assert done.returncode != 0, command
+        assert credential in done.stderr, done.stderr
 
 
 def test_services_are_portable_and_healthy() -> None:
@@ -142,7 +166,7 @@ def test_credentials_come_only_from_env_and_the_bucket_is_private() -> None:
     env = env_example()
     text = (ROOT / "docker-compose.override.yml").read_text()
     # Credentials are nowhere but in .env (test_the_stack_reads_every_setting_from_env_only).
-    assert "${" not in text
+    assert not re.search(r"(?<!\$)\$\{", text)
     secrets = {v for k, v in env.items() if CREDENTIALS.search(k) and "change-me" in v}
     assert len(secrets) >= 2, env
     tracked = subprocess.run(

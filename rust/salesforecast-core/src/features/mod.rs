@@ -681,16 +681,35 @@ fn group_features(
         for (code, mut points) in by_group {
             points.sort_unstable_by_key(|p| p.0);
             let first = points[0].0;
-            let len = grid
-                .freq
-                .steps_between(first, points[points.len() - 1].0, panel.axis)
-                .map_or(points.len(), |k| k as usize + 1);
+            let group = || format!("group {}={}", g.group_col, f64::from_bits(code));
+            let mut pos_of = Vec::with_capacity(points.len());
+            for &(t, _) in &points {
+                let step = grid
+                    .freq
+                    .steps_between(first, t, panel.axis)
+                    .and_then(|k| usize::try_from(k).ok())
+                    .ok_or_else(|| {
+                        CoreError::invalid_data(
+                            &g.group_col,
+                            format!(
+                                "the series of {} are not on one {} grid: {} is not a whole \
+                                 number of periods after {}",
+                                group(),
+                                grid.freq,
+                                panel.axis.format(t),
+                                panel.axis.format(first)
+                            ),
+                        )
+                    })?;
+                pos_of.push(step);
+            }
+            let len = pos_of.last().map_or(0, |&p| p + 1);
             if len > MAX_SERIES_PERIODS && len > points.len() {
                 let axis = panel.axis;
                 return Err(CoreError::invalid_data(
                     &g.group_col,
                     span_message(
-                        &format!("group {}={}", g.group_col, f64::from_bits(code)),
+                        &group(),
                         len,
                         grid.freq,
                         &axis.format(first),
@@ -699,11 +718,8 @@ fn group_features(
                 ));
             }
             let mut dense = vec![f64::NAN; len];
-            let mut pos_of = Vec::with_capacity(points.len());
-            for &(t, v) in &points {
-                let p = grid.freq.steps_between(first, t, panel.axis).unwrap_or(0) as usize;
+            for (&(_, v), &p) in points.iter().zip(&pos_of) {
                 dense[p] = v;
-                pos_of.push(p);
             }
             let mut bufs: Vec<Vec<f64>> = g.stats.iter().map(|_| vec![f64::NAN; len]).collect();
             let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();

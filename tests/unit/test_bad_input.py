@@ -893,3 +893,21 @@ def test_a_series_spanning_too_many_periods_is_refused_before_its_grid_is_alloca
         sf.evaluate(history, history.drop("model"), id_col="series_id", models=["model"], freq="1s")
     report = sf.validate(stray, id_col="series_id", freq="1s")
     assert [issue.check for issue in report.errors] == ["series_span"]
+
+
+def test_a_horizon_past_the_time_columns_range_is_refused_not_wrapped() -> None:
+    # Nanosecond times (pandas' default) end in 2262.
+    roles = sf.ColumnRoles(id="series_id")
+    days = pl.datetime_range(dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 10), "1d", eager=True)
+    daily = pl.DataFrame({"series_id": ["a"] * 10, "date": days.cast(pl.Datetime("ns"))})
+    daily = daily.with_columns(sales=pl.lit(1.0))
+    with pytest.raises(errors.InvalidArgumentError, match=r"100000 periods of 1d .* can hold"):
+        sf.Naive().forecast(daily, roles, freq="1d", h=100_000)
+    month = sf.Naive().forecast(daily, roles, freq="1d", h=30)
+    assert month["date"].max() == dt.datetime(2024, 2, 9)
+    years = [dt.datetime(y, 1, 1) for y in (1800, 1900, 2000)]
+    centuries = pl.DataFrame(
+        {"series_id": ["a"] * 3, "date": pl.Series(years, dtype=pl.Datetime("ns"))}
+    ).with_columns(sales=pl.lit(1.0))
+    with pytest.raises(errors.InvalidArgumentError, match="can hold"):
+        sf.Naive().forecast(centuries, roles, freq="100y", h=3)

@@ -42,6 +42,19 @@ impl TimeAxis {
         }
     }
 
+    /// The storage value of a calendar date-time, or `None` outside the storage's range.
+    pub fn checked_from_naive(self, d: NaiveDateTime) -> Option<i64> {
+        match self {
+            Self::Date => Some(date_to_epoch_day(d.date())),
+            Self::Datetime { ticks_per_second } => {
+                let utc = d.and_utc();
+                utc.timestamp().checked_mul(ticks_per_second)?.checked_add(
+                    i64::from(utc.timestamp_subsec_nanos()) / (1_000_000_000 / ticks_per_second),
+                )
+            }
+        }
+    }
+
     /// The storage value of a calendar date-time.
     pub fn from_naive(self, d: NaiveDateTime) -> i64 {
         match self {
@@ -215,12 +228,39 @@ impl Frequency {
         }
     }
 
-    /// The number of whole steps from `a` to `b`, or `None` when `b` is not on `a`'s grid.
+    /// `t` moved by `k` steps, or `None` when the result leaves what the axis' storage holds
+    /// (a nanosecond time column ends in 2262).
+    pub fn checked_advance(self, t: i64, k: i64, axis: TimeAxis) -> Option<i64> {
+        match self {
+            Self::Seconds(s) => match axis {
+                TimeAxis::Datetime { ticks_per_second } => {
+                    t.checked_add(k.checked_mul(s)?.checked_mul(ticks_per_second)?)
+                }
+                TimeAxis::Date => t.checked_add(k.checked_mul(s)? / 86_400),
+            },
+            Self::Days(d) => t.checked_add(k.checked_mul(d)?.checked_mul(axis.ticks_per_day())?),
+            Self::Months(m) => {
+                let months = Months::new(u32::try_from(k.checked_mul(m)?.unsigned_abs()).ok()?);
+                let start = axis.to_naive(t);
+                let shifted = if k >= 0 {
+                    start.checked_add_months(months)
+                } else {
+                    start.checked_sub_months(months)
+                }?;
+                // In range, so `advance` (which keeps month ends) does not overflow.
+                axis.checked_from_naive(shifted)?;
+                Some(self.advance(t, k, axis))
+            }
+        }
+    }
+
+    /// The number of whole steps from `a` to `b`, or `None` when `b` is not on `a`'s grid (or
+    /// so far from `a` that the difference leaves the storage's range).
     pub fn steps_between(self, a: i64, b: i64, axis: TimeAxis) -> Option<i64> {
         match self {
             Self::Seconds(_) | Self::Days(_) => {
                 let step = self.advance(0, 1, axis);
-                let diff = b - a;
+                let diff = b.checked_sub(a)?;
                 (diff % step == 0).then_some(diff / step)
             }
             Self::Months(m) => {
@@ -238,9 +278,9 @@ impl Frequency {
         let mut counts: HashMap<i64, usize> = HashMap::new();
         for w in offsets.windows(2) {
             for pair in times[w[0]..w[1]].windows(2) {
-                let gap = pair[1] - pair[0];
-                if gap > 0 {
-                    *counts.entry(gap).or_default() += 1;
+                match pair[1].checked_sub(pair[0]) {
+                    Some(gap) if gap > 0 => *counts.entry(gap).or_default() += 1,
+                    _ => {}
                 }
             }
         }
@@ -359,6 +399,28 @@ mod tests {
             assert!(error.contains("longer than a century"), "{huge}: {error}");
         }
         assert_eq!(Frequency::parse("100y").unwrap(), Frequency::Months(1_200));
+    }
+
+    #[test]
+    fn steps_past_the_storage_range_are_none_not_wrapped() {
+        let ns = TimeAxis::Datetime {
+            ticks_per_second: 1_000_000_000,
+        };
+        let t = 1_704_067_200_000_000_000; // 2024-01-01 in nanoseconds
+        let day = Frequency::Days(1);
+        assert_eq!(day.checked_advance(t, 10, ns), Some(day.advance(t, 10, ns)));
+        assert_eq!(day.checked_advance(t, 100_000, ns), None); // past 2262
+        let century = Frequency::Months(1_200);
+        assert_eq!(century.checked_advance(t, 3, ns), None);
+        let month = Frequency::Months(1);
+        assert_eq!(
+            month.checked_advance(t, 2, ns),
+            Some(month.advance(t, 2, ns))
+        );
+        // A placeholder at the storage's minimum beside 2024: not a whole number of steps.
+        assert_eq!(day.steps_between(i64::MIN + 1, t, ns), None);
+        let inferred = Frequency::infer(&[i64::MIN + 1, t, t + 86_400_000_000_000], &[0, 3], ns);
+        assert_eq!(inferred.unwrap(), Frequency::Days(1));
     }
 
     #[test]

@@ -82,8 +82,18 @@ pub fn shift_times(times: &Column, freq: Frequency, k: i64) -> Result<Column> {
     freq.check_axis(axis)?;
     let moved = time_values(times)?
         .into_iter()
-        .map(|t| freq.advance(t, k, axis))
-        .collect();
+        .map(|t| {
+            freq.checked_advance(t, k, axis).ok_or_else(|| {
+                CoreError::invalid_argument(
+                    "h",
+                    format!(
+                        "{k} periods of {freq} from {} pass the range its time column can hold",
+                        axis.format(t)
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     time_column(times.name(), moved, times.dtype())
 }
 
@@ -143,6 +153,26 @@ pub fn future_periods(
         let r = panel.range(s);
         let (first, last) = (panel.times[r.start], panel.times[r.end - 1]);
         let elapsed = freq.steps_between(first, last, panel.axis);
+        // The farthest period must fit the time column (a nanosecond column ends in 2262):
+        // past it, times would wrap around silently.
+        let h_steps = i64::try_from(h).unwrap_or(i64::MAX);
+        let fits = match elapsed {
+            Some(n) => n
+                .checked_add(h_steps)
+                .and_then(|k| freq.checked_advance(first, k, panel.axis)),
+            None => freq.checked_advance(last, h_steps, panel.axis),
+        };
+        if fits.is_none() {
+            return Err(CoreError::invalid_argument(
+                "h",
+                format!(
+                    "{h} periods of {freq} after series {} ends at {} pass the range its time \
+                     column can hold",
+                    panel.label(s),
+                    panel.axis.format(last)
+                ),
+            ));
+        }
         for k in 1..=h as i64 {
             times.push(match elapsed {
                 Some(n) => freq.advance(first, n + k, panel.axis),

@@ -40,17 +40,7 @@ pub fn series_on_grid(
                 .max()
                 .map_or(0, |k| k.saturating_add(1));
             if len > MAX_SERIES_PERIODS && len > r.len() {
-                let axis = panel.axis;
-                return Err(CoreError::invalid_data(
-                    time_col,
-                    span_message(
-                        &panel.label(s),
-                        len,
-                        freq,
-                        &axis.format(start),
-                        &axis.format(panel.times[r.end - 1]),
-                    ),
-                ));
+                return Err(series_span_error(panel, s, len, freq, time_col));
             }
             let mut grid = vec![f64::NAN; len];
             for (pos, step) in r.zip(steps) {
@@ -118,6 +108,28 @@ pub fn span_message(series: &str, periods: usize, freq: Frequency, from: &str, t
         "series {series} spans {periods} periods of {freq} from {from} to {to}, with periods \
          missing; a series may span at most {MAX_SERIES_PERIODS}: check the time column and \
          `freq`"
+    )
+}
+
+/// The error for series `s` of `panel`, whose grid would span `periods` periods.
+pub(crate) fn series_span_error(
+    panel: &Panel,
+    s: usize,
+    periods: usize,
+    freq: Frequency,
+    time_col: &str,
+) -> CoreError {
+    let r = panel.range(s);
+    let (from, to) = (panel.times[r.start], panel.times[r.end - 1]);
+    CoreError::invalid_data(
+        time_col,
+        span_message(
+            &panel.label(s),
+            periods,
+            freq,
+            &panel.axis.format(from),
+            &panel.axis.format(to),
+        ),
     )
 }
 

@@ -10,7 +10,7 @@ mod target;
 use crate::calendar::HolidayCalendar;
 use crate::error::{CoreError, Result};
 use crate::freq::{Frequency, TimeAxis};
-use crate::grid::{span_message, MAX_SERIES_PERIODS};
+use crate::grid::{series_span_error, span_message, MAX_SERIES_PERIODS};
 use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use chrono::{Datelike, Timelike};
 use polars::prelude::*;
@@ -130,17 +130,7 @@ impl Grid {
             }
             let length = positions[r.end - 1] as usize + 1;
             if length > MAX_SERIES_PERIODS {
-                let axis = panel.axis;
-                return Err(CoreError::invalid_data(
-                    &roles.time_col,
-                    span_message(
-                        &panel.label(s),
-                        length,
-                        freq,
-                        &axis.format(first),
-                        &axis.format(panel.times[r.end - 1]),
-                    ),
-                ));
+                return Err(series_span_error(&panel, s, length, freq, &roles.time_col));
             }
             lengths.push(length);
         }

@@ -911,3 +911,48 @@ def test_a_horizon_past_the_time_columns_range_is_refused_not_wrapped() -> None:
     ).with_columns(sales=pl.lit(1.0))
     with pytest.raises(errors.InvalidArgumentError, match="can hold"):
         sf.Naive().forecast(centuries, roles, freq="100y", h=3)
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        pl.Series([2_000_000_000 + k for k in range(3)], dtype=pl.Int32).cast(pl.Date),
+        pl.Series([-2_000_000_000 + k for k in range(3)], dtype=pl.Int32).cast(pl.Date),
+        pl.Series([95_000_000 + k for k in range(3)], dtype=pl.Int32).cast(pl.Date),  # 262071
+        pl.Series([10**18 + k * 86_400_000_000 for k in range(3)]).cast(pl.Datetime("us")),
+    ],
+    ids=["date-beyond-polars-display", "date-before-year-1", "year-262071", "us-year-33658"],
+)
+def test_times_outside_years_1_to_9999_are_refused_naming_the_row(dates: pl.Series) -> None:
+    # Such times panicked in chrono or polars, or were read as 1970.
+    frame = pl.DataFrame({"series_id": ["a"] * 3, "date": dates, "sales": [1.0, 2.0, 3.0]})
+    roles = sf.ColumnRoles(id="series_id")
+    outside = r"column `date`: a time outside years 1 to 9999 at row 0"
+    for call in (
+        lambda: sf.validate(frame, id_col="series_id"),
+        lambda: sf.time_split(frame, 1, id_col="series_id"),
+        lambda: sf.Naive().forecast(frame, roles, freq="1d", h=1),
+    ):
+        with pytest.raises(errors.DataError, match=outside):
+            call()
+
+
+def test_a_horizon_past_year_9999_is_refused() -> None:
+    roles = sf.ColumnRoles(id="series_id")
+    ends = [dt.date(9999, 12, 20) - dt.timedelta(days=k) for k in range(9, -1, -1)]
+    late = pl.DataFrame({"series_id": ["a"] * 10, "date": ends, "sales": [1.0] * 10})
+    room = 11
+    last_day = sf.Naive().forecast(late, roles, freq="1d", h=room)["date"].max()
+    assert last_day == dt.date(9999, 12, 31)
+    with pytest.raises(errors.InvalidArgumentError, match=rf"{room + 1} periods of 1d .* year 9999"):
+        sf.Naive().forecast(late, roles, freq="1d", h=room + 1)
+
+
+@pytest.mark.parametrize(("test_periods", "gap"), [(200_000, 0), (10**6, 0), (10, 10**15)])
+def test_time_split_counting_back_past_the_time_range_is_too_short_not_wrapped(
+    test_periods: int, gap: int
+) -> None:
+    # Nanosecond days: 200,000 of them back from 2024 wrapped to a split with an empty test set.
+    ns = daily(("a",), 10).with_columns(pl.col("date").cast(pl.Datetime("ns")))
+    with pytest.raises(errors.SeriesTooShortError, match=r"series series_id=a has 10 periods"):
+        sf.time_split(ns, test_periods, gap=gap, id_col="series_id")

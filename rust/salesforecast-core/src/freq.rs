@@ -67,6 +67,23 @@ impl TimeAxis {
         }
     }
 
+    /// The first and last storage values of years 1 to 9999, what Python's `datetime` holds.
+    /// Times outside are refused on reading and never made by stepping, so calendar arithmetic
+    /// stays in chrono's range and every time converts back to Python.
+    pub fn bounds(self) -> (i64, i64) {
+        let at = |y, m, d, nanos| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .and_then(|d| d.and_hms_nano_opt(0, 0, 0, 0))
+                .map(|d| d + chrono::Duration::nanoseconds(nanos))
+                .and_then(|d| self.checked_from_naive(d))
+        };
+        // A bound the storage cannot reach (a nanosecond column ends in 2262) bounds nothing.
+        (
+            at(1, 1, 1, 0).unwrap_or(i64::MIN),
+            at(9999, 12, 31, 86_399_999_999_999).unwrap_or(i64::MAX),
+        )
+    }
+
     /// Formats a time for messages: `2023-01-31` or `2023-01-31 13:00:00`.
     pub fn format(self, t: i64) -> String {
         match self {
@@ -228,9 +245,15 @@ impl Frequency {
         }
     }
 
-    /// `t` moved by `k` steps, or `None` when the result leaves what the axis' storage holds
-    /// (a nanosecond time column ends in 2262).
+    /// `t` moved by `k` steps, or `None` when the result leaves years 1 to 9999 or what the
+    /// axis' storage holds (a nanosecond time column ends in 2262).
     pub fn checked_advance(self, t: i64, k: i64, axis: TimeAxis) -> Option<i64> {
+        let (first, last) = axis.bounds();
+        self.advance_in_storage(t, k, axis)
+            .filter(|moved| (first..=last).contains(moved))
+    }
+
+    fn advance_in_storage(self, t: i64, k: i64, axis: TimeAxis) -> Option<i64> {
         match self {
             Self::Seconds(s) => match axis {
                 TimeAxis::Datetime { ticks_per_second } => {
@@ -417,6 +440,18 @@ mod tests {
             month.checked_advance(t, 2, ns),
             Some(month.advance(t, 2, ns))
         );
+        let last_day = date_to_epoch_day(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap());
+        assert_eq!(
+            day.checked_advance(last_day - 1, 1, TimeAxis::Date),
+            Some(last_day)
+        );
+        assert_eq!(day.checked_advance(last_day, 1, TimeAxis::Date), None);
+        assert_eq!(month.checked_advance(0, -1970 * 12, TimeAxis::Date), None); // year 0
+        let us = TimeAxis::Datetime {
+            ticks_per_second: 1_000_000,
+        };
+        assert_eq!(us.bounds().1, (last_day + 1) * 86_400_000_000 - 1);
+        assert_eq!(ns.bounds(), (i64::MIN, i64::MAX));
         // A placeholder at the storage's minimum beside 2024: not a whole number of steps.
         assert_eq!(day.steps_between(i64::MIN + 1, t, ns), None);
         let inferred = Frequency::infer(&[i64::MIN + 1, t, t + 86_400_000_000_000], &[0, 3], ns);

@@ -77,7 +77,8 @@ pub fn shift_times(times: &Column, freq: Frequency, k: i64) -> Result<Column> {
                 CoreError::invalid_argument(
                     "h",
                     format!(
-                        "{k} periods of {freq} from {} pass the range its time column can hold",
+                        "{k} periods of {freq} from {} pass year 9999 or the range its time column \
+                         can hold",
                         axis.format(t)
                     ),
                 )
@@ -178,8 +179,8 @@ pub fn future_periods(
             return Err(CoreError::invalid_argument(
                 "h",
                 format!(
-                    "{h} periods of {freq} after series {} ends at {} pass the range its time \
-                     column can hold",
+                    "{h} periods of {freq} after series {} ends at {} pass year 9999 or the \
+                     range its time column can hold",
                     panel.label(s),
                     panel.axis.format(last)
                 ),

@@ -62,30 +62,34 @@ pub fn time_axis(col: &Column) -> Result<TimeAxis> {
     }
 }
 
-/// Physical time values (days or datetime ticks); a null is reported with its row.
+/// Physical time values (days or datetime ticks); a null, or a time outside years 1 to 9999
+/// ([`TimeAxis::bounds`]), is reported with its row.
 pub fn time_values(col: &Column) -> Result<Vec<i64>> {
-    if col.null_count() == 0 && col.dtype() == &DataType::Date {
-        let days = col.to_physical_repr();
-        return Ok(days.i32()?.into_no_null_iter().map(i64::from).collect());
-    }
-    let physical = col.to_physical_repr().cast(&DataType::Int64)?;
-    let ca = physical.i64()?;
-    if ca.null_count() == 0 {
-        return Ok(ca.into_no_null_iter().collect());
-    }
-    let mut out = Vec::with_capacity(ca.len());
-    for (row, v) in ca.iter().enumerate() {
-        match v {
-            Some(t) => out.push(t),
-            None => {
-                return Err(CoreError::invalid_data(
-                    col.name(),
-                    format!("null time at row {row}"),
-                ))
-            }
+    let (first, last) = time_axis(col)?.bounds();
+    let read = |values: &mut dyn Iterator<Item = Option<i64>>| {
+        let mut out = Vec::with_capacity(col.len());
+        for (row, v) in values.enumerate() {
+            let what = match v {
+                Some(t) if (first..=last).contains(&t) => {
+                    out.push(t);
+                    continue;
+                }
+                Some(_) => "a time outside years 1 to 9999",
+                None => "null time",
+            };
+            return Err(CoreError::invalid_data(
+                col.name(),
+                format!("{what} at row {row}"),
+            ));
         }
+        Ok(out)
+    };
+    let physical = col.to_physical_repr();
+    if col.dtype() == &DataType::Date {
+        read(&mut physical.i32()?.iter().map(|v| v.map(i64::from)))
+    } else {
+        read(&mut physical.cast(&DataType::Int64)?.i64()?.iter())
     }
-    Ok(out)
 }
 
 /// A numeric column as `f64`, nulls as NaN.

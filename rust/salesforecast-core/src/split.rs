@@ -40,41 +40,50 @@ pub fn time_split(df: &DataFrame, opts: &SplitOptions) -> Result<Vec<DataFrame>>
         }
         None => Frequency::infer(&panel.times, &panel.offsets, panel.axis)?,
     };
-    let step_back = |t: i64, k: usize| freq.advance(t, -(k as i64), panel.axis);
+    // `None` when stepping back leaves the time column's range: no training period is left.
+    let step_back = |t: i64, k: usize| {
+        i64::try_from(k)
+            .ok()
+            .and_then(|k| freq.checked_advance(t, -k, panel.axis))
+    };
     let with_val = opts.val_periods > 0;
     // 0 train, 1 val, 2 test, 3 dropped gap
     let mut label = vec![0u8; panel.times.len()];
     for s in 0..panel.n_series() {
         let r = panel.range(s);
         let last = panel.times[r.end - 1];
-        let test_start = step_back(last, opts.test_periods - 1);
-        let test_gap_start = step_back(test_start, opts.gap);
-        let val_start = step_back(test_gap_start, opts.val_periods);
-        let train_end = if with_val {
-            step_back(val_start, opts.gap)
-        } else {
-            test_gap_start
-        };
         let first = panel.times[r.start];
-        if first >= train_end {
-            let required = opts.test_periods
-                + opts.gap
-                + if with_val {
-                    opts.val_periods + opts.gap
-                } else {
-                    0
-                }
-                + 1;
+        let bounds = step_back(last, opts.test_periods - 1).and_then(|test_start| {
+            let test_gap_start = step_back(test_start, opts.gap)?;
+            let val_start = step_back(test_gap_start, opts.val_periods)?;
+            let train_end = if with_val {
+                step_back(val_start, opts.gap)?
+            } else {
+                test_gap_start
+            };
+            (first < train_end).then_some((test_start, test_gap_start, val_start, train_end))
+        });
+        let Some((test_start, test_gap_start, val_start, train_end)) = bounds else {
+            let held_out = if with_val {
+                [opts.test_periods, opts.gap, opts.val_periods, opts.gap, 1]
+            } else {
+                [opts.test_periods, opts.gap, 0, 0, 1]
+            };
+            let required = held_out
+                .iter()
+                .try_fold(0usize, |sum, &k| sum.checked_add(k))
+                .and_then(|k| i64::try_from(k).ok())
+                .unwrap_or(i64::MAX);
             let periods = freq
                 .steps_between(first, last, panel.axis)
                 .map_or(r.len() as i64, |k| k + 1);
             return Err(CoreError::SeriesTooShort {
                 series: panel.label(s),
                 periods,
-                required: required as i64,
+                required,
                 context: "time_split leaves it no training period".into(),
             });
-        }
+        };
         for pos in r {
             let t = panel.times[pos];
             label[pos] = if t >= test_start {

@@ -1225,26 +1225,35 @@ mod tests {
 
     #[test]
     fn a_series_spanning_too_many_periods_is_refused_before_its_grid_is_filled() {
-        let base = epoch(2023, 1, 2);
-        let days = [base, base + 1, base + 11_000_000];
-        let df = dated_frame(&["A"; 3], &days, &[1.0, 2.0, 3.0].map(Some));
+        // Hourly rows 1,259 years apart (a day holds at most 3.7M periods in years 1 to 9999).
+        let hour_ms = 3_600_000_i64;
+        let base = i64::from(epoch(2023, 1, 2)) * 24 * hour_ms;
+        let mut df = dated_frame(&["A"; 3], &[0; 3], &[1.0, 2.0, 3.0].map(Some));
+        let hours = Series::new(
+            "date".into(),
+            [base, base + hour_ms, base + 460_000 * 24 * hour_ms],
+        )
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+        df.with_column(hours.into_column()).unwrap();
         let opts = ValidationOptions {
-            freq: Some(Frequency::Days(1)),
+            freq: Some(Frequency::Seconds(3600)),
             ..options()
         };
         let report = validate(&df, None, &opts).unwrap();
         let span = find(&report, "series_span").expect("the span is reported");
         assert_eq!(span.severity, Severity::Error);
         assert!(
-            span.message.contains("spans 11000001 periods"),
+            span.message.contains("spans 11040001 periods"),
             "{}",
             span.message
         );
         assert_eq!(span.examples[0].row, Some(2));
         let roles = options().roles;
-        let refused = check_frame(&df, &roles, None, TargetRule::Finite, "df").unwrap_err();
+        let hourly = Some(Frequency::Seconds(3600));
+        let refused = check_frame(&df, &roles, hourly, TargetRule::Finite, "df").unwrap_err();
         assert!(
-            refused.to_string().contains("spans 11000001 periods"),
+            refused.to_string().contains("spans 11040001 periods"),
             "{refused}"
         );
         let features = crate::features::build_features(
@@ -1253,7 +1262,7 @@ mod tests {
             &crate::features::FeatureOptions {
                 roles,
                 exogenous: Default::default(),
-                freq: None,
+                freq: hourly,
                 holidays: None,
                 float32: false,
             },

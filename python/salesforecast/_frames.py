@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -72,6 +72,10 @@ def as_time_dtype(times: pl.Series, dtype: pl.DataType) -> pl.Series:
     return times.cast(dtype)
 
 
-def shift_times(times: pl.Series, freq: str, k: int) -> pl.Series:
-    """``times`` moved by ``k`` periods of ``freq`` (the core's calendar arithmetic)."""
-    return as_time_dtype(_native.shift_times(times, freq, k), times.dtype)
+def shift_times(
+    times: pl.Series, freq: str, k: int, outside: Literal["refuse", "null"] = "refuse"
+) -> pl.Series:
+    """``times`` moved by ``k`` periods of ``freq`` (the core's calendar arithmetic). A time
+    moved out of years 1 to 9999 raises :class:`~salesforecast.errors.InvalidArgumentError`, or
+    with ``outside="null"`` is null: a bound beyond every time there can be."""
+    return as_time_dtype(_native.shift_times(times, freq, k, outside), times.dtype)

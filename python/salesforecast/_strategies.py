@@ -88,9 +88,11 @@ class FeaturePlan:
         )
         return inverter, history.select(self.keys)[inverter.last_rows()]
 
-    def shift(self, times: pl.Series, k: int) -> pl.Series:
-        """``times`` moved by ``k`` periods of the frequency."""
-        return shift_times(times, self.freq, k)
+    def shift(
+        self, times: pl.Series, k: int, outside: Literal["refuse", "null"] = "refuse"
+    ) -> pl.Series:
+        """``times`` moved by ``k`` periods of the frequency (:func:`shift_times`)."""
+        return shift_times(times, self.freq, k, outside)
 
     def step_state(self, history: pl.DataFrame) -> tuple[_native.FeatureStepper, pl.DataFrame]:
         """A step state at the end of ``history`` and its series in the state's order."""
@@ -237,7 +239,8 @@ def ahead(plan: FeaturePlan, design: pl.DataFrame, k: int) -> pl.DataFrame:
     future = plan.future_columns(design)
     later = design.select(
         *roles.keys,
-        plan.shift(design[roles.time], -k),
+        # Rows whose time moved before year 1 are null and join nothing.
+        plan.shift(design[roles.time], -k, "null"),
         pl.col(roles.target).alias("_ahead"),
         *future,
     )

@@ -127,7 +127,9 @@ class _Cut:
         self, data: pl.DataFrame, keys: list[str], time_col: str
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The rows of ``data`` up to their series' cutoff, and those after it (series without
-        a cutoff in neither)."""
+        a cutoff, or with a null one, in neither)."""
+        if self.at is None and self.table is None:
+            return data.clear(), data.clear()
         if self.table is None:
             return data.filter(pl.col(time_col) <= self.at), data.filter(pl.col(time_col) > self.at)
         marked = data.join(self.table.rename({"cutoff": "_cut"}), on=keys, how="inner")
@@ -614,10 +616,12 @@ class Forecaster:
         frame, _ = self._select(df, name, stacklevel=4)
         return _encode(frame, self._categories, name)
 
-    def shift(self, times: pl.Series, k: int) -> pl.Series:
+    def shift(
+        self, times: pl.Series, k: int, outside: Literal["refuse", "null"] = "refuse"
+    ) -> pl.Series:
         """``times`` moved by ``k`` periods of the frequency (calendar months keep month
-        ends)."""
-        return shift_times(times, self.freq, k)
+        ends); a time moved out of years 1 to 9999 is refused, or null (:func:`shift_times`)."""
+        return shift_times(times, self.freq, k, outside)
 
     def evaluate(
         self,
@@ -713,8 +717,10 @@ class Forecaster:
         time_col = self.time_col
         end: Any = history[time_col].max()
         start = self.shift(
-            pl.Series(time_col, [end], dtype=history[time_col].dtype), -self.horizon
+            pl.Series(time_col, [end], dtype=history[time_col].dtype), -self.horizon, "null"
         )[0]
+        if start is None:  # before year 1: no earlier periods to train on
+            return model
         scored = design.filter(
             (pl.col(time_col) > start)
             & (pl.col(time_col) <= end)
@@ -1222,13 +1228,12 @@ class Forecaster:
             train_part, test = cut.split(data, keys, time_col)
             since += 1
             # Refit after `refit_every` windows, or sooner when the windows jump ahead (the
-            # year-ago window comes before the recent ones).
-            if (
-                fitted_at is None
-                or since >= refit_every
-                or self.shift(pl.Series([fitted_at.latest], dtype=dtype), refit_every * h)[0]
-                <= cut.latest
-            ):
+            # year-ago window comes before the recent ones); a refit due after year 9999 is not.
+            due = None
+            if fitted_at is not None:
+                fitted_end = pl.Series([fitted_at.latest], dtype=dtype)
+                due = self.shift(fitted_end, refit_every * h, "null")[0]
+            if fitted_at is None or since >= refit_every or (due is not None and due <= cut.latest):
                 fitted_at, since = cut, 0
             if progress is not None:
                 progress.say(f"{purpose} {i + 1} of {len(cuts)}: cutoff {cut.latest}")
@@ -1277,7 +1282,10 @@ class Forecaster:
         ends = data.group_by(keys).agg(pl.col(self.time_col).max())
         cuts = []
         for back in backs:
-            table = ends.select(*keys, self.shift(ends[self.time_col], -back).alias("cutoff"))
+            # A cutoff before year 1 is null: that series has no history in the window.
+            table = ends.select(
+                *keys, self.shift(ends[self.time_col], -back, "null").alias("cutoff")
+            )
             same = table["cutoff"].n_unique() == 1
             cuts.append(_Cut(at=table["cutoff"][0]) if same else _Cut(table=table.sort(keys)))
         self._check_first_window(
@@ -1295,7 +1303,7 @@ class Forecaster:
             raise DataError(f"column `{self.time_col}` has no dates")
         ends = pl.Series(self.time_col, [end], dtype=data[self.time_col].dtype)
         cuts = [
-            _Cut(at=self.shift(ends, -(h + step * (n_windows - 1 - i)))[0])
+            _Cut(at=self.shift(ends, -(h + step * (n_windows - 1 - i)), "null")[0])
             for i in range(n_windows)
         ]
         self._check_first_window(
@@ -1338,10 +1346,10 @@ class Forecaster:
             if backtests.monitor is not None:
                 # Scored rows come after every training row, whichever series they are of.
                 latest = pl.Series(self.time_col, [cut.latest], dtype=data[self.time_col].dtype)
-                later = after.filter(
-                    (pl.col(self.time_col) > cut.latest)
-                    & (pl.col(self.time_col) <= self.shift(latest, self.horizon)[0])
-                )
+                end = self.shift(latest, self.horizon, "null")[0]  # null past year 9999
+                later = after.filter(pl.col(self.time_col) > cut.latest)
+                if end is not None:
+                    later = later.filter(pl.col(self.time_col) <= end)
             backtests.models[cut.key] = self._fit_models(
                 plan, history, later, backtests.monitor, progress
             )

@@ -412,6 +412,13 @@ def tune(cfg: Config, partition: Partition, model: str) -> dict[str, Any]:
     study_name = f"{cfg['dag_id']}.{_safe(cfg['run_id'])}.{_label(partition)}.{model}"
     cfg = {**cfg, "optuna_storage": _optuna_storage(cfg["optuna_storage"])}
     remaining = _trials_remaining(cfg, study_name)
+    if cfg["optuna_storage"] is None:
+        log.info(
+            "study %s is kept in memory: a retried task starts its %d trial(s) over (set "
+            "OPTUNA_STORAGE to an RDB URL to resume it)",
+            study_name,
+            remaining,
+        )
     if remaining:
         _, train = _train_part(cfg, partition)
         study, _ = run_tuning(

@@ -895,6 +895,22 @@ def test_a_series_spanning_too_many_periods_is_refused_before_its_grid_is_alloca
     assert [issue.check for issue in report.errors] == ["series_span"]
 
 
+def test_gaps_too_many_to_fill_over_the_panel_are_refused_before_any_grid() -> None:
+    # 120 series at one second, each spanning 8.64 million periods (under the 10 million a
+    # series may span) in three rows: 1.04 billion periods missing in all, 8 GB of grid.
+    start = dt.datetime(2024, 1, 1)
+    late = start + dt.timedelta(seconds=8_640_000)
+    times = [start, start + dt.timedelta(seconds=1), late] * 120
+    names = [f"s{k:03d}" for k in range(120) for _ in range(3)]
+    panel = pl.DataFrame({"series_id": names, "date": times, "sales": [1.0] * 360})
+    roles = sf.ColumnRoles(id="series_id")
+    too_many = r"column `date`: the series miss 1036799760 periods of 1s .* at most 100000000"
+    with pytest.raises(errors.DataError, match=too_many):
+        sf.Naive().forecast(panel, roles, freq="1s", h=1)
+    report = sf.validate(panel, id_col="series_id", freq="1s")
+    assert [issue.check for issue in report.errors] == ["missing_periods"]
+
+
 def test_a_horizon_past_the_time_columns_range_is_refused_not_wrapped() -> None:
     # Nanosecond times (pandas' default) end in 2262.
     roles = sf.ColumnRoles(id="series_id")
@@ -944,7 +960,9 @@ def test_a_horizon_past_year_9999_is_refused() -> None:
     room = 11
     last_day = sf.Naive().forecast(late, roles, freq="1d", h=room)["date"].max()
     assert last_day == dt.date(9999, 12, 31)
-    with pytest.raises(errors.InvalidArgumentError, match=rf"{room + 1} periods of 1d .* year 9999"):
+    with pytest.raises(
+        errors.InvalidArgumentError, match=rf"{room + 1} periods of 1d .* years 1 to 9999"
+    ):
         sf.Naive().forecast(late, roles, freq="1d", h=room + 1)
 
 
@@ -956,3 +974,53 @@ def test_time_split_counting_back_past_the_time_range_is_too_short_not_wrapped(
     ns = daily(("a",), 10).with_columns(pl.col("date").cast(pl.Datetime("ns")))
     with pytest.raises(errors.SeriesTooShortError, match=r"series series_id=a has 10 periods"):
         sf.time_split(ns, test_periods, gap=gap, id_col="series_id")
+
+
+def test_data_from_year_1_trains_and_short_data_there_is_too_short() -> None:
+    # Counting back from such data leaves the calendar: the direct strategy's training rows and
+    # the windows' cutoffs there are before every period, not an error about the horizon.
+    early = daily(days=60).with_columns(pl.col("date").dt.offset_by("-2022y"))
+    assert early["date"].min() == dt.date(1, 1, 1)
+    direct = sf.Forecaster(
+        [sf.LightGBM(n_estimators=5)], sf.FeatureSpec(lags=[1, 7]), freq="1d", horizon=7,
+        strategy="direct", cv_windows=2, verbose=False, id_col="series_id",
+    )  # fmt: skip
+    assert direct.fit(early).predict()["date"].min() == dt.date(1, 3, 2)
+    naive = sf.Forecaster(
+        [sf.Naive()], freq="1d", horizon=7, cv_windows=4, verbose=False, id_col="series_id"
+    )
+    short = early.filter(pl.col("date") < dt.date(1, 1, 21))
+    with pytest.raises(errors.SeriesTooShortError, match=r"at least 29 are needed"):
+        naive.fit(short)
+    with pytest.raises(errors.SeriesTooShortError, match=r"at least 36 are needed"):
+        naive.backtest(short, n_windows=5)
+
+
+def test_evaluate_refuses_times_of_another_type_than_the_forecasts() -> None:
+    # A Date history read as nanoseconds, or a cutoff in another unit, scored silently wrong
+    # numbers or panicked.
+    months = pl.date_range(dt.date(2020, 1, 1), dt.date(2021, 12, 1), "1mo", eager=True)
+    history = pl.DataFrame({"series_id": ["a"] * 24, "date": months, "sales": [1.0] * 24})
+    ahead = [dt.date(2022, 1, 1), dt.date(2022, 2, 1)]
+    forecasts = pl.DataFrame(
+        {"series_id": ["a"] * 2, "date": ahead, "sales": [1.0, 2.0], "m": [1.0, 2.0]}
+    )
+    in_ns = forecasts.with_columns(pl.col("date").cast(pl.Datetime("ns")))
+    with pytest.raises(errors.ColumnTypeError, match=r"`date` has dtype date; expected datetime"):
+        sf.evaluate(in_ns, history, id_col="series_id", freq="1mo")
+    cut = forecasts.with_columns(cutoff=pl.lit(dt.datetime(2021, 12, 1), pl.Datetime("ns")))
+    with pytest.raises(errors.ColumnTypeError, match=r"`cutoff` has dtype datetime\[ns\]"):
+        sf.evaluate(cut, history, id_col="series_id", freq="1mo")
+
+
+@pytest.mark.parametrize(("as_of", "after"), [(dt.date(1000, 1, 1), 5), (dt.date(9000, 1, 1), 0)])
+def test_as_of_outside_a_nanosecond_column_is_before_or_after_all_of_it(
+    as_of: dt.date, after: int
+) -> None:
+    # Nanosecond times hold 1677 to 2262: the conversion of as_of wrapped and turned it around.
+    days = [dt.datetime(2020, 1, 1) + dt.timedelta(days=k) for k in range(5)]
+    ns = pl.DataFrame({"series_id": ["a"] * 5, "date": days, "sales": [1.0] * 5})
+    ns = ns.with_columns(pl.col("date").cast(pl.Datetime("ns")))
+    report = sf.validate(ns, id_col="series_id", as_of=as_of)
+    future = [issue.count for issue in report.issues if issue.check == "future_dates"]
+    assert future == ([after] if after else [])

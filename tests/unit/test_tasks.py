@@ -5,6 +5,7 @@ outputs confined to the run's folder."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,17 @@ def test_a_retried_tune_resumes_its_study(tmp_path: Path) -> None:
     (study,) = optuna.get_all_study_summaries(settings["optuna_storage"])
     assert study.n_trials == 3
     assert tasks.tune(settings, part, "seasonal_naive")["params"] == {}
+
+
+def test_a_study_without_storage_says_a_retry_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    settings = cfg(tmp_path, n_trials=1)
+    (part,) = tasks.ingest(settings)["partitions"]
+    with caplog.at_level(logging.INFO, logger=tasks.log.name):
+        assert tasks.tune(settings, part, "lightgbm")["n_trials"] == 1
+    assert "is kept in memory: a retried task starts its 1 trial(s) over" in caplog.text
 
 
 def test_train_and_evaluate_write_only_their_own_outputs(tmp_path: Path) -> None:

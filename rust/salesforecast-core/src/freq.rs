@@ -71,17 +71,20 @@ impl TimeAxis {
     /// Times outside are refused on reading and never made by stepping, so calendar arithmetic
     /// stays in chrono's range and every time converts back to Python.
     pub fn bounds(self) -> (i64, i64) {
-        let at = |y, m, d, nanos| {
-            NaiveDate::from_ymd_opt(y, m, d)
-                .and_then(|d| d.and_hms_nano_opt(0, 0, 0, 0))
-                .map(|d| d + chrono::Duration::nanoseconds(nanos))
-                .and_then(|d| self.checked_from_naive(d))
-        };
-        // A bound the storage cannot reach (a nanosecond column ends in 2262) bounds nothing.
-        (
-            at(1, 1, 1, 0).unwrap_or(i64::MIN),
-            at(9999, 12, 31, 86_399_999_999_999).unwrap_or(i64::MAX),
-        )
+        const FIRST_SECOND: i64 = -62_135_596_800; // 0001-01-01 00:00:00
+        const END_SECOND: i64 = 253_402_300_800; // 10000-01-01 00:00:00
+        match self {
+            Self::Date => (FIRST_SECOND / 86_400, END_SECOND / 86_400 - 1),
+            // A bound the storage cannot reach (a nanosecond column ends in 2262) bounds nothing.
+            Self::Datetime { ticks_per_second } => (
+                FIRST_SECOND
+                    .checked_mul(ticks_per_second)
+                    .unwrap_or(i64::MIN),
+                END_SECOND
+                    .checked_mul(ticks_per_second)
+                    .map_or(i64::MAX, |end| end - 1),
+            ),
+        }
     }
 
     /// Formats a time for messages: `2023-01-31` or `2023-01-31 13:00:00`.
@@ -181,11 +184,7 @@ impl Frequency {
         let freq = n
             .checked_mul(per_unit)
             .map(make)
-            .filter(|f| match *f {
-                Self::Seconds(s) => s <= MAX_STEP_DAYS * 86_400,
-                Self::Days(d) => d <= MAX_STEP_DAYS,
-                Self::Months(m) => m <= 1_200,
-            })
+            .filter(|f| f.within_a_century())
             .ok_or_else(|| bad("a step longer than a century"))?;
         if let Self::Seconds(s) = freq {
             if s % 86_400 == 0 {
@@ -318,17 +317,36 @@ impl Frequency {
                 )
             })?;
         let per_day = axis.ticks_per_day();
-        if gap % per_day != 0 {
+        let freq = if gap % per_day != 0 {
             let ticks_per_second = per_day / 86_400;
-            return Ok(Self::Seconds((gap / ticks_per_second).max(1)));
+            Self::Seconds((gap / ticks_per_second).max(1))
+        } else {
+            match gap / per_day {
+                28..=31 => Self::Months(1),
+                89..=92 => Self::Months(3),
+                365 | 366 => Self::Months(12),
+                d => Self::Days(d),
+            }
+        };
+        if !freq.within_a_century() {
+            return Err(CoreError::invalid_argument(
+                "freq",
+                format!(
+                    "cannot infer the frequency: the most common gap between a series' times is \
+                     {freq}, longer than a century; check the time column, or pass freq"
+                ),
+            ));
         }
-        let days = gap / per_day;
-        Ok(match days {
-            28..=31 => Self::Months(1),
-            89..=92 => Self::Months(3),
-            365 | 366 => Self::Months(12),
-            d => Self::Days(d),
-        })
+        Ok(freq)
+    }
+
+    /// Whether the step is at most a century long, as every step `parse` accepts.
+    fn within_a_century(self) -> bool {
+        match self {
+            Self::Seconds(s) => s <= MAX_STEP_DAYS * 86_400,
+            Self::Days(d) => d <= MAX_STEP_DAYS,
+            Self::Months(m) => m <= 1_200,
+        }
     }
 }
 
@@ -451,11 +469,17 @@ mod tests {
             ticks_per_second: 1_000_000,
         };
         assert_eq!(us.bounds().1, (last_day + 1) * 86_400_000_000 - 1);
+        let first_day = date_to_epoch_day(NaiveDate::from_ymd_opt(1, 1, 1).unwrap());
+        assert_eq!(TimeAxis::Date.bounds(), (first_day, last_day));
+        assert_eq!(us.bounds().0, first_day * 86_400_000_000);
         assert_eq!(ns.bounds(), (i64::MIN, i64::MAX));
         // A placeholder at the storage's minimum beside 2024: not a whole number of steps.
         assert_eq!(day.steps_between(i64::MIN + 1, t, ns), None);
         let inferred = Frequency::infer(&[i64::MIN + 1, t, t + 86_400_000_000_000], &[0, 3], ns);
         assert_eq!(inferred.unwrap(), Frequency::Days(1));
+        // Two rows two centuries apart: no step to suggest.
+        let apart = Frequency::infer(&[0, 73_050], &[0, 2], TimeAxis::Date).unwrap_err();
+        assert!(apart.to_string().contains("is 73050d, longer than a century"), "{apart}");
     }
 
     #[test]

@@ -15,77 +15,120 @@ pub struct GridSeries {
 }
 
 /// Every series of `panel` on its grid; `values` are in panel order. Rows off the grid are left
-/// out; a series with gaps that would span more than [`MAX_SERIES_PERIODS`] is refused (an
-/// error naming `time_col`) before its grid is allocated.
+/// out. A series with gaps that would span more than [`MAX_SERIES_PERIODS`], or gaps adding up
+/// to more than [`MAX_MISSING_PERIODS`] over the panel, is refused (an error naming `time_col`)
+/// before any grid is allocated.
 pub fn series_on_grid(
     panel: &Panel,
     values: &[f64],
     freq: Frequency,
     time_col: &str,
 ) -> Result<Vec<GridSeries>> {
-    (0..panel.n_series())
+    let step = |s: usize, pos: usize| {
+        freq.steps_between(
+            panel.times[panel.range(s).start],
+            panel.times[pos],
+            panel.axis,
+        )
+        .and_then(|k| usize::try_from(k).ok())
+    };
+    let lengths: Vec<usize> = (0..panel.n_series())
         .map(|s| {
-            let r = panel.range(s);
-            let start = panel.times[r.start];
-            let steps: Vec<Option<usize>> = r
-                .clone()
-                .map(|pos| {
-                    freq.steps_between(start, panel.times[pos], panel.axis)
-                        .and_then(|k| usize::try_from(k).ok())
-                })
-                .collect();
-            let len = steps
-                .iter()
-                .flatten()
+            panel
+                .range(s)
+                .filter_map(|pos| step(s, pos))
                 .max()
-                .map_or(0, |k| k.saturating_add(1));
-            if len > MAX_SERIES_PERIODS && len > r.len() {
-                return Err(series_span_error(panel, s, len, freq, time_col));
-            }
+                .map_or(0, |k| k.saturating_add(1))
+        })
+        .collect();
+    let mut missing = 0usize;
+    for (s, &len) in lengths.iter().enumerate() {
+        let rows = panel.range(s).len();
+        if len > MAX_SERIES_PERIODS && len > rows {
+            return Err(series_span_error(panel, s, len, freq, time_col));
+        }
+        missing = missing.saturating_add(len.saturating_sub(rows));
+    }
+    if missing > MAX_MISSING_PERIODS {
+        return Err(CoreError::invalid_data(
+            time_col,
+            missing_periods_message(missing, freq),
+        ));
+    }
+    Ok(lengths
+        .into_iter()
+        .enumerate()
+        .map(|(s, len)| {
             let mut grid = vec![f64::NAN; len];
-            for (pos, step) in r.zip(steps) {
-                if let Some(k) = step {
+            for pos in panel.range(s) {
+                if let Some(k) = step(s, pos) {
                     grid[k] = values[pos];
                 }
             }
-            Ok(GridSeries {
-                start,
+            GridSeries {
+                start: panel.times[panel.range(s).start],
                 values: grid,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// A time column of `dtype` from storage values (days for `Date`, ticks for `Datetime`).
 pub fn time_column(name: &str, values: Vec<i64>, dtype: &DataType) -> Result<Column> {
-    let raw = Column::new(name.into(), values);
+    as_time(Column::new(name.into(), values), dtype)
+}
+
+fn as_time(storage: Column, dtype: &DataType) -> Result<Column> {
     Ok(match dtype {
-        DataType::Date => raw.cast(&DataType::Int32)?.cast(&DataType::Date)?,
-        other => raw.cast(other)?,
+        DataType::Date => storage.cast(&DataType::Int32)?.cast(&DataType::Date)?,
+        other => storage.cast(other)?,
     })
+}
+
+/// What [`shift_times`] does with a time moved out of years 1 to 9999 (or out of what its
+/// column's storage holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// An error: the time was to be a period of the output, as a forecast's.
+    Refuse,
+    /// A null: the time only bounds others, as the start of a window, and lies beyond them all.
+    Null,
+}
+
+impl OutOfRange {
+    /// `refuse` or `null`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "refuse" => Ok(Self::Refuse),
+            "null" => Ok(Self::Null),
+            other => Err(CoreError::invalid_argument(
+                "outside",
+                format!("expected refuse or null, got {other:?}"),
+            )),
+        }
+    }
 }
 
 /// `times` moved by `k` periods of `freq` (negative `k` moves back); calendar months keep
 /// month ends.
-pub fn shift_times(times: &Column, freq: Frequency, k: i64) -> Result<Column> {
+pub fn shift_times(times: &Column, freq: Frequency, k: i64, outside: OutOfRange) -> Result<Column> {
     let axis = time_axis(times)?;
     freq.check_axis(axis)?;
     let moved = time_values(times)?
         .into_iter()
-        .map(|t| {
-            freq.checked_advance(t, k, axis).ok_or_else(|| {
-                CoreError::invalid_argument(
-                    "h",
-                    format!(
-                        "{k} periods of {freq} from {} pass year 9999 or the range its time column \
-                         can hold",
-                        axis.format(t)
-                    ),
-                )
-            })
+        .map(|t| match freq.checked_advance(t, k, axis) {
+            None if outside == OutOfRange::Refuse => Err(CoreError::invalid_argument(
+                "h",
+                format!(
+                    "{k} periods of {freq} from {} leave years 1 to 9999 or the range its time \
+                     column can hold",
+                    axis.format(t)
+                ),
+            )),
+            moved => Ok(moved),
         })
         .collect::<Result<Vec<_>>>()?;
-    time_column(times.name(), moved, times.dtype())
+    as_time(Column::new(times.name().clone(), moved), times.dtype())
 }
 
 /// Key columns of each series' last row, each repeated `repeat` times, in panel order.
@@ -102,6 +145,18 @@ pub fn series_keys(df: &DataFrame, panel: &Panel, repeat: usize) -> Result<DataF
 /// before its gaps are filled in memory: two rows a century apart at an hourly step are a wrong
 /// time column or `freq`, not a series.
 pub const MAX_SERIES_PERIODS: usize = 10_000_000;
+
+/// Missing periods over a whole panel that are filled in memory at most (as NaN, 800 MB): more
+/// are a wrong time column or `freq` in many series, each within [`MAX_SERIES_PERIODS`].
+pub const MAX_MISSING_PERIODS: usize = 100_000_000;
+
+/// What is wrong with a panel missing more than [`MAX_MISSING_PERIODS`] periods.
+pub fn missing_periods_message(missing: usize, freq: Frequency) -> String {
+    format!(
+        "the series miss {missing} periods of {freq} between their first and last rows; at most \
+         {MAX_MISSING_PERIODS} can be filled in: check the time column and `freq`"
+    )
+}
 
 /// What is wrong with a series whose grid exceeds [`MAX_SERIES_PERIODS`].
 pub fn span_message(series: &str, periods: usize, freq: Frequency, from: &str, to: &str) -> String {
@@ -179,8 +234,8 @@ pub fn future_periods(
             return Err(CoreError::invalid_argument(
                 "h",
                 format!(
-                    "{h} periods of {freq} after series {} ends at {} pass year 9999 or the \
-                     range its time column can hold",
+                    "{h} periods of {freq} after series {} ends at {} leave years 1 to \
+                     9999 or the range its time column can hold",
                     panel.label(s),
                     panel.axis.format(last)
                 ),
@@ -333,7 +388,8 @@ mod tests {
         let ticks = Column::new("t".into(), vec![0i64, 900_000])
             .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
             .unwrap();
-        let moved = shift_times(&ticks, Frequency::parse("15min").unwrap(), 2).unwrap();
+        let quarter = Frequency::parse("15min").unwrap();
+        let moved = shift_times(&ticks, quarter, 2, OutOfRange::Refuse).unwrap();
         let values: Vec<i64> = moved
             .to_physical_repr()
             .i64()
@@ -344,7 +400,11 @@ mod tests {
         let dates = Column::new("d".into(), vec![0i32])
             .cast(&DataType::Date)
             .unwrap();
-        assert!(shift_times(&dates, Frequency::parse("15min").unwrap(), 1).is_err());
+        assert!(shift_times(&dates, quarter, 1, OutOfRange::Refuse).is_err());
+        // Before year 1: refused, or a null where only a bound is wanted.
+        assert!(shift_times(&ticks, quarter, -1 << 50, OutOfRange::Refuse).is_err());
+        let before = shift_times(&ticks, quarter, -1 << 50, OutOfRange::Null).unwrap();
+        assert_eq!(before.null_count(), 2);
     }
 
     fn check_frequency(df: &DataFrame, roles: &ColumnRoles, freq: Frequency) -> Result<()> {

@@ -1,8 +1,11 @@
 //! Data checks before anything is fitted: the data contract, gaps, outliers, drift.
 
 use crate::error::{CoreError, Result};
-use crate::freq::Frequency;
-use crate::grid::{check_panel_frequency, span_message, MAX_SERIES_PERIODS};
+use crate::freq::{Frequency, TimeAxis};
+use crate::grid::{
+    check_panel_frequency, missing_periods_message, span_message, MAX_MISSING_PERIODS,
+    MAX_SERIES_PERIODS,
+};
 use crate::metrics::median;
 use crate::panel::{check_key_dtype, column, numeric_values, time_axis, ColumnRoles, Panel};
 use polars::prelude::*;
@@ -204,7 +207,7 @@ pub fn validate(
         );
         check_constant(panel, &checked.target, roles, &mut out);
         if let Some(as_of) = opts.as_of {
-            check_future(panel, roles, panel.axis.from_naive(as_of), &mut out);
+            check_future(panel, roles, as_of, &mut out);
         }
     }
     if let Some(reference) = reference {
@@ -573,14 +576,17 @@ fn check_periods(
         }
         None => match Frequency::infer(&panel.times, &panel.offsets, panel.axis) {
             Ok(f) => f,
-            Err(_) => {
+            Err(e) => {
+                let reason = match e {
+                    CoreError::InvalidArgument { reason, .. } => reason,
+                    other => other.to_string(),
+                };
                 out.push(
                     Severity::Info,
                     "frequency",
                     Some(&roles.time_col),
                     0,
-                    "no series has two distinct times, so the frequency could not be inferred"
-                        .into(),
+                    reason,
                     vec![],
                 );
                 return Ok(None);
@@ -593,6 +599,7 @@ fn check_periods(
     for s in 0..panel.n_series() {
         let r = panel.range(s);
         let (mut series_off, mut series_missing) = (false, false);
+        let mut missing_in_series = 0;
         // Periods count from the series' first, as its grid does (`grid::series_on_grid`): a
         // row off that grid is one the forecaster cannot place.
         let start = panel.times[r.start];
@@ -611,7 +618,7 @@ fn check_periods(
                 }
                 Some(k) => {
                     if k > previous + 1 {
-                        missing += k - previous - 1;
+                        missing_in_series += k - previous - 1;
                         series_missing = true;
                         if gap_examples.len() < MAX_EXAMPLES {
                             gap_examples.push(example(
@@ -634,7 +641,10 @@ fn check_periods(
         let periods = usize::try_from(previous)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        if series_missing && periods > MAX_SERIES_PERIODS {
+        // A series too long to fill is its own error, outside the panel's count of gaps.
+        if !(series_missing && periods > MAX_SERIES_PERIODS) {
+            missing += missing_in_series;
+        } else {
             span_series += 1;
             if span_first.is_none() {
                 let last = panel.times[r.end - 1];
@@ -668,13 +678,23 @@ fn check_periods(
     if off_grid > 0 {
         out.push(Severity::Error, "irregular_periods", Some(time), off_grid, format!("{off_grid} row(s) in {off_grid_series} series are off their series' {freq} grid (not a whole number of periods after the series' first)"), off_examples);
     }
+    let missing = usize::try_from(missing).unwrap_or(usize::MAX);
     if missing > 0 && !other_step {
+        // Too many to fill in memory is an error; the forecasters fill a few.
+        let (severity, message) = if missing > MAX_MISSING_PERIODS {
+            (Severity::Error, missing_periods_message(missing, freq))
+        } else {
+            (
+                Severity::Warning,
+                format!("{missing} missing period(s) at {freq} in {gap_series} series"),
+            )
+        };
         out.push(
-            Severity::Warning,
+            severity,
             "missing_periods",
             Some(time),
-            missing as usize,
-            format!("{missing} missing period(s) at {freq} in {gap_series} series"),
+            missing,
+            message,
             gap_examples,
         );
     }
@@ -821,11 +841,26 @@ fn check_constant(panel: &Panel, target: &[f64], roles: &ColumnRoles, out: &mut 
     );
 }
 
-fn check_future(panel: &Panel, roles: &ColumnRoles, as_of: i64, out: &mut Collector) {
+fn check_future(
+    panel: &Panel,
+    roles: &ColumnRoles,
+    as_of: chrono::NaiveDateTime,
+    out: &mut Collector,
+) {
+    // An `as_of` the time column cannot hold lies before or after all of its times.
+    let bound =
+        panel
+            .axis
+            .checked_from_naive(as_of)
+            .unwrap_or(if as_of.and_utc().timestamp() < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            });
     let (mut count, mut examples) = (0, Vec::new());
     for s in 0..panel.n_series() {
         for pos in panel.range(s) {
-            if panel.times[pos] > as_of {
+            if panel.times[pos] > bound {
                 count += 1;
                 if examples.len() < MAX_EXAMPLES {
                     examples.push(example(panel, s, pos, None));
@@ -834,15 +869,16 @@ fn check_future(panel: &Panel, roles: &ColumnRoles, as_of: i64, out: &mut Collec
         }
     }
     if count > 0 {
+        let shown = match panel.axis {
+            TimeAxis::Date => as_of.date().to_string(),
+            TimeAxis::Datetime { .. } => as_of.to_string(),
+        };
         out.push(
             Severity::Warning,
             "future_dates",
             Some(&roles.time_col),
             count,
-            format!(
-                "{count} row(s) are dated after {}",
-                panel.axis.format(as_of)
-            ),
+            format!("{count} row(s) are dated after {shown}"),
             examples,
         );
     }
@@ -1221,6 +1257,49 @@ mod tests {
         assert_eq!(off.examples[0].row, Some(1));
         let step = find(&report, "frequency").expect("the data's own step named");
         assert!(step.message.contains("steps by 1d"), "{}", step.message);
+    }
+
+    #[test]
+    fn gaps_too_many_to_fill_over_the_panel_are_refused_before_any_grid() {
+        // Eleven hourly series, each spanning 9.5M periods (under the per-series cap) with three
+        // rows: 104.5M missing periods in all.
+        let hour_ms = 3_600_000_i64;
+        let base = i64::from(epoch(2023, 1, 2)) * 24 * hour_ms;
+        let names: Vec<String> = (0..11).map(|s| format!("S{s:02}")).collect();
+        let stores: Vec<&str> = names.iter().flat_map(|n| [n.as_str(); 3]).collect();
+        let mut df = dated_frame(&stores, &[0; 33], &[Some(1.0); 33]);
+        let times: Vec<i64> = (0..11)
+            .flat_map(|_| [base, base + hour_ms, base + 9_500_000 * hour_ms])
+            .collect();
+        let times = Series::new("date".into(), times)
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        df.with_column(times.into_column()).unwrap();
+        let hourly = Some(Frequency::Seconds(3600));
+        let opts = ValidationOptions {
+            freq: hourly,
+            ..options()
+        };
+        let report = validate(&df, None, &opts).unwrap();
+        let missing = find(&report, "missing_periods").expect("the gaps are reported");
+        assert_eq!(missing.severity, Severity::Error);
+        assert_eq!(missing.count, 11 * (9_500_001 - 3));
+        assert!(
+            missing.message.contains("at most 100000000"),
+            "{}",
+            missing.message
+        );
+        assert!(find(&report, "series_span").is_none());
+        let roles = options().roles;
+        let refused = check_frame(&df, &roles, hourly, TargetRule::Finite, "df").unwrap_err();
+        assert!(
+            refused.to_string().contains("miss 104499978 periods"),
+            "{refused}"
+        );
+        let panel = Panel::build(&df, &roles).unwrap();
+        let target = vec![1.0; 33];
+        let grids = crate::grid::series_on_grid(&panel, &target, Frequency::Seconds(3600), "date");
+        assert!(grids.unwrap_err().to_string().contains("at most 100000000"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use salesforecast_core::features::{
 use salesforecast_core::freq::date_to_epoch_day;
 use salesforecast_core::generate::{generate_sales as core_generate, GeneratorConfig};
 use salesforecast_core::grid::{
-    future_periods as core_future_periods, shift_times as core_shift_times,
+    future_periods as core_future_periods, shift_times as core_shift_times, OutOfRange,
 };
 use salesforecast_core::split::{time_split as core_split, SplitOptions};
 use salesforecast_core::stats::{stat_forecasts as core_stat_forecasts, StatModel};
@@ -306,12 +306,23 @@ fn check_frame(
     })
 }
 
-/// `times` moved by `k` periods of `freq`.
+/// `times` moved by `k` periods of `freq`; a time moved out of range is refused or null.
 #[pyfunction]
-fn shift_times(py: Python<'_>, times: PySeries, freq: &str, k: i64) -> PyResult<PySeries> {
+fn shift_times(
+    py: Python<'_>,
+    times: PySeries,
+    freq: &str,
+    k: i64,
+    outside: &str,
+) -> PyResult<PySeries> {
     run(py, || {
         let column = Column::from(times.0);
-        core_shift_times(&column, Frequency::parse(freq)?, k)
+        core_shift_times(
+            &column,
+            Frequency::parse(freq)?,
+            k,
+            OutOfRange::parse(outside)?,
+        )
     })
     .map(|c| PySeries(c.take_materialized_series()))
 }

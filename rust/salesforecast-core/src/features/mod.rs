@@ -650,30 +650,40 @@ fn group_features(
             }
             series_group.push(code);
         }
-        // Sum per (group, time).
-        let mut sums: HashMap<(u64, i64), f64> = HashMap::new();
+        // Sum per (group, time), with the first series seen there (for messages).
+        let mut sums: HashMap<(u64, i64), (f64, usize)> = HashMap::new();
         for (s, group) in series_group.iter().enumerate() {
             for pos in panel.range(s) {
                 let v = raw_target[pos];
                 let e = sums
                     .entry((group.to_bits(), panel.times[pos]))
-                    .or_insert(0.0);
+                    .or_insert((0.0, s));
                 if v.is_finite() {
-                    *e += v;
+                    e.0 += v;
                 }
             }
         }
-        let mut by_group: HashMap<u64, Vec<(i64, f64)>> = HashMap::new();
-        for (&(code, t), &v) in &sums {
-            by_group.entry(code).or_default().push((t, v));
+        let mut by_group: HashMap<u64, Vec<(i64, f64, usize)>> = HashMap::new();
+        for (&(code, t), &(v, s)) in &sums {
+            by_group.entry(code).or_default().push((t, v, s));
         }
+        // The group's value as the user wrote it, read at a member series' first row.
+        let labels = column(df, &g.group_col)?.cast(&DataType::String)?;
+        let group_of = |s: usize| {
+            let row = panel.order[panel.range(s).start] as usize;
+            let value = labels
+                .str()
+                .ok()
+                .and_then(|ca| ca.get(row))
+                .unwrap_or("null");
+            format!("group {}={value}", g.group_col)
+        };
         let mut lookup: HashMap<(u64, i64), Vec<f64>> = HashMap::new();
         for (code, mut points) in by_group {
             points.sort_unstable_by_key(|p| p.0);
-            let first = points[0].0;
-            let group = || format!("group {}={}", g.group_col, f64::from_bits(code));
+            let (first, _, first_series) = points[0];
             let mut pos_of = Vec::with_capacity(points.len());
-            for &(t, _) in &points {
+            for &(t, _, s) in &points {
                 let step = grid
                     .freq
                     .steps_between(first, t, panel.axis)
@@ -682,11 +692,13 @@ fn group_features(
                         CoreError::invalid_data(
                             &g.group_col,
                             format!(
-                                "the series of {} are not on one {} grid: {} is not a whole \
-                                 number of periods after {}",
-                                group(),
+                                "the series of {} are not on one {} grid: series {} has {}, \
+                                 not a whole number of periods after series {} starts at {}",
+                                group_of(s),
                                 grid.freq,
+                                panel.label(s),
                                 panel.axis.format(t),
+                                panel.label(first_series),
                                 panel.axis.format(first)
                             ),
                         )
@@ -699,7 +711,7 @@ fn group_features(
                 return Err(CoreError::invalid_data(
                     &g.group_col,
                     span_message(
-                        &group(),
+                        &group_of(first_series),
                         len,
                         grid.freq,
                         &axis.format(first),
@@ -708,13 +720,13 @@ fn group_features(
                 ));
             }
             let mut dense = vec![f64::NAN; len];
-            for (&(_, v), &p) in points.iter().zip(&pos_of) {
+            for (&(_, v, _), &p) in points.iter().zip(&pos_of) {
                 dense[p] = v;
             }
             let mut bufs: Vec<Vec<f64>> = g.stats.iter().map(|_| vec![f64::NAN; len]).collect();
             let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
             kernels::rolling(&dense, g.window, g.lag, g.min_samples, &g.stats, &mut outs);
-            for (&(t, _), &p) in points.iter().zip(&pos_of) {
+            for (&(t, _, _), &p) in points.iter().zip(&pos_of) {
                 lookup.insert((code, t), bufs.iter().map(|b| b[p]).collect());
             }
         }
@@ -1837,6 +1849,32 @@ mod tests {
             StepState::new(&df, &s, &options()),
             Err(CoreError::InvalidArgument { .. })
         ));
+    }
+
+    #[test]
+    fn group_series_off_one_grid_are_refused_naming_the_group_and_series() {
+        // Weekly stores of region N: A on Mondays, B on Tuesdays.
+        let df = frame(
+            &["A", "A", "A", "B", "B", "B"],
+            &[0, 7, 14, 1, 8, 15],
+            &some(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        );
+        let df = with(df, Series::new("region".into(), ["N"; 6]));
+        let s = spec(
+            r#"{"group_rolling": [{"group_col": "region", "window": 2, "lag": 1, "stats": ["sum"], "min_samples": 1}]}"#,
+        );
+        let weekly = FeatureOptions {
+            freq: Some(Frequency::Days(7)),
+            ..options()
+        };
+        let err = build_features(&df, &s, &weekly).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::InvalidData { column, reason } if column == "region"
+                && reason.contains("the series of group region=N are not on one 1w grid: series \
+                                    store=B has 2023-01-03, not a whole number of periods after \
+                                    series store=A starts at 2023-01-02")),
+            "{err}"
+        );
     }
 
     #[test]

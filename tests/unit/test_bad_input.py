@@ -1011,6 +1011,10 @@ def test_evaluate_refuses_times_of_another_type_than_the_forecasts() -> None:
     cut = forecasts.with_columns(cutoff=pl.lit(dt.datetime(2021, 12, 1), pl.Datetime("ns")))
     with pytest.raises(errors.ColumnTypeError, match=r"`cutoff` has dtype datetime\[ns\]"):
         sf.evaluate(cut, history, id_col="series_id", freq="1mo")
+    assert sf.evaluate(cut, id_col="series_id", freq="1mo").height  # no history: never read
+    zoned = history.with_columns(pl.col("date").cast(pl.Datetime("ns")).dt.replace_time_zone("UTC"))
+    with pytest.raises(errors.ColumnTypeError, match=r"dtype datetime\[ns, UTC\]; expected"):
+        sf.evaluate(in_ns, zoned, id_col="series_id", freq="1mo")
 
 
 @pytest.mark.parametrize(("as_of", "after"), [(dt.date(1000, 1, 1), 5), (dt.date(9000, 1, 1), 0)])
@@ -1024,3 +1028,38 @@ def test_as_of_outside_a_nanosecond_column_is_before_or_after_all_of_it(
     report = sf.validate(ns, id_col="series_id", as_of=as_of)
     future = [issue.count for issue in report.issues if issue.check == "future_dates"]
     assert future == ([after] if after else [])
+
+
+def test_group_series_off_one_grid_are_named_by_a_member_not_an_encoded_value() -> None:
+    # Weekly stores of one region, anchored on Monday and on Tuesday.
+    base = dt.date(2023, 1, 2)
+    weekly = pl.DataFrame(
+        [(s, base + dt.timedelta(days=off + 7 * k), float(k % 5 + 1), "North")
+         for s, off in (("A", 0), ("B", 1)) for k in range(60)],
+        schema=["store", "date", "sales", "region"], orient="row",
+    )  # fmt: skip
+    group = sf.GroupRolling(group_col="region", window=2, stats=["sum"], min_samples=1)
+    spec = sf.FeatureSpec(lags=[1], group_rolling=[group])
+    fc = sf.Forecaster(
+        [sf.LightGBM(n_estimators=3)], spec, freq="1w", horizon=2, id_col="store",
+        static_features=["region"], cv_windows=2, verbose=False,
+    )  # fmt: skip
+    off_grid = r"the series of the `region` group of store=A are not on one 1w grid: series store=B"
+    with pytest.raises(errors.DataError, match=off_grid):
+        fc.fit(weekly)
+
+
+def test_a_step_over_a_century_is_named_not_suggested() -> None:
+    apart = pl.DataFrame(
+        {"series_id": ["a"] * 2, "date": [dt.date(1800, 1, 1), dt.date(2000, 1, 1)],
+         "sales": [1.0, 2.0]}
+    )  # fmt: skip
+    report = sf.validate(apart, id_col="series_id")
+    (info,) = [issue for issue in report.issues if issue.check == "frequency"]
+    assert "is 73048d, longer than a century" in info.message
+    refused = sf.validate(apart, id_col="series_id", freq="1d")
+    assert [issue.check for issue in refused.errors] == ["frequency"]
+    assert "the data steps by 73048d" in refused.errors[0].message
+    assert "longer than a century" in refused.errors[0].message
+    with pytest.raises(errors.InvalidArgumentError, match="longer than a century"):
+        sf.time_split(apart, 1, id_col="series_id")

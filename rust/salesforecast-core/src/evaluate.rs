@@ -6,7 +6,7 @@ use crate::error::{CoreError, Result};
 use crate::freq::Frequency;
 use crate::grid::series_on_grid;
 use crate::metrics::{point_metrics, Interval, PointMetrics, Scale};
-use crate::panel::{column, numeric_values, time_axis, ColumnRoles, Panel};
+use crate::panel::{column, numeric_values, ColumnRoles, Panel};
 use polars::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
@@ -112,25 +112,26 @@ pub fn evaluate(
     let panel = Panel::build(forecasts, roles)?;
     let target = panel.gather(numeric_values(column(forecasts, &roles.target_col)?)?);
     let mut models = opts.models.clone();
-    // Times of another type would be read in the forecasts' unit.
-    let own = column(forecasts, &roles.time_col)?.dtype();
-    let same_time_type = |col: &Column, expected: String| -> Result<()> {
-        if time_axis(col)? == panel.axis {
-            return Ok(());
-        }
-        Err(CoreError::ColumnType {
-            column: col.name().to_string(),
-            expected,
-            found: col.dtype().to_string(),
-        })
-    };
+    // Times of another type (unit or time zone) would be read as the forecasts' times. The
+    // cutoffs are only read against a history.
     if let Some(h) = history {
+        let own = column(forecasts, &roles.time_col)?.dtype();
+        let same_type = |col: &Column, expected: String| -> Result<()> {
+            if col.dtype() == own {
+                return Ok(());
+            }
+            Err(CoreError::ColumnType {
+                column: col.name().to_string(),
+                expected,
+                found: col.dtype().to_string(),
+            })
+        };
         let expected = format!("{own} in the history, as in the forecasts");
-        same_time_type(column(h, &roles.time_col)?, expected)?;
-    }
-    if let Some(c) = &opts.cutoff_col {
-        let expected = format!("{own}, the type of the forecasts' `{}`", roles.time_col);
-        same_time_type(column(forecasts, c)?, expected)?;
+        same_type(column(h, &roles.time_col)?, expected)?;
+        if let Some(c) = &opts.cutoff_col {
+            let expected = format!("{own}, the type of the forecasts' `{}`", roles.time_col);
+            same_type(column(forecasts, c)?, expected)?;
+        }
     }
     let hist = history
         .map(|h| histories(h, roles, opts.freq))

@@ -297,37 +297,12 @@ impl Frequency {
     /// Infers the step from the most common gap between consecutive times of each series.
     /// `times` is sorted within each `[offsets[i], offsets[i+1])` block.
     pub fn infer(times: &[i64], offsets: &[usize], axis: TimeAxis) -> Result<Self> {
-        let mut counts: HashMap<i64, usize> = HashMap::new();
-        for w in offsets.windows(2) {
-            for pair in times[w[0]..w[1]].windows(2) {
-                match pair[1].checked_sub(pair[0]) {
-                    Some(gap) if gap > 0 => *counts.entry(gap).or_default() += 1,
-                    _ => {}
-                }
-            }
-        }
-        let gap = counts
-            .into_iter()
-            .max_by_key(|&(gap, n)| (n, std::cmp::Reverse(gap)))
-            .map(|(gap, _)| gap)
-            .ok_or_else(|| {
-                CoreError::invalid_argument(
-                    "freq",
-                    "cannot infer the frequency: no series has two distinct times; pass freq",
-                )
-            })?;
-        let per_day = axis.ticks_per_day();
-        let freq = if gap % per_day != 0 {
-            let ticks_per_second = per_day / 86_400;
-            Self::Seconds((gap / ticks_per_second).max(1))
-        } else {
-            match gap / per_day {
-                28..=31 => Self::Months(1),
-                89..=92 => Self::Months(3),
-                365 | 366 => Self::Months(12),
-                d => Self::Days(d),
-            }
-        };
+        let freq = Self::most_common_step(times, offsets, axis).ok_or_else(|| {
+            CoreError::invalid_argument(
+                "freq",
+                "cannot infer the frequency: no series has two distinct times; pass freq",
+            )
+        })?;
         if !freq.within_a_century() {
             return Err(CoreError::invalid_argument(
                 "freq",
@@ -340,8 +315,42 @@ impl Frequency {
         Ok(freq)
     }
 
+    /// The step of the most common gap between consecutive times of each series, however long;
+    /// `None` when no series has two distinct times.
+    pub(crate) fn most_common_step(
+        times: &[i64],
+        offsets: &[usize],
+        axis: TimeAxis,
+    ) -> Option<Self> {
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        for w in offsets.windows(2) {
+            for pair in times[w[0]..w[1]].windows(2) {
+                match pair[1].checked_sub(pair[0]) {
+                    Some(gap) if gap > 0 => *counts.entry(gap).or_default() += 1,
+                    _ => {}
+                }
+            }
+        }
+        let gap = counts
+            .into_iter()
+            .max_by_key(|&(gap, n)| (n, std::cmp::Reverse(gap)))
+            .map(|(gap, _)| gap)?;
+        let per_day = axis.ticks_per_day();
+        Some(if gap % per_day != 0 {
+            let ticks_per_second = per_day / 86_400;
+            Self::Seconds((gap / ticks_per_second).max(1))
+        } else {
+            match gap / per_day {
+                28..=31 => Self::Months(1),
+                89..=92 => Self::Months(3),
+                365 | 366 => Self::Months(12),
+                d => Self::Days(d),
+            }
+        })
+    }
+
     /// Whether the step is at most a century long, as every step `parse` accepts.
-    fn within_a_century(self) -> bool {
+    pub(crate) fn within_a_century(self) -> bool {
         match self {
             Self::Seconds(s) => s <= MAX_STEP_DAYS * 86_400,
             Self::Days(d) => d <= MAX_STEP_DAYS,
@@ -479,7 +488,12 @@ mod tests {
         assert_eq!(inferred.unwrap(), Frequency::Days(1));
         // Two rows two centuries apart: no step to suggest.
         let apart = Frequency::infer(&[0, 73_050], &[0, 2], TimeAxis::Date).unwrap_err();
-        assert!(apart.to_string().contains("is 73050d, longer than a century"), "{apart}");
+        assert!(
+            apart
+                .to_string()
+                .contains("is 73050d, longer than a century"),
+            "{apart}"
+        );
     }
 
     #[test]

@@ -24,30 +24,31 @@ pub fn series_on_grid(
     freq: Frequency,
     time_col: &str,
 ) -> Result<Vec<GridSeries>> {
-    let step = |s: usize, pos: usize| {
-        freq.steps_between(
-            panel.times[panel.range(s).start],
-            panel.times[pos],
-            panel.axis,
-        )
-        .and_then(|k| usize::try_from(k).ok())
-    };
-    let lengths: Vec<usize> = (0..panel.n_series())
+    // Each row's period on its series' grid (None off the grid), found once: monthly steps
+    // take calendar arithmetic.
+    let steps: Vec<Vec<Option<usize>>> = (0..panel.n_series())
         .map(|s| {
+            let start = panel.times[panel.range(s).start];
             panel
                 .range(s)
-                .filter_map(|pos| step(s, pos))
-                .max()
-                .map_or(0, |k| k.saturating_add(1))
+                .map(|pos| {
+                    freq.steps_between(start, panel.times[pos], panel.axis)
+                        .and_then(|k| usize::try_from(k).ok())
+                })
+                .collect()
         })
         .collect();
     let mut missing = 0usize;
-    for (s, &len) in lengths.iter().enumerate() {
-        let rows = panel.range(s).len();
-        if len > MAX_SERIES_PERIODS && len > rows {
+    for (s, series) in steps.iter().enumerate() {
+        let len = series
+            .iter()
+            .flatten()
+            .max()
+            .map_or(0, |k| k.saturating_add(1));
+        if len > MAX_SERIES_PERIODS && len > series.len() {
             return Err(series_span_error(panel, s, len, freq, time_col));
         }
-        missing = missing.saturating_add(len.saturating_sub(rows));
+        missing = missing.saturating_add(len.saturating_sub(series.len()));
     }
     if missing > MAX_MISSING_PERIODS {
         return Err(CoreError::invalid_data(
@@ -55,13 +56,14 @@ pub fn series_on_grid(
             missing_periods_message(missing, freq),
         ));
     }
-    Ok(lengths
+    Ok(steps
         .into_iter()
         .enumerate()
-        .map(|(s, len)| {
+        .map(|(s, series)| {
+            let len = series.iter().flatten().max().map_or(0, |k| k + 1);
             let mut grid = vec![f64::NAN; len];
-            for pos in panel.range(s) {
-                if let Some(k) = step(s, pos) {
+            for (pos, step) in panel.range(s).zip(series) {
+                if let Some(k) = step {
                     grid[k] = values[pos];
                 }
             }
@@ -280,7 +282,7 @@ pub(crate) fn check_panel_frequency(panel: &Panel, time_col: &str, freq: Frequen
     if mode == Some(1) {
         return Ok(());
     }
-    let Ok(found) = Frequency::infer(&panel.times, &panel.offsets, panel.axis) else {
+    let Some(found) = Frequency::most_common_step(&panel.times, &panel.offsets, panel.axis) else {
         return Err(CoreError::invalid_data(
             time_col,
             format!(
@@ -288,6 +290,15 @@ pub(crate) fn check_panel_frequency(panel: &Panel, time_col: &str, freq: Frequen
             ),
         ));
     };
+    if !found.within_a_century() {
+        return Err(CoreError::invalid_data(
+            time_col,
+            format!(
+                "the data steps by {found} (the most common gap between a series' periods), \
+                 longer than a century: check the time column"
+            ),
+        ));
+    }
     Err(CoreError::invalid_data(
         time_col,
         format!(

@@ -66,29 +66,27 @@ pub fn time_axis(col: &Column) -> Result<TimeAxis> {
 /// ([`TimeAxis::bounds`]), is reported with its row.
 pub fn time_values(col: &Column) -> Result<Vec<i64>> {
     let (first, last) = time_axis(col)?.bounds();
-    let read = |values: &mut dyn Iterator<Item = Option<i64>>| {
-        let mut out = Vec::with_capacity(col.len());
-        for (row, v) in values.enumerate() {
-            let what = match v {
-                Some(t) if (first..=last).contains(&t) => {
-                    out.push(t);
-                    continue;
-                }
-                Some(_) => "a time outside years 1 to 9999",
-                None => "null time",
-            };
-            return Err(CoreError::invalid_data(
-                col.name(),
-                format!("{what} at row {row}"),
-            ));
-        }
-        Ok(out)
+    let at_row = |what: &str, row: usize| {
+        CoreError::invalid_data(col.name(), format!("{what} at row {row}"))
     };
+    if col.null_count() > 0 {
+        let nulls = col.is_null();
+        let row = nulls.iter().position(|null| null == Some(true));
+        return Err(at_row("null time", row.unwrap_or(0)));
+    }
     let physical = col.to_physical_repr();
-    if col.dtype() == &DataType::Date {
-        read(&mut physical.i32()?.iter().map(|v| v.map(i64::from)))
+    let values: Vec<i64> = if col.dtype() == &DataType::Date {
+        physical.i32()?.into_no_null_iter().map(i64::from).collect()
     } else {
-        read(&mut physical.cast(&DataType::Int64)?.i64()?.iter())
+        physical
+            .cast(&DataType::Int64)?
+            .i64()?
+            .into_no_null_iter()
+            .collect()
+    };
+    match values.iter().position(|t| !(first..=last).contains(t)) {
+        Some(row) => Err(at_row("a time outside years 1 to 9999", row)),
+        None => Ok(values),
     }
 }
 

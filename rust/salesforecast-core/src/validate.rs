@@ -599,7 +599,7 @@ fn check_periods(
     for s in 0..panel.n_series() {
         let r = panel.range(s);
         let (mut series_off, mut series_missing) = (false, false);
-        let mut missing_in_series = 0;
+        let (mut missing_in_series, mut series_gap_examples) = (0, Vec::new());
         // Periods count from the series' first, as its grid does (`grid::series_on_grid`): a
         // row off that grid is one the forecaster cannot place.
         let start = panel.times[r.start];
@@ -620,8 +620,8 @@ fn check_periods(
                     if k > previous + 1 {
                         missing_in_series += k - previous - 1;
                         series_missing = true;
-                        if gap_examples.len() < MAX_EXAMPLES {
-                            gap_examples.push(example(
+                        if series_gap_examples.len() < MAX_EXAMPLES {
+                            series_gap_examples.push(example(
                                 panel,
                                 s,
                                 pos,
@@ -637,13 +637,15 @@ fn check_periods(
             }
         }
         off_grid_series += usize::from(series_off);
-        gap_series += usize::from(series_missing);
         let periods = usize::try_from(previous)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
         // A series too long to fill is its own error, outside the panel's count of gaps.
         if !(series_missing && periods > MAX_SERIES_PERIODS) {
             missing += missing_in_series;
+            gap_series += usize::from(series_missing);
+            let room = MAX_EXAMPLES - gap_examples.len();
+            gap_examples.extend(series_gap_examples.into_iter().take(room));
         } else {
             span_series += 1;
             if span_first.is_none() {

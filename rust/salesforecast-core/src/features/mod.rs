@@ -667,17 +667,8 @@ fn group_features(
         for (&(code, t), &(v, s)) in &sums {
             by_group.entry(code).or_default().push((t, v, s));
         }
-        // The group's value as the user wrote it, read at a member series' first row.
-        let labels = column(df, &g.group_col)?.cast(&DataType::String)?;
-        let group_of = |s: usize| {
-            let row = panel.order[panel.range(s).start] as usize;
-            let value = labels
-                .str()
-                .ok()
-                .and_then(|ca| ca.get(row))
-                .unwrap_or("null");
-            format!("group {}={value}", g.group_col)
-        };
+        // A group is named by a member series: the forecaster hands its values in encoded.
+        let group_of = |s: usize| format!("of the `{}` group of {}", g.group_col, panel.label(s));
         let mut lookup: HashMap<(u64, i64), Vec<f64>> = HashMap::new();
         for (code, mut points) in by_group {
             points.sort_unstable_by_key(|p| p.0);
@@ -692,9 +683,9 @@ fn group_features(
                         CoreError::invalid_data(
                             &g.group_col,
                             format!(
-                                "the series of {} are not on one {} grid: series {} has {}, \
-                                 not a whole number of periods after series {} starts at {}",
-                                group_of(s),
+                                "the series {} are not on one {} grid: series {} has {}, not \
+                                 a whole number of periods after series {} starts at {}",
+                                group_of(first_series),
                                 grid.freq,
                                 panel.label(s),
                                 panel.axis.format(t),
@@ -1870,9 +1861,9 @@ mod tests {
         let err = build_features(&df, &s, &weekly).unwrap_err();
         assert!(
             matches!(&err, CoreError::InvalidData { column, reason } if column == "region"
-                && reason.contains("the series of group region=N are not on one 1w grid: series \
-                                    store=B has 2023-01-03, not a whole number of periods after \
-                                    series store=A starts at 2023-01-02")),
+                && reason.contains("the series of the `region` group of store=A are not on one \
+                                    1w grid: series store=B has 2023-01-03, not a whole number \
+                                    of periods after series store=A starts at 2023-01-02")),
             "{err}"
         );
     }

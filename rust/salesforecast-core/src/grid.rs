@@ -38,13 +38,18 @@ pub fn series_on_grid(
                 .collect()
         })
         .collect();
+    let lengths: Vec<usize> = steps
+        .iter()
+        .map(|series| {
+            series
+                .iter()
+                .flatten()
+                .max()
+                .map_or(0, |k| k.saturating_add(1))
+        })
+        .collect();
     let mut missing = 0usize;
-    for (s, series) in steps.iter().enumerate() {
-        let len = series
-            .iter()
-            .flatten()
-            .max()
-            .map_or(0, |k| k.saturating_add(1));
+    for (s, (&len, series)) in lengths.iter().zip(&steps).enumerate() {
         if len > MAX_SERIES_PERIODS && len > series.len() {
             return Err(series_span_error(panel, s, len, freq, time_col));
         }
@@ -58,9 +63,9 @@ pub fn series_on_grid(
     }
     Ok(steps
         .into_iter()
+        .zip(lengths)
         .enumerate()
-        .map(|(s, series)| {
-            let len = series.iter().flatten().max().map_or(0, |k| k + 1);
+        .map(|(s, (series, len))| {
             let mut grid = vec![f64::NAN; len];
             for (pos, step) in panel.range(s).zip(series) {
                 if let Some(k) = step {
@@ -85,6 +90,15 @@ fn as_time(storage: Column, dtype: &DataType) -> Result<Column> {
         DataType::Date => storage.cast(&DataType::Int32)?.cast(&DataType::Date)?,
         other => storage.cast(other)?,
     })
+}
+
+/// The error for `steps` (a horizon, as the message words it) that move a time out of years 1
+/// to 9999 or out of its column's storage.
+fn past_time_range(steps: String) -> CoreError {
+    CoreError::invalid_argument(
+        "h",
+        format!("{steps} leave years 1 to 9999 or the range its time column can hold"),
+    )
 }
 
 /// What [`shift_times`] does with a time moved out of years 1 to 9999 (or out of what its
@@ -119,14 +133,10 @@ pub fn shift_times(times: &Column, freq: Frequency, k: i64, outside: OutOfRange)
     let moved = time_values(times)?
         .into_iter()
         .map(|t| match freq.checked_advance(t, k, axis) {
-            None if outside == OutOfRange::Refuse => Err(CoreError::invalid_argument(
-                "h",
-                format!(
-                    "{k} periods of {freq} from {} leave years 1 to 9999 or the range its time \
-                     column can hold",
-                    axis.format(t)
-                ),
-            )),
+            None if outside == OutOfRange::Refuse => Err(past_time_range(format!(
+                "{k} periods of {freq} from {}",
+                axis.format(t)
+            ))),
             moved => Ok(moved),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -233,15 +243,11 @@ pub fn future_periods(
             None => freq.checked_advance(last, h_steps, panel.axis),
         };
         if fits.is_none() {
-            return Err(CoreError::invalid_argument(
-                "h",
-                format!(
-                    "{h} periods of {freq} after series {} ends at {} leave years 1 to \
-                     9999 or the range its time column can hold",
-                    panel.label(s),
-                    panel.axis.format(last)
-                ),
-            ));
+            return Err(past_time_range(format!(
+                "{h} periods of {freq} after series {} ends at {}",
+                panel.label(s),
+                panel.axis.format(last)
+            )));
         }
         for k in 1..=h as i64 {
             times.push(match elapsed {

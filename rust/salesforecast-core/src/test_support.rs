@@ -22,6 +22,16 @@ pub fn dated_frame(stores: &[&str], days: &[i32], y: &[Option<f64>]) -> DataFram
     .unwrap()
 }
 
+/// A long frame `store | date | y` with `date` a millisecond Datetime.
+pub fn datetime_frame(stores: &[&str], ms: Vec<i64>, y: &[Option<f64>]) -> DataFrame {
+    let mut df = dated_frame(stores, &vec![0; stores.len()], y);
+    let times = Series::new("date".into(), ms)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    df.with_column(times.into_column()).unwrap();
+    df
+}
+
 /// A long frame `store | date | y`, dates as days after 2023-01-02 (a Monday).
 pub fn frame(stores: &[&str], offsets: &[i32], y: &[Option<f64>]) -> DataFrame {
     let base = epoch(2023, 1, 2);

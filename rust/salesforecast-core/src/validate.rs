@@ -641,12 +641,7 @@ fn check_periods(
             .unwrap_or(usize::MAX)
             .saturating_add(1);
         // A series too long to fill is its own error, outside the panel's count of gaps.
-        if !(series_missing && periods > MAX_SERIES_PERIODS) {
-            missing += missing_in_series;
-            gap_series += usize::from(series_missing);
-            let room = MAX_EXAMPLES - gap_examples.len();
-            gap_examples.extend(series_gap_examples.into_iter().take(room));
-        } else {
+        if series_missing && periods > MAX_SERIES_PERIODS {
             span_series += 1;
             if span_first.is_none() {
                 let last = panel.times[r.end - 1];
@@ -659,6 +654,11 @@ fn check_periods(
                 );
                 span_first = Some((message, example(panel, s, r.end - 1, None)));
             }
+        } else {
+            missing += missing_in_series;
+            gap_series += usize::from(series_missing);
+            let room = MAX_EXAMPLES - gap_examples.len();
+            gap_examples.extend(series_gap_examples.into_iter().take(room));
         }
     }
     if let Some((message, first)) = span_first {
@@ -965,7 +965,7 @@ fn check_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{dated_frame, epoch, frame};
+    use crate::test_support::{dated_frame, datetime_frame, epoch, frame};
     use chrono::NaiveDate;
 
     /// Epoch day of 2023-01-02 plus `offset` days.
@@ -1269,14 +1269,10 @@ mod tests {
         let base = i64::from(epoch(2023, 1, 2)) * 24 * hour_ms;
         let names: Vec<String> = (0..11).map(|s| format!("S{s:02}")).collect();
         let stores: Vec<&str> = names.iter().flat_map(|n| [n.as_str(); 3]).collect();
-        let mut df = dated_frame(&stores, &[0; 33], &[Some(1.0); 33]);
         let times: Vec<i64> = (0..11)
             .flat_map(|_| [base, base + hour_ms, base + 9_500_000 * hour_ms])
             .collect();
-        let times = Series::new("date".into(), times)
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-            .unwrap();
-        df.with_column(times.into_column()).unwrap();
+        let df = datetime_frame(&stores, times, &[Some(1.0); 33]);
         let hourly = Some(Frequency::Seconds(3600));
         let opts = ValidationOptions {
             freq: hourly,
@@ -1309,14 +1305,8 @@ mod tests {
         // Hourly rows 1,259 years apart (a day holds at most 3.7M periods in years 1 to 9999).
         let hour_ms = 3_600_000_i64;
         let base = i64::from(epoch(2023, 1, 2)) * 24 * hour_ms;
-        let mut df = dated_frame(&["A"; 3], &[0; 3], &[1.0, 2.0, 3.0].map(Some));
-        let hours = Series::new(
-            "date".into(),
-            [base, base + hour_ms, base + 460_000 * 24 * hour_ms],
-        )
-        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-        .unwrap();
-        df.with_column(hours.into_column()).unwrap();
+        let hours = vec![base, base + hour_ms, base + 460_000 * 24 * hour_ms];
+        let df = datetime_frame(&["A"; 3], hours, &[1.0, 2.0, 3.0].map(Some));
         let opts = ValidationOptions {
             freq: Some(Frequency::Seconds(3600)),
             ..options()
